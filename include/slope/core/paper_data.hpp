@@ -1,0 +1,28 @@
+// The paper's published tables and figure read-offs (data/paper/*.csv), compiled in.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace slope::paper_data {
+
+const char* memory_table_csv();
+const char* speedup_table_csv();
+const char* figures_read_off_csv();
+
+// The memory table as (model, method) -> column -> ratio. Columns: training,
+// inference_r0, inference_r1.56pct, inference_r6.25pct.
+using RatioTable = std::map<std::pair<std::string, std::string>, std::map<std::string, double>>;
+RatioTable memory_ratios();
+
+// One value read off a figure: (figure, series, hidden) -> value.
+struct FigurePoint {
+  std::string figure;
+  std::string series;
+  long hidden;
+  double value;
+};
+std::vector<FigurePoint> figure_points();
+
+}  // namespace slope::paper_data

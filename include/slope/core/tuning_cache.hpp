@@ -1,0 +1,52 @@
+// The persistent record of cuSPARSELt's algorithm search: one entry per (GPU, cuSPARSELt
+// version, problem shape, dtype, layout). A search costs 30 ms to seconds per shape on the
+// H200, so it runs once and later runs reuse the choice. CPU only: the file handling is
+// tested without a GPU.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace slope {
+
+struct TuningEntry {
+  int config_id = 0;
+  int split_k = 1;
+  int split_k_mode = 0;
+  int split_k_buffers = 1;
+  double search_ms = 0.0;  // time of one product with this configuration, as the search saw it
+};
+
+class TuningCache {
+ public:
+  // Loads `path` if it exists. A file that is not valid JSON, not a slope tuning cache, or of
+  // another format version is ignored: the cache starts empty, a warning is recorded, and
+  // the next save() replaces the file. Never throws for a bad file.
+  explicit TuningCache(std::string path);
+
+  std::optional<TuningEntry> find(const std::string& key) const;
+  void put(const std::string& key, const TuningEntry& entry);
+  size_t size() const { return entries_.size(); }
+  const std::string& path() const { return path_; }
+  bool dirty() const { return dirty_; }
+
+  // Writes the file atomically, creating its directory. Throws kIo on failure.
+  void save();
+
+  // Problems met while loading (the library never prints; the caller reports them).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  std::string path_;
+  std::map<std::string, TuningEntry> entries_;
+  std::vector<std::string> warnings_;
+  bool dirty_ = false;
+};
+
+// "$XDG_CACHE_HOME/slope/tuning.json", else "$HOME/.cache/slope/tuning.json", else
+// "./slope-tuning.json". Called by the CLI only; library code takes the path explicitly.
+std::string default_tuning_cache_path();
+
+}  // namespace slope

@@ -1,0 +1,68 @@
+# Shared by scripts/test, scripts/reproduce and scripts/gpu-check. Source it; do not run it.
+set -euo pipefail
+
+SLOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() { printf '[slope] %s\n' "$*" >&2; }
+die() { printf '[slope] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+# Installs what the build needs and is missing: Debian packages through apt, cuSPARSELt
+# and matplotlib through pip. Idempotent: a second run installs nothing.
+install_deps() {
+  local want_plot="${1:-no}"
+  if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
+    local missing=()
+    for pkg in cmake ninja-build g++ libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev python3-pip; do
+      dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+      log "installing Debian packages: ${missing[*]}"
+      as_root apt-get update -qq || true
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || die "could not install ${missing[*]}"
+    fi
+  fi
+  local pip=(python3 -m pip install -q --disable-pip-version-check)
+  # cuSPARSELt is not part of the CUDA toolkit: the wheel brings its header and library so
+  # that every GPU source compiles and links, also on machines without a GPU.
+  if command -v nvcc >/dev/null && ! cusparselt_root >/dev/null; then
+    log "installing cuSPARSELt (nvidia-cusparselt-cu13 0.8) from PyPI"
+    "${pip[@]}" 'nvidia-cusparselt-cu13==0.8.*' || die "could not install nvidia-cusparselt-cu13"
+  fi
+  if [ "$want_plot" = plot ] && ! python3 -c 'import matplotlib' 2>/dev/null; then
+    log "installing matplotlib from PyPI"
+    "${pip[@]}" matplotlib || die "could not install matplotlib"
+  fi
+}
+
+# Prints the cuSPARSELt root (holding include/ and lib/) from python3's site-packages.
+cusparselt_root() {
+  python3 - <<'PY'
+import os, site, sys, sysconfig
+paths = [sysconfig.get_paths()["purelib"]] + site.getsitepackages()
+for p in paths:
+    root = os.path.join(p, "nvidia", "cusparselt")
+    if os.path.exists(os.path.join(root, "include", "cusparseLt.h")):
+        print(root); sys.exit(0)
+sys.exit(1)
+PY
+}
+
+# Configures and builds into $1 with extra CMake arguments after it.
+build_slope() {
+  local dir="$1"; shift
+  local gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  local cslt=()
+  local root
+  if root="$(cusparselt_root 2>/dev/null)"; then cslt=(-DCUSPARSELT_ROOT="$root"); fi
+  cmake -S "$SLOPE_ROOT" -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "${cslt[@]}" "$@" >/dev/null
+  cmake --build "$dir" --parallel "$(nproc)"
+}
+
+# True when a CUDA GPU is visible.
+have_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Plots slope's result files (the CSV/JSON the `slope` CLI writes) as PNG figures.
+
+  plot.py memory  --exact FILE.csv --paper FILE.csv --out FILE.png
+  plot.py spmm    --csv FILE.csv --out FILE.png
+  plot.py setup   --csv FILE.csv --out FILE.png
+  plot.py lowrank --csv FILE.csv --out FILE.png
+  plot.py layer   --csv FILE.csv --out FILE.png [--title TEXT]
+
+The paper's A100 values (data/paper/figures_read_off.csv) are drawn as faint reference
+lines where the paper has a matching figure.
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAPER_FIGURES = os.path.join(ROOT, "data", "paper", "figures_read_off.csv")
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(row for row in f if not row.startswith("#")))
+
+
+def paper_points(figure):
+    """{series: {hidden: value}} for one figure of the paper."""
+    out = defaultdict(dict)
+    with open(PAPER_FIGURES) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            fig, series, hidden, value = line.strip().split(",")
+            if fig == figure:
+                out[series][int(hidden)] = float(value)
+    return out
+
+
+def num(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def save(fig, path):
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=130)
+    os.replace(tmp, path)  # never leave a half-written figure behind
+    plt.close(fig)
+
+
+def plot_memory(args):
+    exact = read_csv(args.exact)
+    paper = read_csv(args.paper)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), sharey=True)
+    columns = [("training", 0.0, "training"), ("inference", 0.0, "inference r=0"),
+               ("inference", 1 / 64, "inference 1.56%"), ("inference", 1 / 16, "inference 6.25%")]
+    for ax, rows, title in ((axes[0], paper, "paper protocol (reduced layers) vs paper"),
+                            (axes[1], exact, "exact accounting, whole models")):
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        width = 0.8 / (len(columns) + 1)
+        for i, (mode, ratio, label) in enumerate(columns):
+            xs, ys, ps = [], [], []
+            for m, model in enumerate(models):
+                hit = [r for r in rows if r["model"] == model and r["method"] == "slope"
+                       and r["mode"] == mode and abs(num(r["adapter_ratio"]) - ratio) < 1e-6]
+                if hit:
+                    xs.append(m + (i - len(columns) / 2) * width)
+                    ys.append(num(hit[0]["ratio"]))
+                    ps.append(num(hit[0].get("paper_ratio")))
+            ax.bar(xs, ys, width, label="SLoPe " + label)
+            if any(not math.isnan(p) for p in ps):
+                ax.scatter(xs, ps, marker="_", s=120, color="black", zorder=3,
+                           label="paper" if i == 0 else None)
+        fst = [(m, num(r["ratio"])) for m, model in enumerate(models) for r in rows
+               if r["model"] == model and r["method"] == "fst" and r["mode"] == "training"]
+        ax.bar([m + (len(columns) / 2) * width for m, _ in fst], [v for _, v in fst], width,
+               color="lightgray", label="FST training")
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.axhline(9 / 16, color="gray", lw=0.8, ls=":")
+        ax.set_xticks(range(len(models)))
+        ax.set_xticklabels(models, rotation=25, ha="right")
+        ax.set_title(title)
+    axes[0].set_ylabel("memory / dense memory")
+    axes[0].legend(fontsize=8, loc="upper left")
+    save(fig, args.out)
+
+
+def plot_spmm(args):
+    rows = read_csv(args.csv)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    paper = paper_points("spmm_speedup")
+    colors = {"attention": "C0", "upsample": "C1", "downsample": "C2", "upsample_tiled": "C3"}
+    for shape, color in colors.items():
+        pts = sorted((int(r["hidden"]), num(r["speedup"])) for r in rows if r["shape"] == shape)
+        if pts:
+            ax.plot(*zip(*pts), marker="o", color=color, label=f"{shape} (H200, ours)")
+        if shape in paper:
+            pp = sorted(paper[shape].items())
+            ax.plot(*zip(*pp), ls="--", alpha=0.35, color=color, label=f"{shape} (paper, A100)")
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_xlabel("hidden dimension d")
+    ax.set_ylabel("speedup of 2:4 SpMM over dense GEMM")
+    ax.set_title(args.title or "cuSPARSELt SpMM speedup")
+    ax.legend(fontsize=7, ncol=2)
+    save(fig, args.out)
+
+
+def plot_setup(args):
+    rows = read_csv(args.csv)
+    hidden = sorted({int(r["hidden"]) for r in rows})
+    phases = [c for c in rows[0].keys() if c.endswith("_ms")]
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    width = 0.8 / len(phases)
+    for i, phase in enumerate(phases):
+        vals = [num(next(r[phase] for r in rows if int(r["hidden"]) == h)) for h in hidden]
+        ax.bar([j + (i - len(phases) / 2 + 0.5) * width for j in range(len(hidden))], vals, width,
+               label=phase[:-3])
+    paper = paper_points("setup_overhead_ms")
+    for series, style in (("setup", "k--"), ("multiplication", "k:")):
+        if series in paper:
+            ax.plot(range(len(hidden)), [paper[series].get(h, math.nan) for h in hidden], style,
+                    alpha=0.5, label=f"paper A100 {series}")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(hidden)))
+    ax.set_xticklabels(hidden)
+    ax.set_xlabel("hidden dimension d (d x d weight, 2048 tokens)")
+    ax.set_ylabel("milliseconds (log)")
+    ax.set_title(args.title or "cuSPARSELt setup overhead")
+    ax.legend(fontsize=7, ncol=2)
+    save(fig, args.out)
+
+
+def plot_lowrank(args):
+    rows = read_csv(args.csv)
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    paper = paper_points("lowrank_speedup")
+    ratios = sorted({num(r["rank_ratio"]) for r in rows if num(r["rank_ratio"]) < 1}, reverse=True)
+    for i, ratio in enumerate(ratios):
+        for method, ls in (("plain", "-"), ("ours", "-.")):
+            pts = sorted((int(r["hidden"]), num(r["speedup_vs_full"])) for r in rows
+                         if num(r["rank_ratio"]) == ratio and r["method"] == method)
+            if pts:
+                ax.plot(*zip(*pts), ls=ls, marker="o", color=f"C{i}", label=f"r={ratio:g} {method}")
+        key = f"rank_{ratio:g}"
+        if key in paper:
+            pp = sorted(paper[key].items())
+            ax.scatter(*zip(*pp), marker="x", color=f"C{i}", alpha=0.5)
+        ax.axhline(1 / ratio, color=f"C{i}", lw=0.6, ls=":", alpha=0.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden dimension d")
+    ax.set_ylabel("speedup over rank = d (log); dotted: ideal 1/ratio; x: paper")
+    ax.set_title(args.title or "Low-rank product (X L) R")
+    ax.legend(fontsize=7, ncol=2)
+    save(fig, args.out)
+
+
+def plot_layer(args):
+    rows = read_csv(args.csv)
+    # One line per (shape, variant); variants are adapter ratio, phase or accumulation.
+    variant_col = next((c for c in ("phase", "accumulation", "adapter_ratio") if c in rows[0]), None)
+    groups = defaultdict(list)
+    for r in rows:
+        key = r["shape"] if "shape" in r else "mlp_block"
+        if "tokens" in r and len({x["tokens"] for x in rows}) > 1:
+            key += f" t={r['tokens']}"
+        if variant_col:
+            key += f" {variant_col}={r[variant_col]}"
+        groups[key].append((int(r["hidden"]), num(r["speedup"])))
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for key, pts in sorted(groups.items()):
+        ax.plot(*zip(*sorted(pts)), marker="o", label=key)
+    ax.axhline(1.0, color="gray", lw=0.8)
+    if args.ceiling:
+        ax.axhline(args.ceiling, color="black", lw=0.8, ls="--", label=f"ceiling {args.ceiling:g}x")
+    ax.set_xlabel("hidden dimension d")
+    ax.set_ylabel("speedup over dense")
+    ax.set_title(args.title or "SLoPe layer speedup")
+    ax.legend(fontsize=6, ncol=2)
+    save(fig, args.out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="kind", required=True)
+    p = sub.add_parser("memory")
+    p.add_argument("--exact", required=True)
+    p.add_argument("--paper", required=True)
+    p.add_argument("--out", required=True)
+    for kind in ("spmm", "setup", "lowrank", "layer"):
+        p = sub.add_parser(kind)
+        p.add_argument("--csv", required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--title")
+        p.add_argument("--ceiling", type=float)
+    args = parser.parse_args()
+    try:
+        {"memory": plot_memory, "spmm": plot_spmm, "setup": plot_setup,
+         "lowrank": plot_lowrank, "layer": plot_layer}[args.kind](args)
+    except (OSError, KeyError, ValueError, StopIteration) as e:
+        print(f"plot.py: error: cannot plot {args.kind}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

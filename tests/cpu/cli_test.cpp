@@ -1,0 +1,110 @@
+// The CLI's contract on bad input: exit code 2, one line naming the problem, nothing written.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(SLOPE_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, ""};
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("slope_cli_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(file(name)) << text; }
+
+  // Bad input: exit 2, exactly one line mentioning `needle`, and no output file.
+  void expect_bad_input(const std::string& args, const std::string& needle) const {
+    const std::string out = file("out.csv");
+    const Result r = run(args + " --out " + out);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(out)) << args;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << "left " << entry.path();
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(CliTest, BadInputsExitTwoWithOneLine) {
+  expect_bad_input("memory --model OPT-1T", "unknown model 'OPT-1T'");
+  expect_bad_input("memory --adapter-ratio -0.1", "adapter ratio");
+  expect_bad_input("memory --adapter-ratio 1", "adapter ratio");
+  expect_bad_input("memory --protocol fancy", "protocol");
+  write("broken.json", "{ \"model_type\": \"opt\", ");
+  expect_bad_input("memory --config " + file("broken.json"), "not valid JSON");
+  write("partial.json", R"({"model_type": "opt", "hidden_size": 512})");
+  expect_bad_input("memory --config " + file("partial.json"), "missing required field");
+  expect_bad_input("memory --config " + file("absent.json"), "cannot read config file");
+  expect_bad_input("prune --pattern 5:4", "N <= M");
+  expect_bad_input("prune --pattern 2:32", "M <= 16");
+  expect_bad_input("prune --pattern 2:4 --rows 10", "divisible by M=4");
+  expect_bad_input("prune --pattern two:four", "N:M");
+  expect_bad_input("memory --bogus", "bogus");
+}
+
+TEST_F(CliTest, MemoryWritesCsvAndJson) {
+  const Result csv = run("memory --model OPT-66B --format csv --out " + file("m.csv"));
+  ASSERT_EQ(csv.code, 0) << csv.out;
+  std::ifstream in(file("m.csv"));
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header.rfind("model,method,mode,adapter_ratio,", 0), 0u) << header;
+  EXPECT_NE(header.find("bytes,dense_bytes,ratio"), std::string::npos);
+
+  const Result json = run("memory --protocol paper --format json --out " + file("m.json"));
+  ASSERT_EQ(json.code, 0) << json.out;
+  std::ifstream jin(file("m.json"));
+  const auto j = nlohmann::json::parse(jin);
+  EXPECT_EQ(j["meta"]["protocol"], "paper");
+  EXPECT_FALSE(j["meta"]["commit"].get<std::string>().empty());
+  EXPECT_TRUE(j["rows"][0].contains("paper_ratio"));
+  EXPECT_TRUE(j["rows"][0].contains("diff"));
+}
+
+TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {
+  // Either a GPU build on a GPU machine (skip) or a clear one-line runtime error, exit 1.
+  const Result r = run("spmm --hidden 768 --repeats 1 --out " + file("s.csv"));
+  if (r.code == 0) GTEST_SKIP() << "a GPU is present";
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("slope: error:"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(file("s.csv")));
+}
+
+TEST_F(CliTest, HelpExitsZero) {
+  EXPECT_EQ(run("--help").code, 0);
+  EXPECT_EQ(run("").code, 2);
+}
+
+}  // namespace

@@ -1,0 +1,45 @@
+#include <gtest/gtest.h>
+
+#include "slope/core/error.hpp"
+#include "slope/model/model_config.hpp"
+
+namespace slope {
+namespace {
+
+// Published parameter counts of the zoo's models (within 1%).
+TEST(ModelZoo, ParameterCountsMatchThePublishedSizes) {
+  const std::vector<std::pair<std::string, double>> expected = {
+      {"OPT-2.7B", 2.65e9},  {"OPT-6.7B", 6.66e9},   {"OPT-13B", 12.85e9},
+      {"OPT-30B", 29.97e9},  {"OPT-66B", 65.7e9},    {"LLaMA-3-8B", 8.03e9},
+      {"Mistral-7B-v0.3", 7.25e9}, {"GPT-2", 124.4e6}, {"BERT-large", 335.1e6}};
+  for (const auto& [name, count] : expected)
+    EXPECT_NEAR(parameter_count(find_model(name)) / count, 1.0, 0.01) << name;
+}
+
+TEST(ModelZoo, ExactGpt2Count) {
+  // GPT-2 small has exactly 124,439,808 parameters.
+  EXPECT_EQ(parameter_count(find_model("gpt-2")), 124439808);
+}
+
+TEST(ModelZoo, LookupByPaperNameAndErrors) {
+  EXPECT_EQ(find_model("OPT-2.6B").name, "OPT-2.7B");
+  EXPECT_EQ(find_model("mistral-v0.3-7b").name, "Mistral-7B-v0.3");
+  try {
+    find_model("OPT-1T");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("unknown model 'OPT-1T'"), std::string::npos);
+  }
+}
+
+TEST(ModelZoo, LayerOverrideScalesOnlyBlocks) {
+  const ModelConfig& m = find_model("OPT-66B");
+  const int64_t one = parameter_count(m, 1), two = parameter_count(m, 2);
+  const int64_t per_layer = two - one;
+  EXPECT_EQ(per_layer, 12 * 9216LL * 9216 + 13 * 9216LL);
+  EXPECT_EQ(one - per_layer, (50272LL + 2050) * 9216 + 2 * 9216);
+}
+
+}  // namespace
+}  // namespace slope

@@ -1,0 +1,71 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "slope/core/tuning_cache.hpp"
+
+namespace slope {
+namespace {
+
+class TuningCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("slope_tuning_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path() const { return (dir_ / "sub" / "tuning.json").string(); }
+  void write(const std::string& text) {
+    std::filesystem::create_directories(dir_ / "sub");
+    std::ofstream(path()) << text;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(TuningCacheTest, RoundTrip) {
+  {
+    TuningCache cache(path());
+    EXPECT_EQ(cache.size(), 0u);
+    EXPECT_TRUE(cache.warnings().empty());
+    cache.put("H200|800|4096x2048x4096|fp16|rcc", {7, 3, 1, 2, 0.25});
+    EXPECT_TRUE(cache.dirty());
+    cache.save();  // creates the directory
+  }
+  TuningCache again(path());
+  ASSERT_EQ(again.size(), 1u);
+  const auto e = again.find("H200|800|4096x2048x4096|fp16|rcc");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->config_id, 7);
+  EXPECT_EQ(e->split_k, 3);
+  EXPECT_EQ(e->split_k_mode, 1);
+  EXPECT_EQ(e->split_k_buffers, 2);
+  EXPECT_DOUBLE_EQ(e->search_ms, 0.25);
+  EXPECT_FALSE(again.find("other").has_value());
+  EXPECT_FALSE(again.dirty());
+}
+
+TEST_F(TuningCacheTest, CorruptFileIsIgnoredWithAWarningAndRebuilt) {
+  write("{\"format\": \"slope-tuning-cache\", \"version\": 1, \"entries\": {\"k\": {\"config_id\": ");
+  TuningCache cache(path());
+  EXPECT_EQ(cache.size(), 0u);
+  ASSERT_EQ(cache.warnings().size(), 1u);
+  EXPECT_NE(cache.warnings()[0].find("corrupt"), std::string::npos);
+  cache.put("k", {1, 1, 0, 1, 0});
+  cache.save();
+  EXPECT_EQ(TuningCache(path()).size(), 1u);
+}
+
+TEST_F(TuningCacheTest, ForeignOrWrongVersionFilesAreIgnored) {
+  write("{\"hello\": 1}");
+  EXPECT_NE(TuningCache(path()).warnings().at(0).find("not a slope tuning cache"), std::string::npos);
+  write("{\"format\": \"slope-tuning-cache\", \"version\": 99, \"entries\": {}}");
+  EXPECT_NE(TuningCache(path()).warnings().at(0).find("version"), std::string::npos);
+  write("{\"format\": \"slope-tuning-cache\", \"version\": 1, \"entries\": {\"k\": {\"config_id\": \"x\"}}}");
+  TuningCache typed(path());
+  EXPECT_EQ(typed.size(), 0u);
+  EXPECT_EQ(typed.warnings().size(), 1u);
+}
+
+}  // namespace
+}  // namespace slope

@@ -1,0 +1,55 @@
+#include "cli_common.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <iostream>
+
+#include "slope/core/build_info.hpp"
+
+namespace slope::cli {
+namespace {
+std::string g_command_line;
+}
+
+void set_command_line(int argc, char** argv) {
+  g_command_line.clear();
+  for (int i = 0; i < argc; ++i) {
+    if (i) g_command_line += ' ';
+    g_command_line += argv[i];
+  }
+}
+
+const std::string& command_line() { return g_command_line; }
+
+void add_output_options(CLI::App& app, OutputOptions& options) {
+  app.add_option("--format", options.format, "Output format: table, csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}));
+  app.add_option("--out", options.out, "Write the output to this file (atomically) instead of stdout");
+  app.add_option("--csv", options.csv, "Also write the table as CSV to this file");
+  app.add_option("--json", options.json, "Also write the table and run facts as JSON to this file");
+}
+
+Metadata base_metadata() {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return {{"commit", build_commit()}, {"build_type", build_type()}, {"command", command_line()},
+          {"date", date}};
+}
+
+void emit(const Table& table, const Metadata& meta, const OutputOptions& options) {
+  const std::string text = render(table, meta, parse_output_format(options.format));
+  if (!options.csv.empty()) write_file_atomically(options.csv, render(table, meta, OutputFormat::kCsv));
+  if (!options.json.empty()) write_file_atomically(options.json, render(table, meta, OutputFormat::kJson));
+  if (!options.out.empty()) {
+    write_file_atomically(options.out, text);
+  } else if (options.csv.empty() && options.json.empty()) {
+    std::cout << text << std::flush;
+  } else {
+    std::cout << render(table, meta, OutputFormat::kTable) << std::flush;
+  }
+}
+
+void progress(const std::string& line) { std::cerr << line << std::endl; }
+
+}  // namespace slope::cli

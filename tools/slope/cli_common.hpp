@@ -1,0 +1,34 @@
+// Pieces every `slope` subcommand shares: output options, run metadata, error mapping.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "slope/core/table.hpp"
+
+namespace slope::cli {
+
+// The command line as typed, recorded in every result file.
+void set_command_line(int argc, char** argv);
+const std::string& command_line();
+
+struct OutputOptions {
+  std::string format = "table";
+  std::string out;   // empty: standard output
+  std::string csv;   // also write CSV here
+  std::string json;  // also write JSON here
+};
+void add_output_options(CLI::App& app, OutputOptions& options);
+
+// Commit, build type, command and date; subcommands append their own facts.
+Metadata base_metadata();
+
+// Renders `table` in the chosen format to --out (atomically) or stdout, and writes the
+// --csv and --json copies. The table goes to stdout only when no file was asked for.
+void emit(const Table& table, const Metadata& meta, const OutputOptions& options);
+
+// Progress lines for long runs go to stderr so that stdout stays machine-readable.
+void progress(const std::string& line);
+
+}  // namespace slope::cli

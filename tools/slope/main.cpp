@@ -1,0 +1,35 @@
+// slope: SLoPe 2:4-sparse + lazy low-rank experiments. Exit codes: 0 success, 2 bad input
+// (a one-line message names the problem), 1 runtime failure.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "slope/core/error.hpp"
+
+int main(int argc, char** argv) {
+  slope::cli::set_command_line(argc, argv);
+  CLI::App app{"slope: 2:4-sparse plus lazy low-rank (SLoPe) training and inference experiments"};
+  app.require_subcommand(1);
+  slope::cli::register_memory(app);
+  slope::cli::register_prune(app);
+  slope::cli::register_gpu_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "slope: error: " << e.what() << "\n";
+    return 2;
+  } catch (const slope::Error& e) {
+    std::cerr << "slope: error: " << e.what() << "\n";
+    return e.kind() == slope::ErrorKind::kInvalidInput ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "slope: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
