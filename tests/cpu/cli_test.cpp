@@ -95,7 +95,7 @@ TEST_F(CliTest, MemoryWritesCsvAndJson) {
 
 TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {
   // Either a GPU build on a GPU machine (skip) or a clear one-line runtime error, exit 1.
-  const Result r = run("spmm --hidden 768 --repeats 1 --out " + file("s.csv"));
+  const Result r = run("spmm --hidden 768 --samples 1 --out " + file("s.csv"));
   if (r.code == 0) GTEST_SKIP() << "a GPU is present";
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("slope: error:"), std::string::npos) << r.out;

@@ -1,0 +1,28 @@
+// `slope setup`: the paper's setup-overhead figure, explained. Per d x d weight at `tokens`
+// tokens: one-time host setup (descriptors + plan), the algorithm search, a plan made from
+// the tuning cache instead, pruning + compression (paid at every weight update), one
+// multiplication, and the steady-state host cost of one call.
+#pragma once
+
+#include "slope/core/dtype.hpp"
+#include "slope/core/table.hpp"
+#include "slope/experiments/spmm_experiment.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+#include "slope/gpu/sparse_engine.hpp"
+
+namespace slope {
+
+struct SetupOptions {
+  std::vector<int64_t> hidden = paper_hidden_sizes();
+  int64_t tokens = 2048;
+  DType dtype = DType::kF16;
+  int samples = 30;
+};
+
+// Columns: hidden, tokens, plan_init_ms, search_ms, cache_hit_ms, prune_compress_ms,
+// compress_gbps, matmul_ms, dense_matmul_ms, default_alg_matmul_ms, host_overhead_us,
+// dense_host_overhead_us.
+Table run_setup_experiment(const SetupOptions& options, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
+                           const Progress& progress);
+
+}  // namespace slope

@@ -1,0 +1,42 @@
+// `slope spmm`: the paper's SpMM figure. 2:4 sparse (cuSPARSELt, planned and tuned once) vs
+// dense (cuBLASLt, best of its heuristic candidates) for the transformer's linear shapes.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "slope/core/dtype.hpp"
+#include "slope/core/table.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+#include "slope/gpu/sparse_engine.hpp"
+
+namespace slope {
+
+using Progress = std::function<void(const std::string&)>;
+
+// The paper's hidden sizes.
+std::vector<int64_t> paper_hidden_sizes();
+
+// The linear shapes of a block for hidden size d: W is m x k.
+struct LinearShape {
+  std::string name;  // attention, upsample, downsample, upsample_tiled
+  int64_t m, k;
+  bool tiled;
+};
+std::vector<LinearShape> spmm_shapes(int64_t hidden);
+
+struct SpmmOptions {
+  std::vector<int64_t> hidden = paper_hidden_sizes();
+  int64_t tokens = 2048;
+  DType dtype = DType::kF16;
+  int samples = 30;
+};
+
+// Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,
+// sparse_tflops, rel_error, tiles, plan (searched / cached / default), engine_uses.
+// `summary` receives geometric-mean and minimum speedups over the engine's choices.
+Table run_spmm_experiment(const SpmmOptions& options, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
+                          Metadata& summary, const Progress& progress);
+
+}  // namespace slope

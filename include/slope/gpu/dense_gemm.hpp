@@ -1,0 +1,90 @@
+// Dense GEMM on cuBLASLt, planned once per shape: D = alpha op(A) op(B) + beta D (+ bias),
+// column-major BLAS convention, fp16/bf16 operands, fp32 accumulation, explicit stream.
+//
+// The layer convention Y = X W^T (X: t x k row-major, W: n x k row-major) is the column-major
+// product Y^T (n x t) = W (as k x n, op T) times X^T (as k x t, op N): see dense_linear().
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "slope/core/dtype.hpp"
+#include "slope/gpu/device_buffer.hpp"
+
+namespace slope::gpu {
+
+enum class Op { kN, kT };
+
+struct GemmShape {
+  Op op_a = Op::kT;
+  Op op_b = Op::kN;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t lda = 0, ldb = 0, ldd = 0;  // leading dimensions of the stored (pre-op) matrices
+  DType dtype = DType::kF16;
+  bool bias = false;  // epilogue adds a length-m bias to every column of D
+  std::string key() const;
+  bool operator<(const GemmShape& o) const { return key() < o.key(); }
+};
+
+// Shape of Y (t x n) = X (t x k) W^T (W: n x k), all row-major, Y with row stride ldy.
+GemmShape linear_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool bias = false, int64_t ldy = 0);
+
+class CublasLtHandle {
+ public:
+  CublasLtHandle();
+  ~CublasLtHandle();
+  CublasLtHandle(const CublasLtHandle&) = delete;
+  CublasLtHandle& operator=(const CublasLtHandle&) = delete;
+  cublasLtHandle_t get() const { return handle_; }
+
+ private:
+  cublasLtHandle_t handle_ = nullptr;
+};
+
+// One planned GEMM shape. Built in place, never copied or moved (cuBLASLt descriptors are
+// referenced by pointer).
+class DenseGemm {
+ public:
+  // tune: time up to 8 of cuBLASLt's heuristic candidates on scratch operands and keep the
+  // fastest, so that the dense baseline is as good as the library allows.
+  DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool tune, cudaStream_t stream);
+  ~DenseGemm();
+  DenseGemm(const DenseGemm&) = delete;
+  DenseGemm& operator=(const DenseGemm&) = delete;
+
+  // D = alpha op(A) op(B) + beta D (+ bias). With beta != 0 D is read first (C aliases D).
+  void run(const void* a, const void* b, void* d, cudaStream_t stream, float alpha = 1.0f,
+           float beta = 0.0f, const void* bias = nullptr) const;
+  const GemmShape& shape() const { return shape_; }
+  int candidates_tried() const { return tried_; }
+
+ private:
+  void tune_on_scratch(cudaStream_t stream, int count, const cublasLtMatmulHeuristicResult_t* results);
+
+  const CublasLtHandle& handle_;
+  GemmShape shape_;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+  DeviceBuffer workspace_;
+  size_t workspace_bytes_ = 0;
+  int tried_ = 0;
+};
+
+// DenseGemm plans by shape, created on first use.
+class DenseGemmCache {
+ public:
+  explicit DenseGemmCache(bool tune = true) : tune_(tune) {}
+  const DenseGemm& get(const GemmShape& shape, cudaStream_t stream);
+
+ private:
+  bool tune_;
+  CublasLtHandle handle_;
+  std::map<std::string, std::unique_ptr<DenseGemm>> plans_;
+};
+
+}  // namespace slope::gpu

@@ -1,0 +1,30 @@
+// Facts about the GPU and libraries that every GPU result records.
+#pragma once
+
+#include <string>
+
+#include "slope/core/table.hpp"
+
+namespace slope::gpu {
+
+struct DeviceInfo {
+  std::string name;
+  int sm_count = 0;
+  int compute_capability = 0;  // e.g. 90
+  long long l2_bytes = 0;
+  long long memory_bytes = 0;
+  std::string driver;          // CUDA driver API version, e.g. "13.0"
+  std::string runtime;         // CUDA runtime version
+  std::string cusparselt;      // e.g. "0.8.0"
+  std::string cublas;
+};
+
+// True when at least one CUDA device is usable.
+bool cuda_device_available();
+// Throws kUnsupported naming the reason when no CUDA device is usable.
+void require_cuda_device();
+DeviceInfo query_device_info();
+// Appends gpu, driver, cuda, cusparselt, cublas entries to result metadata.
+void append_device_metadata(Metadata& meta, const DeviceInfo& info);
+
+}  // namespace slope::gpu

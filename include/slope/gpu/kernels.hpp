@@ -1,0 +1,33 @@
+// Memory-bound CUDA kernels, each with one host launcher that checks its arguments, launches
+// on the caller's stream and checks the launch. 16-bit buffers hold fp16 or bf16 (`dtype`).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "slope/core/dtype.hpp"
+
+namespace slope::gpu {
+
+// Uniform values in [-scale, scale), rounded to dtype, from a counter-based hash of
+// (seed, index): reproducible and independent of the launch shape.
+void fill_uniform(void* out, int64_t count, uint64_t seed, float scale, DType dtype, cudaStream_t stream);
+
+// ||a - b||_F / ||b||_F over `count` 16-bit elements (a synchronous reduction).
+double relative_error_device(const void* a, const void* b, int64_t count, DType dtype, cudaStream_t stream);
+
+// Row-wise 2:4 magnitude pruning of a rows x cols row-major matrix (cols % 8 == 0), with the
+// CPU reference's tie breaking (slope::nm_mask). `out` may equal `in`. When `indices` is not
+// null it receives the kept positions, 2 bits each, 4 bits per group, two groups per byte
+// (low nibble first): rows * cols / 8 bytes.
+void prune_rows_2to4(const void* in, void* out, uint8_t* indices, int64_t rows, int64_t cols, DType dtype,
+                     cudaStream_t stream);
+
+// SLoPe's second pruning: from W^R (rows x cols, row-wise 2:4) builds T = (W^{R,C})^T
+// (cols x rows): W^R pruned 2:4 down its columns, then transposed, so that T is row-wise 2:4
+// and the input gradient dX = dY W^{R,C} = dY T^T runs on sparse tensor cores.
+void double_prune_transpose(const void* w_r, void* t_out, int64_t rows, int64_t cols, DType dtype,
+                            cudaStream_t stream);
+
+}  // namespace slope::gpu

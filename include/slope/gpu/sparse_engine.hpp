@@ -1,0 +1,159 @@
+// cuSPARSELt driven the way it is fast: one plan per problem shape, built once, its algorithm
+// chosen by cusparseLtMatmulSearch once per (GPU, cuSPARSELt version, shape) and remembered
+// in a tuning cache on disk. Mirrors cuSPARSELt's lifecycle (handle -> descriptors -> plan ->
+// compress -> search -> workspace -> matmul) in RAII types that are built in place and never
+// copied or moved: the opaque structs hold pointers to each other.
+//
+// Convention: Y (t x m, row stride ldd) = X (t x k) W^T with W (m x k) row-wise 2:4, all
+// row-major. In cuSPARSELt's column-major terms this is D = op(A) B with A = W stored as a
+// k x m column-major matrix and op(A) = T, B = X^T (k x t), D = Y^T (m x t): the "TN" layout
+// in which both operands are contiguous along k.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <cusparseLt.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slope/core/dtype.hpp"
+#include "slope/core/tuning_cache.hpp"
+#include "slope/gpu/device_buffer.hpp"
+
+namespace slope::gpu {
+
+struct SparseShape {
+  int64_t m = 0;    // rows of W: output features
+  int64_t k = 0;    // columns of W: input features, the 2:4 direction
+  int64_t n = 0;    // tokens
+  int64_t ldd = 0;  // row stride of Y in elements (>= m; 0 means m)
+  DType dtype = DType::kF16;
+  bool bias = false;  // epilogue adds a length-m bias to every row of Y
+  int64_t ld() const { return ldd > 0 ? ldd : m; }
+  std::string key() const;
+};
+
+// Throws kInvalidInput naming the dimension unless m, k, n (and ldd) are positive multiples
+// of 16, which the sparse tensor cores require for 16-bit types.
+void validate_sparse_shape(const SparseShape& shape);
+
+class SparseLtContext {
+ public:
+  SparseLtContext();
+  ~SparseLtContext();
+  SparseLtContext(const SparseLtContext&) = delete;
+  SparseLtContext& operator=(const SparseLtContext&) = delete;
+  const cusparseLtHandle_t* get() const { return &handle_; }
+  const std::string& version() const { return version_; }
+  const std::string& gpu() const { return gpu_; }
+
+ private:
+  cusparseLtHandle_t handle_{};
+  std::string version_;
+  std::string gpu_;
+};
+
+// A W of m x k in cuSPARSELt's compressed form (values, then metadata; 9/16 of the dense
+// bytes). Compression depends only on the matrix descriptor, not on a plan.
+class CompressedWeight {
+ public:
+  CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_t k, DType dtype);
+  ~CompressedWeight();
+  CompressedWeight(const CompressedWeight&) = delete;
+  CompressedWeight& operator=(const CompressedWeight&) = delete;
+
+  // Compresses a dense row-major m x k matrix that is already row-wise 2:4 (prune it first:
+  // cuSPARSELt keeps whatever it finds). Asynchronous on `stream`.
+  void compress(const void* dense_pruned, cudaStream_t stream);
+  const void* data() const { return buffer_.get(); }
+  void* data() { return buffer_.get(); }
+  size_t bytes() const { return compressed_bytes_; }
+  int64_t rows() const { return m_; }
+  int64_t cols() const { return k_; }
+
+ private:
+  const SparseLtContext& ctx_;
+  int64_t m_, k_;
+  DType dtype_;
+  cusparseLtMatDescriptor_t desc_{};
+  size_t compressed_bytes_ = 0;
+  DeviceBuffer buffer_;
+  DeviceBuffer scratch_;
+};
+
+class SparsePlan {
+ public:
+  SparsePlan(const SparseLtContext& ctx, const SparseShape& shape);
+  ~SparsePlan();
+  SparsePlan(const SparsePlan&) = delete;
+  SparsePlan& operator=(const SparsePlan&) = delete;
+
+  // Uses a configuration found earlier (from the tuning cache): no search.
+  void apply(const TuningEntry& entry);
+  // Runs cusparseLtMatmulSearch on the given operands and adopts its choice.
+  TuningEntry search(const void* w_compressed, const void* x, void* y, cudaStream_t stream);
+  // Y = X W^T (+ bias) (+ beta Y). Host cost: one cuSPARSELt call (plus one attribute write
+  // when there is a bias).
+  void matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta = 0.0f,
+              const void* bias = nullptr) const;
+  const SparseShape& shape() const { return shape_; }
+  size_t workspace_bytes() const { return workspace_bytes_; }
+
+ private:
+  void init_plan();
+  void refresh_workspace();
+
+  const SparseLtContext& ctx_;
+  SparseShape shape_;
+  cusparseLtMatDescriptor_t a_{}, b_{}, d_{};
+  cusparseLtMatmulDescriptor_t matmul_{};
+  cusparseLtMatmulAlgSelection_t alg_{};
+  cusparseLtMatmulPlan_t plan_{};
+  bool plan_ready_ = false;
+  DeviceBuffer workspace_;
+  size_t workspace_bytes_ = 0;
+};
+
+// What happened when a plan was made: searched, or taken from the tuning cache.
+struct PlanEvent {
+  std::string key;
+  bool searched = false;
+  bool from_cache = false;
+  double init_ms = 0.0;    // descriptors + plan initialisation (host)
+  double search_ms = 0.0;  // cusparseLtMatmulSearch, when it ran
+  TuningEntry entry;
+};
+
+enum class SearchPolicy {
+  kSearch,   // search shapes missing from the tuning cache
+  kDefault,  // never search: cuSPARSELt's default algorithm (for comparison only)
+};
+
+// Plans by shape, the tuning cache, and a log of what each plan cost.
+class SparseEngine {
+ public:
+  // `cache` may be null: then every new shape is searched and nothing is remembered.
+  explicit SparseEngine(TuningCache* cache, SearchPolicy policy = SearchPolicy::kSearch);
+  SparseEngine(const SparseEngine&) = delete;
+  SparseEngine& operator=(const SparseEngine&) = delete;
+
+  // The plan for `shape`, made on first use. A search runs on random scratch operands of the
+  // shape; the choice is stored in the tuning cache, which is saved at once (atomically).
+  const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream);
+  const SparseLtContext& context() const { return ctx_; }
+  const std::vector<PlanEvent>& events() const { return events_; }
+  std::string tuning_key(const SparseShape& shape) const;
+  SearchPolicy policy() const { return policy_; }
+  TuningCache* tuning_cache() const { return cache_; }
+
+ private:
+  SparseLtContext ctx_;
+  TuningCache* cache_;
+  SearchPolicy policy_;
+  std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
+  std::vector<PlanEvent> events_;
+};
+
+}  // namespace slope::gpu

@@ -1,0 +1,64 @@
+// Y = X W^T with a 2:4 W held compressed, whole or in square tiles.
+//
+// Tiling (the paper's strategy for the MLP upsample matrix, W of 4d x d): W is split into
+// m / k square k x k tiles, each compressed on its own; one plan (tile shape, with Y's full
+// row stride) serves every tile, and each tile writes its slice of Y in place through the
+// leading dimension: no copies, no extra kernels.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <vector>
+
+#include "slope/core/dtype.hpp"
+#include "slope/gpu/sparse_engine.hpp"
+
+namespace slope::gpu {
+
+enum class Tiling {
+  kNone,    // one compressed W
+  kSquare,  // m / k square tiles (needs m a multiple of k, m > k)
+  kAuto,    // time both on first use and keep the faster (remembered in the tuning cache)
+};
+
+// True when W of m x k can be split into square tiles.
+bool can_tile(int64_t m, int64_t k);
+
+// Decides kAuto for (m, k, tokens, dtype): times both layouts once on scratch data and
+// remembers the answer in the engine's tuning cache.
+bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, cudaStream_t stream);
+
+class SparseLinear {
+ public:
+  // `tokens` fixes the plan; `tiling` kAuto decides by measurement. `bias`: forward adds a
+  // length-m bias in cuSPARSELt's epilogue.
+  SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
+               cudaStream_t stream, bool bias = false);
+  SparseLinear(const SparseLinear&) = delete;
+  SparseLinear& operator=(const SparseLinear&) = delete;
+
+  // Compresses a dense, row-wise 2:4 W (m x k row-major). Asynchronous on `stream`.
+  void set_weight(const void* dense_pruned, cudaStream_t stream);
+  // Y (tokens x m, row stride ldy or m) = X (tokens x k) W^T (+ bias).
+  void forward(const void* x, void* y, cudaStream_t stream, const void* bias = nullptr) const;
+
+  bool tiled() const { return tiles_ > 1; }
+  int64_t tiles() const { return tiles_; }
+  int64_t rows() const { return m_; }
+  int64_t cols() const { return k_; }
+  size_t compressed_bytes() const;
+  // The compressed buffer of tile i (the whole W when untiled).
+  const CompressedWeight& part(int64_t i) const { return *parts_[static_cast<size_t>(i)]; }
+  CompressedWeight& part(int64_t i) { return *parts_[static_cast<size_t>(i)]; }
+
+ private:
+  int64_t m_, k_, tokens_;
+  DType dtype_;
+  int64_t tiles_ = 1;
+  int64_t tile_rows_;
+  const SparsePlan* plan_ = nullptr;
+  std::vector<std::unique_ptr<CompressedWeight>> parts_;
+};
+
+}  // namespace slope::gpu

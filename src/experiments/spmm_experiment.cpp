@@ -1,0 +1,115 @@
+#include "slope/experiments/spmm_experiment.hpp"
+
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "slope/bench/timer.hpp"
+#include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/kernels.hpp"
+#include "slope/gpu/sparse_linear.hpp"
+
+namespace slope {
+
+std::vector<int64_t> paper_hidden_sizes() { return {768, 1024, 2048, 2560, 4096, 5120, 7168, 9216}; }
+
+std::vector<LinearShape> spmm_shapes(int64_t d) {
+  return {{"attention", d, d, false},
+          {"upsample", 4 * d, d, false},
+          {"downsample", d, 4 * d, false},
+          {"upsample_tiled", 4 * d, d, true}};
+}
+
+namespace {
+
+// One set of operands; several are rotated so that the L2 does not hold them.
+struct OperandSet {
+  gpu::DeviceBuffer w, x, y_dense, y_sparse;
+  std::unique_ptr<gpu::SparseLinear> sparse;
+};
+
+}  // namespace
+
+Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
+                          Metadata& summary, const Progress& progress) {
+  Table table({"hidden", "shape", "m", "k", "tokens", "dtype", "dense_ms", "sparse_ms", "speedup", "dense_tflops",
+               "sparse_tflops", "rel_error", "tiles", "plan", "engine_uses"});
+  cudaStream_t stream = nullptr;
+  const int64_t t = o.tokens;
+  double log_sum = 0.0, min_speedup = 1e30;
+  int counted = 0;
+  for (int64_t d : o.hidden) {
+    double untiled_speedup = 0.0;
+    for (const LinearShape& s : spmm_shapes(d)) {
+      const size_t events_before = engine.events().size();
+      const double set_bytes = 2.0 * (s.m * s.k + t * s.k + 2 * t * s.m);
+      const int sets = bench::rotation_count(set_bytes);
+      std::vector<OperandSet> ops(static_cast<size_t>(sets));
+      for (int i = 0; i < sets; ++i) {
+        OperandSet& op = ops[static_cast<size_t>(i)];
+        op.w = gpu::DeviceBuffer(s.m * s.k * 2);
+        op.x = gpu::DeviceBuffer(t * s.k * 2);
+        op.y_dense = gpu::DeviceBuffer(t * s.m * 2);
+        op.y_sparse = gpu::DeviceBuffer(t * s.m * 2);
+        gpu::fill_uniform(op.w.get(), s.m * s.k, 100 + i, 1.0f, o.dtype, stream);
+        gpu::fill_uniform(op.x.get(), t * s.k, 200 + i, 1.0f, o.dtype, stream);
+        gpu::prune_rows_2to4(op.w.get(), op.w.get(), nullptr, s.m, s.k, o.dtype, stream);
+        op.sparse = std::make_unique<gpu::SparseLinear>(engine, s.m, s.k, t, o.dtype,
+                                                        s.tiled ? gpu::Tiling::kSquare : gpu::Tiling::kNone, stream);
+        op.sparse->set_weight(op.w.get(), stream);
+      }
+      const gpu::DenseGemm& gemm = dense.get(gpu::linear_shape(t, s.m, s.k, o.dtype), stream);
+      auto run_dense = [&](int i) {
+        OperandSet& op = ops[static_cast<size_t>(i % sets)];
+        gemm.run(op.w.get(), op.x.get(), op.y_dense.get(), stream);
+      };
+      auto run_sparse = [&](int i) {
+        OperandSet& op = ops[static_cast<size_t>(i % sets)];
+        op.sparse->forward(op.x.get(), op.y_sparse.get(), stream);
+      };
+      // Correctness on the same pruned weights, every output element written (poisoned first).
+      gpu::poison(ops[0].y_sparse.get(), t * s.m, stream);
+      run_dense(0);
+      run_sparse(0);
+      const double rel = gpu::relative_error_device(ops[0].y_sparse.get(), ops[0].y_dense.get(), t * s.m, o.dtype, stream);
+      // Interleave dense and sparse measurements twice; keep each one's better median.
+      double dense_ms = 1e30, sparse_ms = 1e30;
+      for (int round = 0; round < 2; ++round) {
+        dense_ms = std::min(dense_ms, bench::time_device(run_dense, stream, o.samples).median_ms);
+        sparse_ms = std::min(sparse_ms, bench::time_device(run_sparse, stream, o.samples).median_ms);
+      }
+      const double flops = 2.0 * t * s.m * s.k;
+      const double speedup = dense_ms / sparse_ms;
+      std::string plan = engine.policy() == gpu::SearchPolicy::kDefault ? "default" : "cached";
+      for (size_t e = events_before; e < engine.events().size(); ++e)
+        if (engine.events()[e].searched) plan = "searched";
+      std::string uses;
+      if (s.name == "upsample") {
+        untiled_speedup = speedup;
+      } else if (s.name == "upsample_tiled") {
+        uses = speedup > untiled_speedup ? "tiled" : "untiled";
+      }
+      // The engine's upsample is whichever layout is faster: count it once, as its best.
+      if (s.name == "attention" || s.name == "downsample" || s.name == "upsample_tiled") {
+        const double counted_speedup = s.name == "upsample_tiled" ? std::max(speedup, untiled_speedup) : speedup;
+        log_sum += std::log(counted_speedup);
+        min_speedup = std::min(min_speedup, counted_speedup);
+        ++counted;
+      }
+      table.add_row({d, s.name, s.m, s.k, t, std::string(to_string(o.dtype)), dense_ms, sparse_ms, speedup,
+                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), plan, uses});
+      if (progress)
+        progress(fmt::format("spmm d={:5} {:15} dense {:8.4f} ms  sparse {:8.4f} ms  speedup {:5.2f}  rel.err {:.1e}  ({})",
+                             d, s.name, dense_ms, sparse_ms, speedup, rel, plan));
+    }
+  }
+  if (counted > 0) {
+    summary.emplace_back("geomean_speedup", fmt::format("{:.4f}", std::exp(log_sum / counted)));
+    summary.emplace_back("min_speedup", fmt::format("{:.4f}", min_speedup));
+    summary.emplace_back("shapes_in_summary", std::to_string(counted));
+  }
+  return table;
+}
+
+}  // namespace slope

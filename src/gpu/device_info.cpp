@@ -1,0 +1,90 @@
+#include "slope/gpu/device_info.hpp"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cusparseLt.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+
+#include "slope/core/error.hpp"
+#include "slope/gpu/cuda_check.hpp"
+
+namespace slope::gpu {
+namespace {
+
+std::string version_string(int v) {  // CUDA encodes 13000 as 13.0
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+
+// The kernel driver's own version (e.g. 580.159.03), read the way nvidia-smi reports it.
+std::string kernel_driver_version() {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen("/proc/driver/nvidia/version", "r"), &std::fclose);
+  if (!f) return "";
+  std::array<char, 512> line{};
+  if (!std::fgets(line.data(), line.size(), f.get())) return "";
+  const std::string text(line.data());
+  // "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.03  ..."
+  const auto module = text.find("Module");
+  if (module == std::string::npos) return "";
+  const auto start = text.find_first_of("0123456789", module);
+  if (start == std::string::npos) return "";
+  const auto end = text.find_first_of(" \t\n", start);
+  return text.substr(start, end - start);
+}
+
+}  // namespace
+
+bool cuda_device_available() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+void require_cuda_device() {
+  int count = 0;
+  const cudaError_t s = cudaGetDeviceCount(&count);
+  if (s != cudaSuccess || count == 0)
+    throw Error(ErrorKind::kUnsupported, std::string("no usable CUDA GPU (") +
+                                             (s != cudaSuccess ? cudaGetErrorString(s) : "no devices") + ")");
+}
+
+DeviceInfo query_device_info() {
+  require_cuda_device();
+  int device = 0;
+  SLOPE_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop{};
+  SLOPE_CHECK(cudaGetDeviceProperties(&prop, device));
+  DeviceInfo info;
+  info.name = prop.name;
+  info.sm_count = prop.multiProcessorCount;
+  info.compute_capability = prop.major * 10 + prop.minor;
+  info.l2_bytes = prop.l2CacheSize;
+  info.memory_bytes = static_cast<long long>(prop.totalGlobalMem);
+  int driver = 0, runtime = 0;
+  SLOPE_CHECK(cudaDriverGetVersion(&driver));
+  SLOPE_CHECK(cudaRuntimeGetVersion(&runtime));
+  const std::string kernel = kernel_driver_version();
+  info.driver = kernel.empty() ? "CUDA " + version_string(driver) : kernel + " (CUDA " + version_string(driver) + ")";
+  info.runtime = version_string(runtime);
+  int major = 0, minor = 0, patch = 0;
+  SLOPE_CHECK(cusparseLtGetProperty(MAJOR_VERSION, &major));
+  SLOPE_CHECK(cusparseLtGetProperty(MINOR_VERSION, &minor));
+  SLOPE_CHECK(cusparseLtGetProperty(PATCH_LEVEL, &patch));
+  info.cusparselt = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  const size_t cublas = cublasLtGetVersion();
+  info.cublas = std::to_string(cublas / 10000) + "." + std::to_string((cublas / 100) % 100) + "." +
+                std::to_string(cublas % 100);
+  return info;
+}
+
+void append_device_metadata(Metadata& meta, const DeviceInfo& info) {
+  meta.emplace_back("gpu", info.name);
+  meta.emplace_back("sm_count", std::to_string(info.sm_count));
+  meta.emplace_back("driver", info.driver);
+  meta.emplace_back("cuda_runtime", info.runtime);
+  meta.emplace_back("cusparselt", info.cusparselt);
+  meta.emplace_back("cublaslt", info.cublas);
+}
+
+}  // namespace slope::gpu

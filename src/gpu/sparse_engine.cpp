@@ -1,0 +1,222 @@
+#include "slope/gpu/sparse_engine.hpp"
+
+#include <chrono>
+#include <string>
+
+#include "slope/core/error.hpp"
+#include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/device_info.hpp"
+#include "slope/gpu/kernels.hpp"
+
+namespace slope::gpu {
+namespace {
+
+constexpr uint32_t kAlignment = 16;
+
+cudaDataType_t cuda_type(DType d) { return d == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F; }
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+void require_multiple_of_16(int64_t value, const char* what) {
+  require(value > 0 && value % 16 == 0,
+          std::string("sparse 2:4 products need ") + what + " to be a positive multiple of 16 (got " +
+              std::to_string(value) + ")");
+}
+
+}  // namespace
+
+std::string SparseShape::key() const {
+  return "m" + std::to_string(m) + ",k" + std::to_string(k) + ",n" + std::to_string(n) + ",ldd" +
+         std::to_string(ld()) + "|" + to_string(dtype) + (bias ? "|bias" : "") + "|TN-col";
+}
+
+void validate_sparse_shape(const SparseShape& s) {
+  require(s.dtype != DType::kF32, "sparse 2:4 products support fp16 and bf16");
+  require_multiple_of_16(s.m, "the output features (rows of W)");
+  require_multiple_of_16(s.k, "the input features (columns of W)");
+  require_multiple_of_16(s.n, "the token count");
+  require(s.ld() >= s.m && s.ld() % 8 == 0, "the row stride of Y must be >= its width and a multiple of 8");
+}
+
+SparseLtContext::SparseLtContext() {
+  require_cuda_device();
+  SLOPE_CHECK(cusparseLtInit(&handle_));
+  int major = 0, minor = 0, patch = 0;
+  SLOPE_CHECK(cusparseLtGetProperty(MAJOR_VERSION, &major));
+  SLOPE_CHECK(cusparseLtGetProperty(MINOR_VERSION, &minor));
+  SLOPE_CHECK(cusparseLtGetProperty(PATCH_LEVEL, &patch));
+  version_ = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  int device = 0;
+  SLOPE_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop{};
+  SLOPE_CHECK(cudaGetDeviceProperties(&prop, device));
+  gpu_ = std::string(prop.name) + " sm" + std::to_string(prop.major) + std::to_string(prop.minor) + " x" +
+         std::to_string(prop.multiProcessorCount);
+}
+
+SparseLtContext::~SparseLtContext() { cusparseLtDestroy(&handle_); }
+
+CompressedWeight::CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_t k, DType dtype)
+    : ctx_(ctx), m_(m), k_(k), dtype_(dtype) {
+  require_multiple_of_16(m, "the rows of W");
+  require_multiple_of_16(k, "the columns of W");
+  require(dtype != DType::kF32, "sparse 2:4 weights must be fp16 or bf16");
+  // W row-major m x k is the column-major k x m matrix that op T turns into A.
+  SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &desc_, k, m, k, kAlignment, cuda_type(dtype),
+                                                 CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
+  size_t scratch = 0;
+  SLOPE_CHECK(cusparseLtSpMMACompressedSize2(ctx.get(), &desc_, &compressed_bytes_, &scratch));
+  buffer_.reserve(compressed_bytes_);
+  scratch_.reserve(scratch > 0 ? scratch : 256);
+}
+
+CompressedWeight::~CompressedWeight() { cusparseLtMatDescriptorDestroy(&desc_); }
+
+void CompressedWeight::compress(const void* dense_pruned, cudaStream_t stream) {
+  SLOPE_CHECK(cusparseLtSpMMACompress2(ctx_.get(), &desc_, 1, CUSPARSE_OPERATION_TRANSPOSE, dense_pruned,
+                                       buffer_.get(), scratch_.get(), stream));
+}
+
+SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape) : ctx_(ctx), shape_(shape) {
+  validate_sparse_shape(shape);
+  const cudaDataType_t type = cuda_type(shape.dtype);
+  SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &a_, shape.k, shape.m, shape.k, kAlignment, type,
+                                                 CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
+  SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.k, shape.n, shape.k, kAlignment, type,
+                                            CUSPARSE_ORDER_COL));
+  SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &d_, shape.m, shape.n, shape.ld(), kAlignment, type,
+                                            CUSPARSE_ORDER_COL));
+  SLOPE_CHECK(cusparseLtMatmulDescriptorInit(ctx.get(), &matmul_, CUSPARSE_OPERATION_TRANSPOSE,
+                                             CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_, &d_, &d_,
+                                             CUSPARSE_COMPUTE_32F));
+  SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
+  init_plan();
+}
+
+SparsePlan::~SparsePlan() {
+  if (plan_ready_) cusparseLtMatmulPlanDestroy(&plan_);
+  cusparseLtMatmulAlgSelectionDestroy(&alg_);
+  cusparseLtMatDescriptorDestroy(&d_);
+  cusparseLtMatDescriptorDestroy(&b_);
+  cusparseLtMatDescriptorDestroy(&a_);
+}
+
+void SparsePlan::init_plan() {
+  if (plan_ready_) {
+    SLOPE_CHECK(cusparseLtMatmulPlanDestroy(&plan_));
+    plan_ready_ = false;
+  }
+  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &plan_, &matmul_, &alg_));
+  plan_ready_ = true;
+  refresh_workspace();
+}
+
+void SparsePlan::refresh_workspace() {
+  // Split-K configurations need more workspace than the default: query after every change.
+  SLOPE_CHECK(cusparseLtMatmulGetWorkspace(ctx_.get(), &plan_, &workspace_bytes_));
+  workspace_.reserve(workspace_bytes_ > 0 ? workspace_bytes_ : 256);
+}
+
+void SparsePlan::apply(const TuningEntry& e) {
+  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
+                                              sizeof(e.config_id)));
+  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
+                                              sizeof(e.split_k)));
+  if (e.split_k > 1) {
+    const auto mode = static_cast<cusparseLtSplitKMode_t>(e.split_k_mode);
+    SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
+                                                sizeof(mode)));
+    SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
+                                                &e.split_k_buffers, sizeof(e.split_k_buffers)));
+  }
+  init_plan();
+}
+
+TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y, cudaStream_t stream) {
+  const float alpha = 1.0f, beta = 0.0f;
+  cudaStream_t streams[1] = {stream};
+  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
+                                     streams, 1));
+  TuningEntry e;
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
+                                              sizeof(e.config_id)));
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
+                                              sizeof(e.split_k)));
+  cusparseLtSplitKMode_t mode{};
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
+                                              sizeof(mode)));
+  e.split_k_mode = static_cast<int>(mode);
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
+                                              &e.split_k_buffers, sizeof(e.split_k_buffers)));
+  // Re-initialise the plan from the chosen selection so that a plan made from the cache and
+  // a plan that searched run exactly the same configuration.
+  apply(e);
+  return e;
+}
+
+void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta,
+                        const void* bias) const {
+  if (shape_.bias) {
+    require(bias != nullptr, "this sparse plan needs a bias pointer");
+    SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx_.get(), const_cast<cusparseLtMatmulDescriptor_t*>(&matmul_),
+                                                 CUSPARSELT_MATMUL_BIAS_POINTER, &bias, sizeof(bias)));
+  }
+  const float alpha = 1.0f;
+  cudaStream_t streams[1] = {stream};
+  SLOPE_CHECK(cusparseLtMatmul(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(), streams,
+                               1));
+}
+
+SparseEngine::SparseEngine(TuningCache* cache, SearchPolicy policy) : cache_(cache), policy_(policy) {}
+
+std::string SparseEngine::tuning_key(const SparseShape& shape) const {
+  return ctx_.gpu() + "|cusparselt " + ctx_.version() + "|" + shape.key();
+}
+
+const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stream) {
+  const std::string key = tuning_key(shape);
+  auto& slot = plans_[key];
+  if (slot) return *slot;
+  validate_sparse_shape(shape);
+  PlanEvent event;
+  event.key = key;
+  const auto start = std::chrono::steady_clock::now();
+  auto made = std::make_unique<SparsePlan>(ctx_, shape);
+  const auto cached = (policy_ == SearchPolicy::kSearch && cache_) ? cache_->find(key) : std::nullopt;
+  if (cached) {
+    made->apply(*cached);
+    event.from_cache = true;
+    event.entry = *cached;
+  }
+  event.init_ms = ms_since(start);
+  if (policy_ == SearchPolicy::kSearch && !cached) {
+    // Search on random operands of the right shape: the choice depends on the shape only.
+    const SparseShape& s = shape;
+    DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2), y(s.n * s.ld() * 2), bias(s.m * 2);
+    fill_uniform(w.get(), s.m * s.k, 1, 1.0f, s.dtype, stream);
+    fill_uniform(x.get(), s.n * s.k, 2, 1.0f, s.dtype, stream);
+    fill_uniform(bias.get(), s.m, 3, 1.0f, s.dtype, stream);
+    prune_rows_2to4(w.get(), w.get(), nullptr, s.m, s.k, s.dtype, stream);
+    CompressedWeight cw(ctx_, s.m, s.k, s.dtype);
+    cw.compress(w.get(), stream);
+    if (s.bias) made->matmul(cw.data(), x.get(), y.get(), stream, 0.0f, bias.get());  // sets the bias pointer
+    SLOPE_CHECK(cudaStreamSynchronize(stream));
+    const auto search_start = std::chrono::steady_clock::now();
+    event.entry = made->search(cw.data(), x.get(), y.get(), stream);
+    SLOPE_CHECK(cudaStreamSynchronize(stream));
+    event.search_ms = ms_since(search_start);
+    event.entry.search_ms = event.search_ms;
+    event.searched = true;
+    if (cache_) {
+      cache_->put(key, event.entry);
+      cache_->save();
+    }
+  }
+  events_.push_back(event);
+  slot = std::move(made);
+  return *slot;
+}
+
+}  // namespace slope::gpu

@@ -1,0 +1,107 @@
+#include "slope/gpu/sparse_linear.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "slope/core/error.hpp"
+#include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/kernels.hpp"
+
+namespace slope::gpu {
+namespace {
+
+// Times `reps` calls of f after two warm-up calls; milliseconds per call.
+template <typename F>
+float time_calls(F&& f, int reps, cudaStream_t stream) {
+  cudaEvent_t a, b;
+  SLOPE_CHECK(cudaEventCreate(&a));
+  SLOPE_CHECK(cudaEventCreate(&b));
+  f();
+  f();
+  SLOPE_CHECK(cudaEventRecord(a, stream));
+  for (int i = 0; i < reps; ++i) f();
+  SLOPE_CHECK(cudaEventRecord(b, stream));
+  SLOPE_CHECK(cudaEventSynchronize(b));
+  float ms = 0;
+  SLOPE_CHECK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / reps;
+}
+
+}  // namespace
+
+bool can_tile(int64_t m, int64_t k) { return m > k && m % k == 0; }
+
+bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, cudaStream_t stream) {
+  if (!can_tile(m, k)) return false;
+  // The decision is stored beside the plans' configurations, under its own key; config_id 1
+  // means "tiles are faster".
+  const std::string key = engine.tuning_key({m, k, tokens, 0, dtype, false}) + "|tiling-decision";
+  TuningCache* cache = engine.tuning_cache();
+  if (cache) {
+    if (const auto hit = cache->find(key)) return hit->config_id == 1;
+  }
+  SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream);
+  SparseLinear tiles(engine, m, k, tokens, dtype, Tiling::kSquare, stream);
+  DeviceBuffer w(m * k * 2), x(tokens * k * 2), y(tokens * m * 2);
+  fill_uniform(w.get(), m * k, 7, 1.0f, dtype, stream);
+  fill_uniform(x.get(), tokens * k, 8, 1.0f, dtype, stream);
+  prune_rows_2to4(w.get(), w.get(), nullptr, m, k, dtype, stream);
+  whole.set_weight(w.get(), stream);
+  tiles.set_weight(w.get(), stream);
+  // Alternate the two twice and keep each one's best, so clock ramp-up favours neither.
+  float t_whole = 1e30f, t_tiles = 1e30f;
+  for (int round = 0; round < 2; ++round) {
+    t_whole = std::min(t_whole, time_calls([&] { whole.forward(x.get(), y.get(), stream); }, 10, stream));
+    t_tiles = std::min(t_tiles, time_calls([&] { tiles.forward(x.get(), y.get(), stream); }, 10, stream));
+  }
+  const bool pays = t_tiles < t_whole;
+  if (cache) {
+    TuningEntry e;
+    e.config_id = pays ? 1 : 0;
+    e.search_ms = pays ? t_tiles : t_whole;
+    cache->put(key, e);
+    cache->save();
+  }
+  return pays;
+}
+
+SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
+                           cudaStream_t stream, bool bias)
+    : m_(m), k_(k), tokens_(tokens), dtype_(dtype), tile_rows_(m) {
+  if (tiling == Tiling::kSquare)
+    require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
+                                ") to be a multiple of its columns (" + std::to_string(k) + ")");
+  const bool tile = tiling == Tiling::kSquare ||
+                    (tiling == Tiling::kAuto && !bias && tiling_pays(engine, m, k, tokens, dtype, stream));
+  if (tile) {
+    tiles_ = m / k;
+    tile_rows_ = k;
+  }
+  plan_ = &engine.plan({tile_rows_, k, tokens, m, dtype, bias}, stream);
+  for (int64_t i = 0; i < tiles_; ++i)
+    parts_.push_back(std::make_unique<CompressedWeight>(engine.context(), tile_rows_, k, dtype));
+}
+
+void SparseLinear::set_weight(const void* dense_pruned, cudaStream_t stream) {
+  const auto* base = static_cast<const uint8_t*>(dense_pruned);
+  // Tile i is rows [i * tile_rows, (i + 1) * tile_rows) of W: contiguous in row-major order.
+  for (int64_t i = 0; i < tiles_; ++i) parts_[static_cast<size_t>(i)]->compress(base + i * tile_rows_ * k_ * 2, stream);
+}
+
+void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, const void* bias) const {
+  auto* out = static_cast<uint8_t*>(y);
+  const auto* b = static_cast<const uint8_t*>(bias);
+  for (int64_t i = 0; i < tiles_; ++i)
+    plan_->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_rows_ * 2, stream, 0.0f,
+                  b ? b + i * tile_rows_ * 2 : nullptr);
+}
+
+size_t SparseLinear::compressed_bytes() const {
+  size_t total = 0;
+  for (const auto& p : parts_) total += p->bytes();
+  return total;
+}
+
+}  // namespace slope::gpu

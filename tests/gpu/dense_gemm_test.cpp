@@ -1,0 +1,53 @@
+#include "gpu_test.hpp"
+#include "slope/core/random.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+
+namespace slope::testing {
+namespace {
+
+class DenseGemmTest : public GpuTest, public ::testing::WithParamInterface<DType> {};
+
+TEST_P(DenseGemmTest, LinearMatchesTheCpuWithAndWithoutBias) {
+  const DType d = GetParam();
+  const int64_t t = 48, n = 80, k = 208;
+  const MatrixF x = random_matrix(t, k, 1, d), w = random_matrix(n, k, 2, d);
+  MatrixF b_m = random_matrix(1, n, 3, d);
+  const std::vector<float> bias = b_m.data;
+  gpu::DeviceBuffer dx = gpu::upload(x, d, stream_), dw = gpu::upload(w, d, stream_), db = gpu::upload(b_m, d, stream_);
+  gpu::DeviceBuffer y(t * n * 2);
+  gpu::DenseGemmCache cache(true);
+  gpu::poison(y.get(), t * n, stream_);
+  cache.get(gpu::linear_shape(t, n, k, d), stream_).run(dw.get(), dx.get(), y.get(), stream_);
+  expect_close(gpu::download(y.get(), t, n, d, stream_), linear_forward(x, w, nullptr), d);
+  gpu::poison(y.get(), t * n, stream_);
+  cache.get(gpu::linear_shape(t, n, k, d, true), stream_).run(dw.get(), dx.get(), y.get(), stream_, 1.0f, 0.0f, db.get());
+  expect_close(gpu::download(y.get(), t, n, d, stream_), linear_forward(x, w, &bias), d);
+}
+
+TEST_P(DenseGemmTest, GradientLayoutsMatchTheCpu) {
+  const DType d = GetParam();
+  const int64_t t = 64, n = 48, k = 80;
+  const MatrixF x = random_matrix(t, k, 4, d), w = random_matrix(n, k, 5, d), dy = random_matrix(t, n, 6, d);
+  gpu::DeviceBuffer gx = gpu::upload(x, d, stream_), gw = gpu::upload(w, d, stream_), gdy = gpu::upload(dy, d, stream_);
+  gpu::DeviceBuffer dx(t * k * 2), dw(n * k * 2);
+  gpu::DenseGemmCache cache(false);
+  // dX (t x k) = dY W: column-major dX^T (k x t) = W^T (stored k x n, op N) dY^T (n x t, op N).
+  gpu::GemmShape sx{gpu::Op::kN, gpu::Op::kN, k, t, n, k, n, k, d, false};
+  cache.get(sx, stream_).run(gw.get(), gdy.get(), dx.get(), stream_);
+  expect_close(gpu::download(dx.get(), t, k, d, stream_), linear_grad_input(dy, w), d);
+  // dW (n x k) = dY^T X: column-major dW^T (k x n) = X^T (k x t, op N) dY (stored n x t, op T).
+  gpu::GemmShape sw{gpu::Op::kN, gpu::Op::kT, k, n, t, k, n, k, d, false};
+  cache.get(sw, stream_).run(gx.get(), gdy.get(), dw.get(), stream_);
+  expect_close(gpu::download(dw.get(), n, k, d, stream_), linear_grad_weight(dy, x), d);
+  // beta = 1 accumulates into D.
+  cache.get(sw, stream_).run(gx.get(), gdy.get(), dw.get(), stream_, 1.0f, 1.0f);
+  MatrixF twice = linear_grad_weight(dy, x);
+  for (auto& v : twice.data) v *= 2;
+  expect_close(gpu::download(dw.get(), n, k, d, stream_), twice, d);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, DenseGemmTest, ::testing::Values(DType::kF16, DType::kBF16),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+}  // namespace
+}  // namespace slope::testing

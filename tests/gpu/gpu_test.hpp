@@ -1,0 +1,35 @@
+// Shared by the GPU tests: skip without a GPU, a stream, and upload/compare helpers.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "slope/core/reference.hpp"
+#include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/device_buffer.hpp"
+#include "slope/gpu/device_info.hpp"
+
+namespace slope::testing {
+
+class GpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!gpu::cuda_device_available()) GTEST_SKIP() << "no CUDA GPU on this machine";
+    SLOPE_CHECK(cudaStreamCreate(&stream_));
+  }
+  void TearDown() override {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  cudaStream_t stream_ = nullptr;
+};
+
+// fp16 keeps 11 significant bits, bf16 8: tolerances for a product of K terms accumulated in
+// fp32 and rounded once to the 16-bit output.
+inline double output_rtol(DType d) { return d == DType::kF16 ? 2e-3 : 1.6e-2; }
+
+inline void expect_close(const MatrixF& got, const MatrixF& want, DType d, double atol_scale = 1.0) {
+  const Comparison c = compare(got, want, output_rtol(d) * atol_scale, output_rtol(d));
+  EXPECT_TRUE(c.ok) << c.worst;
+  EXPECT_LT(c.rel_fro_error, d == DType::kF16 ? 1e-3 : 8e-3);
+}
+
+}  // namespace slope::testing

@@ -1,0 +1,143 @@
+// The GPU experiments: spmm, setup (lowrank and layer come with their issues).
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "slope/core/dtype.hpp"
+#include "slope/core/error.hpp"
+#include "slope/core/tuning_cache.hpp"
+#include "slope/experiments/setup_experiment.hpp"
+#include "slope/experiments/spmm_experiment.hpp"
+#include "slope/gpu/device_info.hpp"
+
+namespace slope::cli {
+namespace {
+
+struct GpuArgs {
+  std::vector<int64_t> hidden;
+  int64_t tokens = 2048;
+  std::string dtype = "fp16";
+  int samples = 30;
+  std::string tuning_cache;
+  bool no_search = false;
+  OutputOptions output;
+};
+
+void add_gpu_options(CLI::App& sub, GpuArgs& a) {
+  sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
+  sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
+  sub.add_option("--dtype", a.dtype, "fp16 or bf16")->check(CLI::IsMember({"fp16", "bf16"}));
+  sub.add_option("--samples", a.samples, "Timing samples per measurement (median reported)");
+  sub.add_option("--tuning-cache", a.tuning_cache,
+                 "cuSPARSELt tuning cache file (default $XDG_CACHE_HOME/slope/tuning.json)");
+  sub.add_flag("--no-search", a.no_search, "Use cuSPARSELt's default algorithm (no search, no cache)");
+  add_output_options(sub, a.output);
+}
+
+void validate(const GpuArgs& a) {
+  require(a.tokens > 0 && a.tokens % 16 == 0, "--tokens must be a positive multiple of 16 (got " +
+                                                  std::to_string(a.tokens) + ")");
+  require(a.samples > 0, "--samples must be positive");
+  for (int64_t d : a.hidden) require(d > 0 && d % 16 == 0, "--hidden must be a positive multiple of 16 (got " + std::to_string(d) + ")");
+}
+
+// Everything a GPU command shares: the device check, the tuning cache, the engines, and the
+// metadata of the run.
+struct GpuSession {
+  explicit GpuSession(const GpuArgs& a)
+      : cache(a.tuning_cache.empty() ? default_tuning_cache_path() : a.tuning_cache),
+        engine(a.no_search ? nullptr : &cache, a.no_search ? gpu::SearchPolicy::kDefault : gpu::SearchPolicy::kSearch),
+        dense(true) {
+    for (const auto& w : cache.warnings()) std::cerr << "slope: warning: " << w << "\n";
+    info = gpu::query_device_info();
+    progress("GPU: " + info.name + ", driver " + info.driver + ", cuSPARSELt " + info.cusparselt +
+             ", tuning cache " + (a.no_search ? std::string("off") : cache.path()));
+  }
+  Metadata metadata(const std::string& experiment, const GpuArgs& a) const {
+    Metadata meta = base_metadata();
+    meta.emplace_back("experiment", experiment);
+    gpu::append_device_metadata(meta, info);
+    meta.emplace_back("dtype", a.dtype);
+    meta.emplace_back("tokens", std::to_string(a.tokens));
+    int searched = 0, cached = 0;
+    double search_ms = 0;
+    for (const auto& e : engine.events()) {
+      searched += e.searched;
+      cached += e.from_cache;
+      search_ms += e.search_ms;
+    }
+    meta.emplace_back("plans_searched", std::to_string(searched));
+    meta.emplace_back("plans_from_tuning_cache", std::to_string(cached));
+    meta.emplace_back("search_total_ms", fmt::format("{:.1f}", search_ms));
+    return meta;
+  }
+  void report_plans() const {
+    int searched = 0, cached = 0;
+    double search_ms = 0;
+    for (const auto& e : engine.events()) {
+      searched += e.searched;
+      cached += e.from_cache;
+      search_ms += e.search_ms;
+    }
+    progress(fmt::format("plans: {} searched ({:.1f} s of search), {} from the tuning cache{}", searched,
+                         search_ms / 1000, cached, searched == 0 ? " - no search ran" : ""));
+  }
+
+  TuningCache cache;
+  gpu::SparseEngine engine;
+  gpu::DenseGemmCache dense;
+  gpu::DeviceInfo info;
+};
+
+void run_spmm(const GpuArgs& a) {
+  validate(a);
+  SpmmOptions o;
+  if (!a.hidden.empty()) o.hidden = a.hidden;
+  o.tokens = a.tokens;
+  o.dtype = parse_dtype(a.dtype);
+  o.samples = a.samples;
+  GpuSession session(a);
+  Metadata summary;
+  const Table table = run_spmm_experiment(o, session.engine, session.dense, summary, progress);
+  session.report_plans();
+  Metadata meta = session.metadata("spmm", a);
+  for (const auto& kv : summary) {
+    meta.push_back(kv);
+    progress(kv.first + " = " + kv.second);
+  }
+  emit(table, meta, a.output);
+}
+
+void run_setup(const GpuArgs& a) {
+  validate(a);
+  SetupOptions o;
+  if (!a.hidden.empty()) o.hidden = a.hidden;
+  o.tokens = a.tokens;
+  o.dtype = parse_dtype(a.dtype);
+  o.samples = a.samples;
+  GpuSession session(a);
+  const Table table = run_setup_experiment(o, session.engine, session.dense, progress);
+  session.report_plans();
+  emit(table, session.metadata("setup", a), a.output);
+}
+
+}  // namespace
+
+void register_gpu_commands(CLI::App& app) {
+  auto spmm = std::make_shared<GpuArgs>();
+  CLI::App* s = app.add_subcommand("spmm", "2:4 sparse vs dense products for the paper's linear shapes (GPU)");
+  add_gpu_options(*s, *spmm);
+  s->callback([spmm] { run_spmm(*spmm); });
+
+  auto setup = std::make_shared<GpuArgs>();
+  CLI::App* u = app.add_subcommand("setup", "cuSPARSELt setup overhead per d x d weight (GPU)");
+  add_gpu_options(*u, *setup);
+  u->callback([setup] { run_setup(*setup); });
+}
+
+}  // namespace slope::cli
