@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
+#include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
 
@@ -45,9 +47,15 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
     // The search, on a fresh plan (what a first run pays per shape).
     gpu::SparsePlan searched(engine.context(), shape);
     const auto search_start = std::chrono::steady_clock::now();
-    const TuningEntry entry = searched.search(cw.data(), x.get(), y.get(), stream);
-    SLOPE_CHECK(cudaStreamSynchronize(stream));
-    const double search_ms = ms_since(search_start);
+    TuningEntry entry;
+    double search_ms = NAN;
+    try {
+      entry = searched.search(cw.data(), x.get(), y.get(), stream);
+      SLOPE_CHECK(cudaStreamSynchronize(stream));
+      search_ms = ms_since(search_start);
+    } catch (const Error& e) {
+      if (progress) progress("setup: search failed for d=" + std::to_string(d) + ": " + e.what());
+    }
     // A later run: the plan made from the tuning cache's entry, no search.
     double hit_ms = 1e30;
     for (int i = 0; i < 3; ++i) {

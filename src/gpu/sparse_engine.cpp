@@ -63,9 +63,9 @@ CompressedWeight::CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_
   require_multiple_of_16(m, "the rows of W");
   require_multiple_of_16(k, "the columns of W");
   require(dtype != DType::kF32, "sparse 2:4 weights must be fp16 or bf16");
-  // W row-major m x k is the column-major k x m matrix that op T turns into A.
-  SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &desc_, k, m, k, kAlignment, cuda_type(dtype),
-                                                 CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
+  // The same descriptor as a plan's A: W row-major m x k, used with op N.
+  SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &desc_, m, k, k, kAlignment, cuda_type(dtype),
+                                                 CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
   size_t scratch = 0;
   SLOPE_CHECK(cusparseLtSpMMACompressedSize2(ctx.get(), &desc_, &compressed_bytes_, &scratch));
   buffer_.reserve(compressed_bytes_);
@@ -75,21 +75,23 @@ CompressedWeight::CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_
 CompressedWeight::~CompressedWeight() { cusparseLtMatDescriptorDestroy(&desc_); }
 
 void CompressedWeight::compress(const void* dense_pruned, cudaStream_t stream) {
-  SLOPE_CHECK(cusparseLtSpMMACompress2(ctx_.get(), &desc_, 1, CUSPARSE_OPERATION_TRANSPOSE, dense_pruned,
+  SLOPE_CHECK(cusparseLtSpMMACompress2(ctx_.get(), &desc_, 1, CUSPARSE_OPERATION_NON_TRANSPOSE, dense_pruned,
                                        buffer_.get(), scratch_.get(), stream));
 }
 
 SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape) : ctx_(ctx), shape_(shape) {
   validate_sparse_shape(shape);
   const cudaDataType_t type = cuda_type(shape.dtype);
-  SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &a_, shape.k, shape.m, shape.k, kAlignment, type,
-                                                 CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
-  SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.k, shape.n, shape.k, kAlignment, type,
-                                            CUSPARSE_ORDER_COL));
+  // A = W (m x k, row-major, op N); B = X stored row-major as n x k with op T; D = Y^T as a
+  // column-major m x n matrix, which is Y row-major. (PyTorch's "transpose_result" layout.)
+  SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &a_, shape.m, shape.k, shape.k, kAlignment, type,
+                                                 CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
+  SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.n, shape.k, shape.k, kAlignment, type,
+                                            CUSPARSE_ORDER_ROW));
   SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &d_, shape.m, shape.n, shape.ld(), kAlignment, type,
                                             CUSPARSE_ORDER_COL));
-  SLOPE_CHECK(cusparseLtMatmulDescriptorInit(ctx.get(), &matmul_, CUSPARSE_OPERATION_TRANSPOSE,
-                                             CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_, &d_, &d_,
+  SLOPE_CHECK(cusparseLtMatmulDescriptorInit(ctx.get(), &matmul_, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                             CUSPARSE_OPERATION_TRANSPOSE, &a_, &b_, &d_, &d_,
                                              CUSPARSE_COMPUTE_32F));
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
   init_plan();
@@ -137,8 +139,9 @@ void SparsePlan::apply(const TuningEntry& e) {
 TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y, cudaStream_t stream) {
   const float alpha = 1.0f, beta = 0.0f;
   cudaStream_t streams[1] = {stream};
-  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
-                                     streams, 1));
+  // No workspace pointer: the search tries split-K candidates whose needs exceed the default
+  // plan's workspace, and sizes its own (as cuSPARSELt's own sample does).
+  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, nullptr, streams, 1));
   TuningEntry e;
   SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
                                               sizeof(e.config_id)));
@@ -204,12 +207,19 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
     if (s.bias) made->matmul(cw.data(), x.get(), y.get(), stream, 0.0f, bias.get());  // sets the bias pointer
     SLOPE_CHECK(cudaStreamSynchronize(stream));
     const auto search_start = std::chrono::steady_clock::now();
-    event.entry = made->search(cw.data(), x.get(), y.get(), stream);
-    SLOPE_CHECK(cudaStreamSynchronize(stream));
+    try {
+      event.entry = made->search(cw.data(), x.get(), y.get(), stream);
+      SLOPE_CHECK(cudaStreamSynchronize(stream));
+      event.searched = true;
+    } catch (const Error& e) {
+      // A failed search must not stop the run: keep the default algorithm, say so, and
+      // remember nothing.
+      event.search_error = e.what();
+      made = std::make_unique<SparsePlan>(ctx_, shape);
+    }
     event.search_ms = ms_since(search_start);
     event.entry.search_ms = event.search_ms;
-    event.searched = true;
-    if (cache_) {
+    if (cache_ && event.searched) {
       cache_->put(key, event.entry);
       cache_->save();
     }

@@ -80,6 +80,9 @@ struct GpuSession {
     int searched = 0, cached = 0;
     double search_ms = 0;
     for (const auto& e : engine.events()) {
+      if (!e.search_error.empty())
+        std::cerr << "slope: warning: search failed for " << e.key << ", default algorithm kept: " << e.search_error
+                  << "\n";
       searched += e.searched;
       cached += e.from_cache;
       search_ms += e.search_ms;

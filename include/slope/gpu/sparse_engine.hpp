@@ -5,9 +5,9 @@
 // copied or moved: the opaque structs hold pointers to each other.
 //
 // Convention: Y (t x m, row stride ldd) = X (t x k) W^T with W (m x k) row-wise 2:4, all
-// row-major. In cuSPARSELt's column-major terms this is D = op(A) B with A = W stored as a
-// k x m column-major matrix and op(A) = T, B = X^T (k x t), D = Y^T (m x t): the "TN" layout
-// in which both operands are contiguous along k.
+// row-major. In cuSPARSELt's terms D (m x t) = A B^T with A = W (row-major, op N), B = X
+// (row-major t x k, op T) and D column-major, which is Y row-major: both operands are
+// contiguous along k.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -123,6 +123,7 @@ struct PlanEvent {
   bool from_cache = false;
   double init_ms = 0.0;    // descriptors + plan initialisation (host)
   double search_ms = 0.0;  // cusparseLtMatmulSearch, when it ran
+  std::string search_error;  // non-empty when the search failed and the default was kept
   TuningEntry entry;
 };
 
