@@ -3,6 +3,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <cusparseLt.h>
+#include <nvrtc.h>
 
 #include <array>
 #include <cstdio>
@@ -73,6 +74,9 @@ DeviceInfo query_device_info() {
   SLOPE_CHECK(cusparseLtGetProperty(PATCH_LEVEL, &patch));
   info.cusparselt = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
   const size_t cublas = cublasLtGetVersion();
+  int nvrtc_major = 0, nvrtc_minor = 0;
+  if (nvrtcVersion(&nvrtc_major, &nvrtc_minor) == NVRTC_SUCCESS)
+    info.nvrtc = std::to_string(nvrtc_major) + "." + std::to_string(nvrtc_minor);
   info.cublas = std::to_string(cublas / 10000) + "." + std::to_string((cublas / 100) % 100) + "." +
                 std::to_string(cublas % 100);
   return info;
@@ -85,6 +89,7 @@ void append_device_metadata(Metadata& meta, const DeviceInfo& info) {
   meta.emplace_back("cuda_runtime", info.runtime);
   meta.emplace_back("cusparselt", info.cusparselt);
   meta.emplace_back("cublaslt", info.cublas);
+  meta.emplace_back("nvrtc", info.nvrtc);
 }
 
 }  // namespace slope::gpu

@@ -1,5 +1,7 @@
 #include "slope/gpu/sparse_engine.hpp"
 
+#include <nvrtc.h>
+
 #include <chrono>
 #include <string>
 
@@ -42,6 +44,9 @@ void validate_sparse_shape(const SparseShape& s) {
 
 SparseLtContext::SparseLtContext() {
   require_cuda_device();
+  // Touch NVRTC so that the library cuSPARSELt dlopen()s is already loaded (see CMake).
+  int nvrtc_major = 0, nvrtc_minor = 0;
+  nvrtcVersion(&nvrtc_major, &nvrtc_minor);
   SLOPE_CHECK(cusparseLtInit(&handle_));
   int major = 0, minor = 0, patch = 0;
   SLOPE_CHECK(cusparseLtGetProperty(MAJOR_VERSION, &major));

@@ -17,6 +17,7 @@ struct DeviceInfo {
   std::string runtime;         // CUDA runtime version
   std::string cusparselt;      // e.g. "0.8.0"
   std::string cublas;
+  std::string nvrtc;           // cuSPARSELt compiles some kernels at run time with NVRTC
 };
 
 // True when at least one CUDA device is usable.
