@@ -28,7 +28,7 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
   cudaStream_t stream = nullptr;
   const int64_t t = o.tokens;
   for (int64_t d : o.hidden) {
-    const gpu::SparseShape shape{d, d, t, 0, o.dtype, false};
+    const gpu::SparseShape shape{d, d, t, o.dtype, false, gpu::InputLayout::kTokenMajor};
     gpu::DeviceBuffer w(d * d * 2), w_pruned(d * d * 2), x(t * d * 2), y(t * d * 2);
     gpu::fill_uniform(w.get(), d * d, 31, 1.0f, o.dtype, stream);
     gpu::fill_uniform(x.get(), t * d, 32, 1.0f, o.dtype, stream);
@@ -79,11 +79,11 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
     gpu::SparsePlan default_plan(engine.context(), shape);
     const bench::Timing mm_default = bench::time_device(
         [&](int) { default_plan.matmul(cw.data(), x.get(), y.get(), stream); }, stream, o.samples);
-    const gpu::DenseGemm& gemm = dense.get(gpu::linear_shape(t, d, d, o.dtype), stream);
-    const bench::Timing dense_mm = bench::time_device([&](int) { gemm.run(w_pruned.get(), x.get(), y.get(), stream); },
+    const gpu::DenseGemm& gemm = dense.get(gpu::feature_major_shape(t, d, d, o.dtype, true), stream);
+    const bench::Timing dense_mm = bench::time_device([&](int) { gemm.run(x.get(), w_pruned.get(), y.get(), stream); },
                                                       stream, o.samples);
     const double host_us = bench::host_us_per_call([&] { tuned.matmul(cw.data(), x.get(), y.get(), stream); }, 200, stream);
-    const double dense_host_us = bench::host_us_per_call([&] { gemm.run(w_pruned.get(), x.get(), y.get(), stream); },
+    const double dense_host_us = bench::host_us_per_call([&] { gemm.run(x.get(), w_pruned.get(), y.get(), stream); },
                                                          200, stream);
     table.add_row({d, t, init_ms, search_ms, hit_ms, prune_compress.median_ms,
                    pc_bytes / prune_compress.median_ms * 1e-6, mm.median_ms, dense_mm.median_ms, mm_default.median_ms,

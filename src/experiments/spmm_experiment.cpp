@@ -59,10 +59,11 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
                                                         s.tiled ? gpu::Tiling::kSquare : gpu::Tiling::kNone, stream);
         op.sparse->set_weight(op.w.get(), stream);
       }
-      const gpu::DenseGemm& gemm = dense.get(gpu::linear_shape(t, s.m, s.k, o.dtype), stream);
+      // The dense twin computes the same Y^T from the same operands in the same layouts.
+      const gpu::DenseGemm& gemm = dense.get(gpu::feature_major_shape(t, s.m, s.k, o.dtype, true), stream);
       auto run_dense = [&](int i) {
         OperandSet& op = ops[static_cast<size_t>(i % sets)];
-        gemm.run(op.w.get(), op.x.get(), op.y_dense.get(), stream);
+        gemm.run(op.x.get(), op.w.get(), op.y_dense.get(), stream);
       };
       auto run_sparse = [&](int i) {
         OperandSet& op = ops[static_cast<size_t>(i % sets)];

@@ -47,6 +47,21 @@ GemmShape linear_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool bias, 
   return s;
 }
 
+GemmShape feature_major_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input) {
+  // Y^T row-major (n x t) is Y column-major (t x n) = X W^T: A = X, B = W (column-major k x n).
+  GemmShape s;
+  s.op_a = token_major_input ? Op::kT : Op::kN;  // X row-major t x k is column-major k x t
+  s.op_b = Op::kN;
+  s.m = t;
+  s.n = n;
+  s.k = k;
+  s.lda = token_major_input ? k : t;
+  s.ldb = k;
+  s.ldd = t;
+  s.dtype = dtype;
+  return s;
+}
+
 CublasLtHandle::CublasLtHandle() { SLOPE_CHECK(cublasLtCreate(&handle_)); }
 CublasLtHandle::~CublasLtHandle() {
   if (handle_) cublasLtDestroy(handle_);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdio>
 #include <memory>
+#include <sstream>
 
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
@@ -26,13 +27,14 @@ std::string kernel_driver_version() {
   std::array<char, 512> line{};
   if (!std::fgets(line.data(), line.size(), f.get())) return "";
   const std::string text(line.data());
-  // "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.03  ..."
-  const auto module = text.find("Module");
-  if (module == std::string::npos) return "";
-  const auto start = text.find_first_of("0123456789", module);
-  if (start == std::string::npos) return "";
-  const auto end = text.find_first_of(" \t\n", start);
-  return text.substr(start, end - start);
+  // "NVRM version: NVIDIA UNIX [Open ]Kernel Module [for x86_64]  580.159.03  Release Build ..."
+  // The version is the first token after "Module" made of digits and dots only.
+  std::istringstream tokens(text.substr(text.find("Module") == std::string::npos ? 0 : text.find("Module")));
+  std::string token;
+  while (tokens >> token)
+    if (token.find('.') != std::string::npos && token.find_first_not_of("0123456789.") == std::string::npos)
+      return token;
+  return "";
 }
 
 }  // namespace

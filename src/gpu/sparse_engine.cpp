@@ -30,8 +30,8 @@ void require_multiple_of_16(int64_t value, const char* what) {
 }  // namespace
 
 std::string SparseShape::key() const {
-  return "m" + std::to_string(m) + ",k" + std::to_string(k) + ",n" + std::to_string(n) + ",ldd" +
-         std::to_string(ld()) + "|" + to_string(dtype) + (bias ? "|bias" : "") + "|TN-col";
+  return "m" + std::to_string(m) + ",k" + std::to_string(k) + ",n" + std::to_string(n) + "|" + to_string(dtype) +
+         (bias ? "|bias" : "") + (input == InputLayout::kTokenMajor ? "|rowNT" : "|rowNN");
 }
 
 void validate_sparse_shape(const SparseShape& s) {
@@ -39,7 +39,6 @@ void validate_sparse_shape(const SparseShape& s) {
   require_multiple_of_16(s.m, "the output features (rows of W)");
   require_multiple_of_16(s.k, "the input features (columns of W)");
   require_multiple_of_16(s.n, "the token count");
-  require(s.ld() >= s.m && s.ld() % 8 == 0, "the row stride of Y must be >= its width and a multiple of 8");
 }
 
 SparseLtContext::SparseLtContext() {
@@ -87,17 +86,23 @@ void CompressedWeight::compress(const void* dense_pruned, cudaStream_t stream) {
 SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape) : ctx_(ctx), shape_(shape) {
   validate_sparse_shape(shape);
   const cudaDataType_t type = cuda_type(shape.dtype);
-  // A = W (m x k, row-major, op N); B = X stored row-major as n x k with op T; D = Y^T as a
-  // column-major m x n matrix, which is Y row-major. (PyTorch's "transpose_result" layout.)
+  // All row-major (see the header): A = W (m x k, op N); B = X (t x k, op T) or X^T (k x t,
+  // op N); D = Y^T (m x t).
+  const bool token_major = shape.input == InputLayout::kTokenMajor;
   SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &a_, shape.m, shape.k, shape.k, kAlignment, type,
                                                  CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
-  SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.n, shape.k, shape.k, kAlignment, type,
+  if (token_major)
+    SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.n, shape.k, shape.k, kAlignment, type,
+                                              CUSPARSE_ORDER_ROW));
+  else
+    SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.k, shape.n, shape.n, kAlignment, type,
+                                              CUSPARSE_ORDER_ROW));
+  SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &d_, shape.m, shape.n, shape.n, kAlignment, type,
                                             CUSPARSE_ORDER_ROW));
-  SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &d_, shape.m, shape.n, shape.ld(), kAlignment, type,
-                                            CUSPARSE_ORDER_COL));
-  SLOPE_CHECK(cusparseLtMatmulDescriptorInit(ctx.get(), &matmul_, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                                             CUSPARSE_OPERATION_TRANSPOSE, &a_, &b_, &d_, &d_,
-                                             CUSPARSE_COMPUTE_32F));
+  SLOPE_CHECK(cusparseLtMatmulDescriptorInit(
+      ctx.get(), &matmul_, CUSPARSE_OPERATION_NON_TRANSPOSE,
+      token_major ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_, &d_, &d_,
+      CUSPARSE_COMPUTE_32F));
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
   init_plan();
 }
@@ -202,7 +207,7 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
   if (policy_ == SearchPolicy::kSearch && !cached) {
     // Search on random operands of the right shape: the choice depends on the shape only.
     const SparseShape& s = shape;
-    DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2), y(s.n * s.ld() * 2), bias(s.m * 2);
+    DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2), y(s.n * s.m * 2), bias(s.m * 2);
     fill_uniform(w.get(), s.m * s.k, 1, 1.0f, s.dtype, stream);
     fill_uniform(x.get(), s.n * s.k, 2, 1.0f, s.dtype, stream);
     fill_uniform(bias.get(), s.m, 3, 1.0f, s.dtype, stream);

@@ -37,7 +37,7 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
   if (!can_tile(m, k)) return false;
   // The decision is stored beside the plans' configurations, under its own key; config_id 1
   // means "tiles are faster".
-  const std::string key = engine.tuning_key({m, k, tokens, 0, dtype, false}) + "|tiling-decision";
+  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, InputLayout::kTokenMajor}) + "|tiling-decision";
   TuningCache* cache = engine.tuning_cache();
   if (cache) {
     if (const auto hit = cache->find(key)) return hit->config_id == 1;
@@ -68,8 +68,8 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
 }
 
 SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
-                           cudaStream_t stream, bool bias)
-    : m_(m), k_(k), tokens_(tokens), dtype_(dtype), tile_rows_(m) {
+                           cudaStream_t stream, bool bias, InputLayout input)
+    : m_(m), k_(k), tokens_(tokens), input_(input), dtype_(dtype), tile_rows_(m) {
   if (tiling == Tiling::kSquare)
     require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
                                 ") to be a multiple of its columns (" + std::to_string(k) + ")");
@@ -79,7 +79,7 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
     tiles_ = m / k;
     tile_rows_ = k;
   }
-  plan_ = &engine.plan({tile_rows_, k, tokens, m, dtype, bias}, stream);
+  plan_ = &engine.plan({tile_rows_, k, tokens, dtype, bias, input}, stream);
   for (int64_t i = 0; i < tiles_; ++i)
     parts_.push_back(std::make_unique<CompressedWeight>(engine.context(), tile_rows_, k, dtype));
 }
@@ -94,7 +94,7 @@ void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, const vo
   auto* out = static_cast<uint8_t*>(y);
   const auto* b = static_cast<const uint8_t*>(bias);
   for (int64_t i = 0; i < tiles_; ++i)
-    plan_->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_rows_ * 2, stream, 0.0f,
+    plan_->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_rows_ * tokens_ * 2, stream, 0.0f,
                   b ? b + i * tile_rows_ * 2 : nullptr);
 }
 

@@ -46,6 +46,21 @@ TEST_P(DenseGemmTest, GradientLayoutsMatchTheCpu) {
   expect_close(gpu::download(dw.get(), n, k, d, stream_), twice, d);
 }
 
+TEST_P(DenseGemmTest, FeatureMajorTwinOfTheSparseProduct) {
+  const DType d = GetParam();
+  const int64_t t = 48, n = 80, k = 112;
+  const MatrixF x = random_matrix(t, k, 7, d), w = random_matrix(n, k, 8, d);
+  const MatrixF want = transpose(matmul_nt(x, w));
+  gpu::DenseGemmCache cache(false);
+  gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), y(t * n * 2);
+  for (bool token_major : {true, false}) {
+    gpu::DeviceBuffer dx = gpu::upload(token_major ? x : transpose(x), d, stream_);
+    gpu::poison(y.get(), t * n, stream_);
+    cache.get(gpu::feature_major_shape(t, n, k, d, token_major), stream_).run(dx.get(), dw.get(), y.get(), stream_);
+    expect_close(gpu::download(y.get(), n, t, d, stream_), want, d);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, DenseGemmTest, ::testing::Values(DType::kF16, DType::kBF16),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 

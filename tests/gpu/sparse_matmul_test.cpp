@@ -13,6 +13,7 @@ namespace {
 struct Case {
   DType dtype;
   int64_t t, m, k;
+  gpu::InputLayout input = gpu::InputLayout::kTokenMajor;
 };
 
 class SparseMatmul : public GpuTest, public ::testing::WithParamInterface<Case> {};
@@ -22,24 +23,30 @@ TEST_P(SparseMatmul, MatchesTheCpuReference) {
   const MatrixF x = random_matrix(c.t, c.k, 10 + c.m, c.dtype);
   const MatrixF w = prune(random_matrix(c.m, c.k, 20 + c.k, c.dtype), {2, 4}, PruneAxis::kRows);
   gpu::SparseEngine engine(nullptr);  // searches, remembers nothing
-  gpu::SparseLinear layer(engine, c.m, c.k, c.t, c.dtype, gpu::Tiling::kNone, stream_);
-  gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_), dx = gpu::upload(x, c.dtype, stream_);
+  const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
+  gpu::SparseLinear layer(engine, c.m, c.k, c.t, c.dtype, gpu::Tiling::kNone, stream_, false, c.input);
+  gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_);
+  gpu::DeviceBuffer dx = gpu::upload(token_major ? x : transpose(x), c.dtype, stream_);
   gpu::DeviceBuffer y(c.t * c.m * 2);
   layer.set_weight(dw.get(), stream_);
   gpu::poison(y.get(), c.t * c.m, stream_);
   layer.forward(dx.get(), y.get(), stream_);
-  expect_close(gpu::download(y.get(), c.t, c.m, c.dtype, stream_), matmul_nt(x, w), c.dtype);
+  // The output is feature-major: Y^T, m x t.
+  expect_close(gpu::download(y.get(), c.m, c.t, c.dtype, stream_), transpose(matmul_nt(x, w)), c.dtype);
 }
 
 // Multiples of 16 that are not powers of two, square and both aspect ratios.
 INSTANTIATE_TEST_SUITE_P(Shapes, SparseMatmul,
                          ::testing::Values(Case{DType::kF16, 48, 80, 208}, Case{DType::kF16, 144, 336, 112},
                                            Case{DType::kF16, 16, 16, 16}, Case{DType::kF16, 2048, 768, 768},
-                                           Case{DType::kBF16, 48, 80, 208}, Case{DType::kBF16, 112, 208, 400}),
+                                           Case{DType::kBF16, 48, 80, 208}, Case{DType::kBF16, 112, 208, 400},
+                                           Case{DType::kF16, 48, 80, 208, gpu::InputLayout::kFeatureMajor},
+                                           Case{DType::kBF16, 144, 336, 112, gpu::InputLayout::kFeatureMajor}),
                          [](const auto& info) {
                            const Case& c = info.param;
                            return std::string(to_string(c.dtype)) + "_t" + std::to_string(c.t) + "_m" +
-                                  std::to_string(c.m) + "_k" + std::to_string(c.k);
+                                  std::to_string(c.m) + "_k" + std::to_string(c.k) +
+                                  (c.input == gpu::InputLayout::kTokenMajor ? "" : "_featuremajor");
                          });
 
 class SparseFeatures : public GpuTest {};
@@ -60,8 +67,8 @@ TEST_F(SparseFeatures, TiledEqualsUntiled) {
     gpu::poison(y2.get(), t * m, stream_);
     whole.forward(dx.get(), y1.get(), stream_);
     tiles.forward(dx.get(), y2.get(), stream_);
-    const MatrixF a = gpu::download(y1.get(), t, m, d, stream_), b = gpu::download(y2.get(), t, m, d, stream_);
-    expect_close(b, matmul_nt(x, w), d);
+    const MatrixF a = gpu::download(y1.get(), m, t, d, stream_), b = gpu::download(y2.get(), m, t, d, stream_);
+    expect_close(b, transpose(matmul_nt(x, w)), d);
     expect_close(a, b, d);
   }
 }
@@ -80,7 +87,7 @@ TEST_F(SparseFeatures, BiasEpilogueFollowsThePointerOfEachCall) {
     const gpu::DeviceBuffer& dbias = pair == &b1 ? db1 : db2;
     gpu::poison(y.get(), t * m, stream_);
     layer.forward(dx.get(), y.get(), stream_, dbias.get());
-    expect_close(gpu::download(y.get(), t, m, d, stream_), linear_forward(x, w, &pair->data), d);
+    expect_close(gpu::download(y.get(), m, t, d, stream_), transpose(linear_forward(x, w, &pair->data)), d);
   }
 }
 

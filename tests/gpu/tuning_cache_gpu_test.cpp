@@ -37,8 +37,8 @@ class TuningCacheGpu : public GpuTest {
     EXPECT_EQ(engine.events().size(), 1u);
     *searched = engine.events().at(0).searched;
     *from_cache = engine.events().at(0).from_cache;
-    const MatrixF got = gpu::download(y.get(), t, m, DType::kF16, stream_);
-    expect_close(got, matmul_nt(x, w), DType::kF16);
+    const MatrixF got = gpu::download(y.get(), m, t, DType::kF16, stream_);
+    expect_close(got, transpose(matmul_nt(x, w)), DType::kF16);
     return got;
   }
   std::string path_;

@@ -32,6 +32,9 @@ struct GemmShape {
 
 // Shape of Y (t x n) = X (t x k) W^T (W: n x k), all row-major, Y with row stride ldy.
 GemmShape linear_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool bias = false, int64_t ldy = 0);
+// The dense twin of a sparse product: Y^T (n x t, row-major) = W X^T with X token-major
+// (t x k) or feature-major (X^T, k x t). Operands: run(x, w, y).
+GemmShape feature_major_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input);
 
 class CublasLtHandle {
  public:

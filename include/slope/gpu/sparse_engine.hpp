@@ -4,10 +4,16 @@
 // compress -> search -> workspace -> matmul) in RAII types that are built in place and never
 // copied or moved: the opaque structs hold pointers to each other.
 //
-// Convention: Y (t x m, row stride ldd) = X (t x k) W^T with W (m x k) row-wise 2:4, all
-// row-major. In cuSPARSELt's terms D (m x t) = A B^T with A = W (row-major, op N), B = X
-// (row-major t x k, op T) and D column-major, which is Y row-major: both operands are
-// contiguous along k.
+// Layout. cuSPARSELt 0.8's algorithm search fails (CUSPARSE_STATUS_INTERNAL_ERROR, and the
+// library is unusable afterwards) on the H200 whenever the output is column-major; with every
+// matrix row-major it works (PyTorch's layout). So slope's sparse products are all row-major
+// and write the *feature-major* output:
+//
+//   Y^T (m x t) = W (m x k, 2:4 along k) . X^T
+//
+// where X is either token-major (t x k row-major, the nn.Linear layout; cuSPARSELt op T) or
+// already feature-major (X^T, k x t row-major; op N). A chain of sparse layers therefore runs
+// feature-major end to end; dense cuBLASLt products adapt to either layout.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -24,19 +30,23 @@
 
 namespace slope::gpu {
 
+enum class InputLayout {
+  kTokenMajor,    // X: t x k row-major
+  kFeatureMajor,  // X^T: k x t row-major
+};
+
 struct SparseShape {
-  int64_t m = 0;    // rows of W: output features
-  int64_t k = 0;    // columns of W: input features, the 2:4 direction
-  int64_t n = 0;    // tokens
-  int64_t ldd = 0;  // row stride of Y in elements (>= m; 0 means m)
+  int64_t m = 0;  // rows of W: output features
+  int64_t k = 0;  // columns of W: input features, the 2:4 direction
+  int64_t n = 0;  // tokens
   DType dtype = DType::kF16;
-  bool bias = false;  // epilogue adds a length-m bias to every row of Y
-  int64_t ld() const { return ldd > 0 ? ldd : m; }
+  bool bias = false;  // epilogue adds a length-m bias to every column of Y^T
+  InputLayout input = InputLayout::kTokenMajor;
   std::string key() const;
 };
 
-// Throws kInvalidInput naming the dimension unless m, k, n (and ldd) are positive multiples
-// of 16, which the sparse tensor cores require for 16-bit types.
+// Throws kInvalidInput naming the dimension unless m, k and n are positive multiples of 16,
+// which the sparse tensor cores require for 16-bit types.
 void validate_sparse_shape(const SparseShape& shape);
 
 class SparseLtContext {
@@ -94,8 +104,8 @@ class SparsePlan {
   void apply(const TuningEntry& entry);
   // Runs cusparseLtMatmulSearch on the given operands and adopts its choice.
   TuningEntry search(const void* w_compressed, const void* x, void* y, cudaStream_t stream);
-  // Y = X W^T (+ bias) (+ beta Y). Host cost: one cuSPARSELt call (plus one attribute write
-  // when there is a bias).
+  // Y^T = W X^T (+ bias) (+ beta Y^T). Host cost: one cuSPARSELt call (plus one attribute
+  // write when there is a bias).
   void matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta = 0.0f,
               const void* bias = nullptr) const;
   const SparseShape& shape() const { return shape_; }

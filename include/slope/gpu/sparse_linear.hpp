@@ -1,9 +1,10 @@
-// Y = X W^T with a 2:4 W held compressed, whole or in square tiles.
+// Y^T = W X^T with a 2:4 W held compressed, whole or in square tiles (layouts: see
+// sparse_engine.hpp; the output is feature-major, m x t row-major).
 //
 // Tiling (the paper's strategy for the MLP upsample matrix, W of 4d x d): W is split into
-// m / k square k x k tiles, each compressed on its own; one plan (tile shape, with Y's full
-// row stride) serves every tile, and each tile writes its slice of Y in place through the
-// leading dimension: no copies, no extra kernels.
+// m / k square k x k tiles, each compressed on its own; one plan (the tile's shape) serves
+// every tile, and tile i writes rows [i k, (i + 1) k) of Y^T in place: no copies, no extra
+// kernels.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,13 +35,13 @@ class SparseLinear {
   // `tokens` fixes the plan; `tiling` kAuto decides by measurement. `bias`: forward adds a
   // length-m bias in cuSPARSELt's epilogue.
   SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
-               cudaStream_t stream, bool bias = false);
+               cudaStream_t stream, bool bias = false, InputLayout input = InputLayout::kTokenMajor);
   SparseLinear(const SparseLinear&) = delete;
   SparseLinear& operator=(const SparseLinear&) = delete;
 
   // Compresses a dense, row-wise 2:4 W (m x k row-major). Asynchronous on `stream`.
   void set_weight(const void* dense_pruned, cudaStream_t stream);
-  // Y (tokens x m, row stride ldy or m) = X (tokens x k) W^T (+ bias).
+  // Y^T (m x tokens) = W X^T (+ bias), X token-major or feature-major as constructed.
   void forward(const void* x, void* y, cudaStream_t stream, const void* bias = nullptr) const;
 
   bool tiled() const { return tiles_ > 1; }
@@ -54,6 +55,7 @@ class SparseLinear {
 
  private:
   int64_t m_, k_, tokens_;
+  InputLayout input_;
   DType dtype_;
   int64_t tiles_ = 1;
   int64_t tile_rows_;
