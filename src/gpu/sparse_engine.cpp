@@ -104,6 +104,9 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape) : c
       token_major ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_, &d_, &d_,
       CUSPARSE_COMPUTE_32F));
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
+  const int first_config = 0;  // explicit, as PyTorch does before its first plan
+  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &first_config,
+                                              sizeof(first_config)));
   init_plan();
 }
 
@@ -149,9 +152,9 @@ void SparsePlan::apply(const TuningEntry& e) {
 TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y, cudaStream_t stream) {
   const float alpha = 1.0f, beta = 0.0f;
   cudaStream_t streams[1] = {stream};
-  // No workspace pointer: the search tries split-K candidates whose needs exceed the default
-  // plan's workspace, and sizes its own (as cuSPARSELt's own sample does).
-  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, nullptr, streams, 1));
+  // The default plan's workspace, as PyTorch passes it (a null workspace crashes on H200).
+  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
+                                     streams, 1));
   TuningEntry e;
   SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
                                               sizeof(e.config_id)));
