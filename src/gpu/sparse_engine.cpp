@@ -83,7 +83,8 @@ void CompressedWeight::compress(const void* dense_pruned, cudaStream_t stream) {
                                        buffer_.get(), scratch_.get(), stream));
 }
 
-SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape) : ctx_(ctx), shape_(shape) {
+SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config)
+    : ctx_(ctx), shape_(shape) {
   validate_sparse_shape(shape);
   const cudaDataType_t type = cuda_type(shape.dtype);
   // All row-major (see the header): A = W (m x k, op N); B = X (t x k, op T) or X^T (k x t,
@@ -104,10 +105,25 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape) : c
       token_major ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_, &d_, &d_,
       CUSPARSE_COMPUTE_32F));
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
-  const int first_config = 0;  // explicit, as PyTorch does before its first plan
-  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &first_config,
-                                              sizeof(first_config)));
-  init_plan();
+  // The configuration goes into the selection before the one and only plan initialisation:
+  // re-initialising a plan after a search crashes cuSPARSELt 0.8 on H200.
+  const int config_id = config ? config->config_id : 0;
+  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &config_id,
+                                              sizeof(config_id)));
+  if (config && config->split_k > 0) {  // -1: let cuSPARSELt's heuristic choose, as the search left it
+    SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &config->split_k,
+                                                sizeof(config->split_k)));
+    if (config->split_k > 1) {
+      const auto mode = static_cast<cusparseLtSplitKMode_t>(config->split_k_mode);
+      SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
+                                                  sizeof(mode)));
+      SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
+                                                  &config->split_k_buffers, sizeof(config->split_k_buffers)));
+    }
+  }
+  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx.get(), &plan_, &matmul_, &alg_));
+  plan_ready_ = true;
+  refresh_workspace();
 }
 
 SparsePlan::~SparsePlan() {
@@ -118,35 +134,10 @@ SparsePlan::~SparsePlan() {
   cusparseLtMatDescriptorDestroy(&a_);
 }
 
-void SparsePlan::init_plan() {
-  if (plan_ready_) {
-    SLOPE_CHECK(cusparseLtMatmulPlanDestroy(&plan_));
-    plan_ready_ = false;
-  }
-  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &plan_, &matmul_, &alg_));
-  plan_ready_ = true;
-  refresh_workspace();
-}
-
 void SparsePlan::refresh_workspace() {
   // Split-K configurations need more workspace than the default: query after every change.
   SLOPE_CHECK(cusparseLtMatmulGetWorkspace(ctx_.get(), &plan_, &workspace_bytes_));
   workspace_.reserve(workspace_bytes_ > 0 ? workspace_bytes_ : 256);
-}
-
-void SparsePlan::apply(const TuningEntry& e) {
-  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
-                                              sizeof(e.config_id)));
-  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
-                                              sizeof(e.split_k)));
-  if (e.split_k > 1) {
-    const auto mode = static_cast<cusparseLtSplitKMode_t>(e.split_k_mode);
-    SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
-                                                sizeof(mode)));
-    SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
-                                                &e.split_k_buffers, sizeof(e.split_k_buffers)));
-  }
-  init_plan();
 }
 
 TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y, cudaStream_t stream) {
@@ -166,9 +157,8 @@ TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y,
   e.split_k_mode = static_cast<int>(mode);
   SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
                                               &e.split_k_buffers, sizeof(e.split_k_buffers)));
-  // Re-initialise the plan from the chosen selection so that a plan made from the cache and
-  // a plan that searched run exactly the same configuration.
-  apply(e);
+  // The search updated the plan in place; a split-K choice can need more workspace.
+  refresh_workspace();
   return e;
 }
 
@@ -199,10 +189,9 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
   PlanEvent event;
   event.key = key;
   const auto start = std::chrono::steady_clock::now();
-  auto made = std::make_unique<SparsePlan>(ctx_, shape);
   const auto cached = (policy_ == SearchPolicy::kSearch && cache_) ? cache_->find(key) : std::nullopt;
+  auto made = std::make_unique<SparsePlan>(ctx_, shape, cached ? &*cached : nullptr);
   if (cached) {
-    made->apply(*cached);
     event.from_cache = true;
     event.entry = *cached;
   }

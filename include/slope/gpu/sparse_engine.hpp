@@ -95,14 +95,13 @@ class CompressedWeight {
 
 class SparsePlan {
  public:
-  SparsePlan(const SparseLtContext& ctx, const SparseShape& shape);
+  // `config`: a configuration found earlier (from the tuning cache); null: the default.
+  SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config = nullptr);
   ~SparsePlan();
   SparsePlan(const SparsePlan&) = delete;
   SparsePlan& operator=(const SparsePlan&) = delete;
 
-  // Uses a configuration found earlier (from the tuning cache): no search.
-  void apply(const TuningEntry& entry);
-  // Runs cusparseLtMatmulSearch on the given operands and adopts its choice.
+  // Runs cusparseLtMatmulSearch on the given operands; the plan keeps its choice.
   TuningEntry search(const void* w_compressed, const void* x, void* y, cudaStream_t stream);
   // Y^T = W X^T (+ bias) (+ beta Y^T). Host cost: one cuSPARSELt call (plus one attribute
   // write when there is a bias).
@@ -112,7 +111,6 @@ class SparsePlan {
   size_t workspace_bytes() const { return workspace_bytes_; }
 
  private:
-  void init_plan();
   void refresh_workspace();
 
   const SparseLtContext& ctx_;
