@@ -56,3 +56,18 @@ double host_us_per_call(const std::function<void()>& fn, int calls, cudaStream_t
 }
 
 }  // namespace slope::bench
+
+#include "slope/gpu/device_buffer.hpp"
+
+namespace slope::bench {
+
+double measure_copy_gbps(cudaStream_t stream, size_t bytes) {
+  gpu::DeviceBuffer a(bytes), b(bytes);
+  SLOPE_CHECK(cudaMemsetAsync(a.get(), 1, bytes, stream));
+  const Timing t = time_device(
+      [&](int) { SLOPE_CHECK(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, stream)); }, stream, 10,
+      2);
+  return 2.0 * static_cast<double>(bytes) / (t.median_ms * 1e6);
+}
+
+}  // namespace slope::bench

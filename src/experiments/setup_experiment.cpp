@@ -50,7 +50,7 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
     TuningEntry entry;
     double search_ms = NAN;
     try {
-      entry = searched.search(cw.data(), x.get(), y.get(), stream);
+      entry = gpu::search_configurations(searched, cw.data(), x.get(), y.get(), stream);
       SLOPE_CHECK(cudaStreamSynchronize(stream));
       search_ms = ms_since(search_start);
     } catch (const Error& e) {

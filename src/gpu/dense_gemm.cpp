@@ -29,7 +29,8 @@ cublasOperation_t cublas_op(Op op) { return op == Op::kN ? CUBLAS_OP_N : CUBLAS_
 std::string GemmShape::key() const {
   return std::string(op_a == Op::kN ? "N" : "T") + (op_b == Op::kN ? "N" : "T") + "|" + std::to_string(m) +
          "x" + std::to_string(n) + "x" + std::to_string(k) + "|" + std::to_string(lda) + "," +
-         std::to_string(ldb) + "," + std::to_string(ldd) + "|" + to_string(dtype) + (bias ? "|bias" : "");
+         std::to_string(ldb) + "," + std::to_string(ldd) + "|" + to_string(dtype) + (bias ? "|bias" : "") +
+         (relu ? "|relu" : "");
 }
 
 GemmShape linear_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool bias, int64_t ldy) {
@@ -76,10 +77,12 @@ DenseGemm::DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool 
   const cublasOperation_t op_a = cublas_op(shape.op_a), op_b = cublas_op(shape.op_b);
   SLOPE_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
   SLOPE_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
-  if (shape.bias) {
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  if (shape.bias || shape.relu) {
+    const cublasLtEpilogue_t epilogue = shape.bias ? (shape.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                                   : CUBLASLT_EPILOGUE_RELU;
     SLOPE_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
-    SLOPE_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &type, sizeof(type)));
+    if (shape.bias)
+      SLOPE_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &type, sizeof(type)));
   }
   // Stored shapes: A is (m x k) after op, so stored k x m for op T.
   const bool at = shape.op_a == Op::kT, bt = shape.op_b == Op::kT;

@@ -1,4 +1,4 @@
-// The GPU experiments: spmm, setup (lowrank and layer come with their issues).
+// The GPU experiments: spmm, setup, lowrank, layer.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -11,15 +11,20 @@
 #include "slope/core/dtype.hpp"
 #include "slope/core/error.hpp"
 #include "slope/core/tuning_cache.hpp"
+#include "slope/experiments/layer_inference_experiment.hpp"
+#include "slope/experiments/lowrank_experiment.hpp"
 #include "slope/experiments/setup_experiment.hpp"
 #include "slope/experiments/spmm_experiment.hpp"
 #include "slope/gpu/device_info.hpp"
+#include "slope/model/memory_model.hpp"
 
 namespace slope::cli {
 namespace {
 
 struct GpuArgs {
   std::vector<int64_t> hidden;
+  std::vector<double> ratios;
+  std::string mode = "inference";
   int64_t tokens = 2048;
   std::string dtype = "fp16";
   int samples = 30;
@@ -129,6 +134,53 @@ void run_setup(const GpuArgs& a) {
   emit(table, session.metadata("setup", a), a.output);
 }
 
+void emit_with_summary(const Table& table, Metadata meta, const Metadata& summary, const OutputOptions& out) {
+  for (const auto& kv : summary) {
+    meta.push_back(kv);
+    progress(kv.first + " = " + kv.second);
+  }
+  emit(table, meta, out);
+}
+
+void run_lowrank(const GpuArgs& a) {
+  validate(a);
+  LowRankOptions o;
+  if (!a.hidden.empty()) o.hidden = a.hidden;
+  for (double r : a.ratios) require(r > 0 && r <= 1, "--rank-ratio must be in (0, 1] (got " + std::to_string(r) + ")");
+  if (!a.ratios.empty()) o.ratios = a.ratios;
+  o.tokens = a.tokens;
+  o.dtype = parse_dtype(a.dtype);
+  o.samples = a.samples;
+  gpu::require_cuda_device();
+  const gpu::DeviceInfo info = gpu::query_device_info();
+  Metadata summary;
+  const Table table = run_lowrank_experiment(o, summary, progress);
+  Metadata meta = base_metadata();
+  meta.emplace_back("experiment", "lowrank");
+  gpu::append_device_metadata(meta, info);
+  meta.emplace_back("dtype", a.dtype);
+  meta.emplace_back("tokens", std::to_string(a.tokens));
+  emit_with_summary(table, meta, summary, a.output);
+}
+
+void run_layer(const GpuArgs& a) {
+  validate(a);
+  for (double r : a.ratios) validate_adapter_ratio(r);
+  if (a.mode != "inference")
+    throw Error(ErrorKind::kUnsupported, "slope layer --mode " + a.mode + " is not available in this build yet");
+  LayerInferenceOptions o;
+  if (!a.hidden.empty()) o.hidden = a.hidden;
+  if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
+  o.tokens = a.tokens;
+  o.dtype = parse_dtype(a.dtype);
+  o.samples = a.samples;
+  GpuSession session(a);
+  Metadata summary;
+  const Table table = run_layer_inference_experiment(o, session.engine, session.dense, summary, progress);
+  session.report_plans();
+  emit_with_summary(table, session.metadata("layer_inference", a), summary, a.output);
+}
+
 }  // namespace
 
 void register_gpu_commands(CLI::App& app) {
@@ -141,6 +193,19 @@ void register_gpu_commands(CLI::App& app) {
   CLI::App* u = app.add_subcommand("setup", "cuSPARSELt setup overhead per d x d weight (GPU)");
   add_gpu_options(*u, *setup);
   u->callback([setup] { run_setup(*setup); });
+
+  auto lowrank = std::make_shared<GpuArgs>();
+  CLI::App* l = app.add_subcommand("lowrank", "Low-rank product (X L) R time vs rank ratio (GPU)");
+  add_gpu_options(*l, *lowrank);
+  l->add_option("--rank-ratio", lowrank->ratios, "Rank as a fraction of d (repeatable); default 1, .1, .05, .02, .01");
+  l->callback([lowrank] { run_lowrank(*lowrank); });
+
+  auto layer = std::make_shared<GpuArgs>();
+  CLI::App* y = app.add_subcommand("layer", "SLoPe layers vs dense layers (GPU)");
+  add_gpu_options(*y, *layer);
+  y->add_option("--mode", layer->mode, "inference")->check(CLI::IsMember({"inference", "training", "step"}));
+  y->add_option("--adapter-ratio", layer->ratios, "Adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
+  y->callback([layer] { run_layer(*layer); });
 }
 
 }  // namespace slope::cli

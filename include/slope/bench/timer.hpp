@@ -29,3 +29,11 @@ int rotation_count(double bytes, int cap = 32);
 double host_us_per_call(const std::function<void()>& fn, int calls, cudaStream_t stream);
 
 }  // namespace slope::bench
+
+namespace slope::bench {
+
+// Device-to-device copy bandwidth in GB/s (bytes read plus bytes written), the ceiling for
+// memory-bound kernels: cudaMemcpyAsync of `bytes` (default 1 GiB), median of 10.
+double measure_copy_gbps(cudaStream_t stream, size_t bytes = size_t{1} << 30);
+
+}  // namespace slope::bench

@@ -26,6 +26,7 @@ struct GemmShape {
   int64_t lda = 0, ldb = 0, ldd = 0;  // leading dimensions of the stored (pre-op) matrices
   DType dtype = DType::kF16;
   bool bias = false;  // epilogue adds a length-m bias to every column of D
+  bool relu = false;  // epilogue applies max(x, 0) last (after the beta D and bias terms)
   std::string key() const;
   bool operator<(const GemmShape& o) const { return key() < o.key(); }
 };

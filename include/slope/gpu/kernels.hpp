@@ -30,4 +30,7 @@ void prune_rows_2to4(const void* in, void* out, uint8_t* indices, int64_t rows, 
 void double_prune_transpose(const void* w_r, void* t_out, int64_t rows, int64_t cols, DType dtype,
                             cudaStream_t stream);
 
+// out (cols x rows) = in^T (in: rows x cols), both row-major 16-bit. Not in place.
+void transpose_16bit(const void* in, void* out, int64_t rows, int64_t cols, cudaStream_t stream);
+
 }  // namespace slope::gpu

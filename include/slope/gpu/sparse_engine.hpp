@@ -42,6 +42,7 @@ struct SparseShape {
   DType dtype = DType::kF16;
   bool bias = false;  // epilogue adds a length-m bias to every column of Y^T
   InputLayout input = InputLayout::kTokenMajor;
+  bool relu = false;  // epilogue applies max(x, 0) to the result
   std::string key() const;
 };
 
@@ -109,6 +110,9 @@ class SparsePlan {
               const void* bias = nullptr) const;
   const SparseShape& shape() const { return shape_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
+  const SparseLtContext& context() const { return ctx_; }
+  int config_id() const;     // the kernel configuration in use
+  int config_count() const;  // how many configurations cuSPARSELt has for this problem
 
  private:
   void refresh_workspace();
@@ -124,13 +128,18 @@ class SparsePlan {
   size_t workspace_bytes_ = 0;
 };
 
+// The fastest configuration for `plan`'s shape: cuSPARSELt's search, then every kernel
+// configuration timed with CUDA events. `plan` keeps the library search's choice.
+TuningEntry search_configurations(SparsePlan& plan, const void* w_compressed, const void* x, void* y,
+                                  cudaStream_t stream);
+
 // What happened when a plan was made: searched, or taken from the tuning cache.
 struct PlanEvent {
   std::string key;
   bool searched = false;
   bool from_cache = false;
   double init_ms = 0.0;    // descriptors + plan initialisation (host)
-  double search_ms = 0.0;  // cusparseLtMatmulSearch, when it ran
+  double search_ms = 0.0;  // the search (cuSPARSELt's and slope's scan), when it ran
   std::string search_error;  // non-empty when the search failed and the default was kept
   TuningEntry entry;
 };

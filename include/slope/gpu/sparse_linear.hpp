@@ -34,15 +34,18 @@ class SparseLinear {
  public:
   // `tokens` fixes the plan; `tiling` kAuto decides by measurement. `bias`: forward adds a
   // length-m bias in cuSPARSELt's epilogue.
+  // `bias`: the epilogue adds a length-m bias; `relu`: it applies max(x, 0) last.
   SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
-               cudaStream_t stream, bool bias = false, InputLayout input = InputLayout::kTokenMajor);
+               cudaStream_t stream, bool bias = false, InputLayout input = InputLayout::kTokenMajor,
+               bool relu = false);
   SparseLinear(const SparseLinear&) = delete;
   SparseLinear& operator=(const SparseLinear&) = delete;
 
   // Compresses a dense, row-wise 2:4 W (m x k row-major). Asynchronous on `stream`.
   void set_weight(const void* dense_pruned, cudaStream_t stream);
-  // Y^T (m x tokens) = W X^T (+ bias), X token-major or feature-major as constructed.
-  void forward(const void* x, void* y, cudaStream_t stream, const void* bias = nullptr) const;
+  // Y^T (m x tokens) = W X^T (+ beta Y^T) (+ bias), then ReLU if constructed so; X token-major
+  // or feature-major as constructed.
+  void forward(const void* x, void* y, cudaStream_t stream, const void* bias = nullptr, float beta = 0.0f) const;
 
   bool tiled() const { return tiles_ > 1; }
   int64_t tiles() const { return tiles_; }

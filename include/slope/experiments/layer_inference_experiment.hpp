@@ -1,0 +1,31 @@
+// `slope layer --mode inference`: SLoPe inference layers (2:4 sparse, with lazy low-rank
+// adapters of 0, 1.56% and 6.25% of the hidden size) against dense cuBLASLt layers, for the
+// attention, upsample and downsample shapes and an MLP block (up + ReLU + down).
+#pragma once
+
+#include <vector>
+
+#include "slope/core/dtype.hpp"
+#include "slope/core/table.hpp"
+#include "slope/experiments/spmm_experiment.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+#include "slope/gpu/sparse_engine.hpp"
+
+namespace slope {
+
+struct LayerInferenceOptions {
+  std::vector<int64_t> hidden = paper_hidden_sizes();
+  std::vector<double> adapter_ratios = {0.0, 1.0 / 64.0, 1.0 / 16.0};
+  int64_t tokens = 2048;
+  DType dtype = DType::kF16;
+  int samples = 30;
+};
+
+// Columns: hidden, shape, adapter_ratio, rank, tokens, dense_ms, sparse_ms, speedup, form,
+// merged_ms, preadd_ms, overhead_vs_r0. sparse_ms is the faster form. `summary` gets the
+// adapter overheads (geometric mean over d >= 2048, MLP shapes) and the slowest r = 0 speedup
+// for d >= 1024.
+Table run_layer_inference_experiment(const LayerInferenceOptions& options, gpu::SparseEngine& engine,
+                                     gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress);
+
+}  // namespace slope

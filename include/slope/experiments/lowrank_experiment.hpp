@@ -1,0 +1,29 @@
+// `slope lowrank`: the paper's low-rank underutilization experiment. Times (X L) R (L: d x r,
+// R: r x d, X: t x d) for rank ratios of the hidden size, first with plain cuBLASLt at the
+// paper's exact ranks, then the way slope runs it (rank padded with zeros to a multiple of
+// 16, best of cuBLASLt's candidates), against the memory floor of reading X and writing Y.
+#pragma once
+
+#include <vector>
+
+#include "slope/core/dtype.hpp"
+#include "slope/core/table.hpp"
+#include "slope/experiments/spmm_experiment.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+
+namespace slope {
+
+struct LowRankOptions {
+  std::vector<int64_t> hidden = paper_hidden_sizes();
+  std::vector<double> ratios = {1.0, 0.1, 0.05, 0.02, 0.01};
+  int64_t tokens = 2048;
+  DType dtype = DType::kF16;
+  int samples = 30;
+};
+
+// Columns: hidden, rank_ratio, rank, tokens, method (plain / ours), ms, tflops, gbps,
+// hbm_fraction, speedup_vs_full, ideal_speedup. `summary` gets the measured copy bandwidth
+// and, per method, the geometric-mean fraction of it for d >= 4096 and ratio <= 0.05.
+Table run_lowrank_experiment(const LowRankOptions& options, Metadata& summary, const Progress& progress);
+
+}  // namespace slope

@@ -1,0 +1,71 @@
+// SLoPe's inference layer: Y = act(X W^T + (X L) R + b) with W 2:4-sparse and a lazy
+// low-rank adapter (L: d_in x r, R: r x d_out). Output feature-major (Y^T, d_out x t).
+//
+// Two forms, same function:
+//  - kMerged (the paper's): L^T joins W as r extra rows, pruned 2:4 with it, so one sparse
+//    product yields Y^T and (X L)^T; then Y += (X L) R in one cuBLASLt call with beta = 1
+//    that reads the (X L) rows in place (ReLU in its epilogue, bias in the sparse one).
+//  - kPreAdd (ours): T = X L and Y = T R first (two small dense products), then the sparse
+//    product accumulates onto Y with beta = 1 and applies bias and ReLU in its epilogue. It
+//    saves the merged form's extra pass over Y, which costs most where d_out is large.
+// L is pruned 2:4 along d_in in both forms (the merged form's pruning), so they agree.
+// Ranks are padded with zeros to a multiple of 16: the sparse rows and the tensor cores
+// need it, and padding changes no result.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "slope/core/dtype.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+#include "slope/gpu/device_buffer.hpp"
+#include "slope/gpu/sparse_engine.hpp"
+#include "slope/gpu/sparse_linear.hpp"
+
+namespace slope::gpu {
+
+enum class AdapterForm { kMerged, kPreAdd };
+const char* to_string(AdapterForm form);
+
+struct InferenceLinearSpec {
+  int64_t d_out = 0;
+  int64_t d_in = 0;
+  int64_t rank = 0;  // 0: no adapter
+  int64_t tokens = 0;
+  DType dtype = DType::kF16;
+  InputLayout input = InputLayout::kTokenMajor;
+  bool bias = false;
+  bool relu = false;
+  AdapterForm form = AdapterForm::kMerged;
+};
+
+// Rank rounded up to the multiple of 16 that the layer uses.
+int64_t padded_rank(int64_t rank);
+
+class SparseInferenceLinear {
+ public:
+  SparseInferenceLinear(SparseEngine& engine, DenseGemmCache& dense, const InferenceLinearSpec& spec,
+                        cudaStream_t stream);
+  SparseInferenceLinear(const SparseInferenceLinear&) = delete;
+  SparseInferenceLinear& operator=(const SparseInferenceLinear&) = delete;
+
+  // Device 16-bit buffers: w (d_out x d_in, dense: pruned here), l (d_in x rank), r (rank x
+  // d_out), bias (d_out). l, r and bias may be null when unused.
+  void set_weights(const void* w, const void* l, const void* r, const void* bias, cudaStream_t stream);
+  // Y^T into `y`, which holds output_rows() x tokens elements; Y^T is its first d_out rows.
+  void forward(const void* x, void* y, cudaStream_t stream) const;
+  int64_t output_rows() const;
+  int64_t rank() const { return rank_; }
+  const InferenceLinearSpec& spec() const { return spec_; }
+
+ private:
+  InferenceLinearSpec spec_;
+  int64_t rank_;  // padded
+  std::unique_ptr<SparseLinear> sparse_;
+  DeviceBuffer l_, r_, bias_, t_;
+  const DenseGemm* xl_ = nullptr;  // T = X L (pre-add form)
+  const DenseGemm* tr_ = nullptr;  // Y (+)= T R
+};
+
+}  // namespace slope::gpu

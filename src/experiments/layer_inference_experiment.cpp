@@ -1,0 +1,159 @@
+#include "slope/experiments/layer_inference_experiment.hpp"
+
+#include <cmath>
+#include <map>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "slope/bench/timer.hpp"
+#include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/inference_linear.hpp"
+#include "slope/gpu/kernels.hpp"
+#include "slope/model/memory_model.hpp"
+
+namespace slope {
+namespace {
+
+// One linear of a shape: W is m x k; `relu` for the block's upsample.
+struct LinearDef {
+  int64_t m, k;
+  gpu::InputLayout input;
+  bool relu;
+};
+
+std::vector<LinearDef> linears_of(const std::string& shape, int64_t d) {
+  if (shape == "attention") return {{d, d, gpu::InputLayout::kTokenMajor, false}};
+  if (shape == "upsample") return {{4 * d, d, gpu::InputLayout::kTokenMajor, false}};
+  if (shape == "downsample") return {{d, 4 * d, gpu::InputLayout::kTokenMajor, false}};
+  // mlp_block: up (token-major input) + ReLU, then down on the feature-major activations.
+  return {{4 * d, d, gpu::InputLayout::kTokenMajor, true}, {d, 4 * d, gpu::InputLayout::kFeatureMajor, false}};
+}
+
+// One copy of a shape's weights and activations; several are rotated past the L2.
+struct DenseSet {
+  std::vector<gpu::DeviceBuffer> w, out;
+  gpu::DeviceBuffer x;
+};
+
+struct SparseSet {
+  std::vector<std::unique_ptr<gpu::SparseInferenceLinear>> layers;
+  std::vector<gpu::DeviceBuffer> out;
+  gpu::DeviceBuffer x;
+};
+
+}  // namespace
+
+Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::SparseEngine& engine,
+                                     gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
+  Table table({"hidden", "shape", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup", "form",
+               "merged_ms", "preadd_ms", "overhead_vs_r0"});
+  cudaStream_t stream = nullptr;
+  const int64_t t = o.tokens;
+  std::map<double, std::pair<double, int>> overhead_log;
+  double min_r0_speedup = 1e30;
+  for (int64_t d : o.hidden) {
+    for (const std::string shape : {"attention", "upsample", "downsample", "mlp_block"}) {
+      const auto defs = linears_of(shape, d);
+      double weight_bytes = 0, act_bytes = 2.0 * t * defs.front().k;
+      for (const auto& l : defs) {
+        weight_bytes += 2.0 * l.m * l.k;
+        act_bytes += 2.0 * t * l.m;
+      }
+      const int sets = bench::rotation_count(weight_bytes + act_bytes, 16);
+
+      // Dense baseline: the same products on cuBLASLt, ReLU in its epilogue.
+      std::vector<DenseSet> dsets(static_cast<size_t>(sets));
+      std::vector<const gpu::DenseGemm*> gemms;
+      for (const auto& l : defs) {
+        gpu::GemmShape g = gpu::feature_major_shape(t, l.m, l.k, o.dtype, l.input == gpu::InputLayout::kTokenMajor);
+        g.relu = l.relu;
+        gemms.push_back(&dense.get(g, stream));
+      }
+      for (int i = 0; i < sets; ++i) {
+        DenseSet& s = dsets[static_cast<size_t>(i)];
+        s.x = gpu::DeviceBuffer(t * defs.front().k * 2);
+        gpu::fill_uniform(s.x.get(), t * defs.front().k, 40 + i, 1.0f, o.dtype, stream);
+        for (size_t j = 0; j < defs.size(); ++j) {
+          s.w.emplace_back(defs[j].m * defs[j].k * 2);
+          s.out.emplace_back(t * defs[j].m * 2);
+          gpu::fill_uniform(s.w.back().get(), defs[j].m * defs[j].k, 50 + i * 7 + j, 0.05f, o.dtype, stream);
+          gpu::prune_rows_2to4(s.w.back().get(), s.w.back().get(), nullptr, defs[j].m, defs[j].k, o.dtype, stream);
+        }
+      }
+      const double dense_ms = bench::time_device(
+          [&](int call) {
+            DenseSet& s = dsets[static_cast<size_t>(call % sets)];
+            const void* in = s.x.get();
+            for (size_t j = 0; j < defs.size(); ++j) {
+              gemms[j]->run(in, s.w[j].get(), s.out[j].get(), stream);
+              in = s.out[j].get();
+            }
+          },
+          stream, o.samples).median_ms;
+
+      double r0_ms = NAN;
+      for (double ratio : o.adapter_ratios) {
+        const int64_t rank = adapter_rank(ratio, d);
+        std::map<gpu::AdapterForm, double> form_ms;
+        const std::vector<gpu::AdapterForm> forms =
+            rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged}
+                      : std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd};
+        for (gpu::AdapterForm form : forms) {
+          std::vector<SparseSet> ssets(static_cast<size_t>(sets));
+          for (int i = 0; i < sets; ++i) {
+            SparseSet& s = ssets[static_cast<size_t>(i)];
+            s.x = gpu::DeviceBuffer(t * defs.front().k * 2);
+            gpu::fill_uniform(s.x.get(), t * defs.front().k, 40 + i, 1.0f, o.dtype, stream);
+            for (size_t j = 0; j < defs.size(); ++j) {
+              const auto& l = defs[j];
+              gpu::InferenceLinearSpec spec{l.m, l.k, rank, t, o.dtype, l.input, false, l.relu, form};
+              auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, spec, stream);
+              gpu::DeviceBuffer w(l.m * l.k * 2), lw(l.k * std::max<int64_t>(rank, 1) * 2),
+                  rw(std::max<int64_t>(rank, 1) * l.m * 2);
+              gpu::fill_uniform(w.get(), l.m * l.k, 50 + i * 7 + j, 0.05f, o.dtype, stream);
+              gpu::fill_uniform(lw.get(), l.k * std::max<int64_t>(rank, 1), 60 + i, 0.05f, o.dtype, stream);
+              gpu::fill_uniform(rw.get(), std::max<int64_t>(rank, 1) * l.m, 70 + i, 0.05f, o.dtype, stream);
+              layer->set_weights(w.get(), lw.get(), rw.get(), nullptr, stream);
+              s.out.emplace_back(layer->output_rows() * t * 2);
+              s.layers.push_back(std::move(layer));
+            }
+          }
+          form_ms[form] = bench::time_device(
+              [&](int call) {
+                SparseSet& s = ssets[static_cast<size_t>(call % sets)];
+                const void* in = s.x.get();
+                for (size_t j = 0; j < s.layers.size(); ++j) {
+                  s.layers[j]->forward(in, s.out[j].get(), stream);
+                  in = s.out[j].get();  // Y^T is the first rows of the output: the next input
+                }
+              },
+              stream, o.samples).median_ms;
+        }
+        const double merged = form_ms[gpu::AdapterForm::kMerged];
+        const double preadd = form_ms.count(gpu::AdapterForm::kPreAdd) ? form_ms[gpu::AdapterForm::kPreAdd] : merged;
+        const double best = std::min(merged, preadd);
+        const std::string form = rank == 0 ? "none" : (preadd < merged ? "preadd" : "merged");
+        if (rank == 0) r0_ms = best;
+        const double overhead = best / r0_ms - 1.0;
+        table.add_row({d, shape, ratio, rank, t, dense_ms, best, dense_ms / best, form, merged, preadd, overhead});
+        if (rank == 0 && d >= 1024) min_r0_speedup = std::min(min_r0_speedup, dense_ms / best);
+        if (rank > 0 && d >= 2048 && shape != "attention") {
+          overhead_log[ratio].first += std::log(best / r0_ms);
+          overhead_log[ratio].second += 1;
+        }
+        if (progress)
+          progress(fmt::format("layer inference d={:5} {:10} r={:4} dense {:8.4f} ms  sparse {:8.4f} ms ({:6})  "
+                               "speedup {:5.2f}  adapter overhead {:+5.1f}%",
+                               d, shape, rank, dense_ms, best, form, dense_ms / best, 100 * overhead));
+      }
+    }
+  }
+  for (const auto& [ratio, acc] : overhead_log)
+    summary.emplace_back(fmt::format("adapter_overhead_geomean_ratio_{:.4f}_mlp_d2048plus", ratio),
+                         fmt::format("{:.4f}", std::exp(acc.first / acc.second) - 1.0));
+  if (min_r0_speedup < 1e29) summary.emplace_back("min_r0_speedup_d1024plus", fmt::format("{:.4f}", min_r0_speedup));
+  return table;
+}
+
+}  // namespace slope

@@ -1,0 +1,88 @@
+#include "slope/experiments/lowrank_experiment.hpp"
+
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "slope/bench/timer.hpp"
+#include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/inference_linear.hpp"
+#include "slope/gpu/kernels.hpp"
+
+namespace slope {
+namespace {
+
+struct Operands {
+  gpu::DeviceBuffer x, l, r, t, y;
+};
+
+}  // namespace
+
+Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const Progress& progress) {
+  Table table({"hidden", "rank_ratio", "rank", "tokens", "method", "ms", "tflops", "gbps", "hbm_fraction",
+               "speedup_vs_full", "ideal_speedup"});
+  cudaStream_t stream = nullptr;
+  const double hbm = bench::measure_copy_gbps(stream);
+  summary.emplace_back("hbm_copy_gbps", fmt::format("{:.0f}", hbm));
+  if (progress) progress(fmt::format("lowrank: device-to-device copy bandwidth {:.0f} GB/s", hbm));
+  gpu::DenseGemmCache plain(false), tuned(true);
+  std::map<std::string, std::pair<double, int>> floor_log;  // method -> (sum of logs, count)
+  const int64_t t = o.tokens;
+  for (int64_t d : o.hidden) {
+    std::map<std::string, double> full_ms;
+    for (double ratio : o.ratios) {
+      for (const std::string method : {"plain", "ours"}) {
+        const int64_t exact = std::max<int64_t>(1, static_cast<int64_t>(std::floor(ratio * d + 1e-9)));
+        const int64_t r = method == "plain" ? exact : gpu::padded_rank(exact);
+        gpu::DenseGemmCache& cache = method == "plain" ? plain : tuned;
+        // T (t x r) = X L and Y (t x d) = T R, everything row-major token-major: column-major
+        // T^T = L^T X^T and Y^T = R^T T^T.
+        gpu::GemmShape s1{gpu::Op::kN, gpu::Op::kN, r, t, d, r, d, r, o.dtype, false, false};
+        gpu::GemmShape s2{gpu::Op::kN, gpu::Op::kN, d, t, r, d, r, d, o.dtype, false, false};
+        const gpu::DenseGemm& g1 = cache.get(s1, stream);
+        const gpu::DenseGemm& g2 = cache.get(s2, stream);
+        const double bytes = 2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d);
+        const int sets = bench::rotation_count(bytes);
+        std::vector<Operands> ops(static_cast<size_t>(sets));
+        for (int i = 0; i < sets; ++i) {
+          Operands& op = ops[static_cast<size_t>(i)];
+          op.x = gpu::DeviceBuffer(t * d * 2);
+          op.l = gpu::DeviceBuffer(d * r * 2);
+          op.r = gpu::DeviceBuffer(r * d * 2);
+          op.t = gpu::DeviceBuffer(t * r * 2);
+          op.y = gpu::DeviceBuffer(t * d * 2);
+          gpu::fill_uniform(op.x.get(), t * d, 10 + i, 1.0f, o.dtype, stream);
+          gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, o.dtype, stream);
+          gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
+        }
+        const bench::Timing timing = bench::time_device(
+            [&](int call) {
+              Operands& op = ops[static_cast<size_t>(call % sets)];
+              g1.run(op.l.get(), op.x.get(), op.t.get(), stream);
+              g2.run(op.r.get(), op.t.get(), op.y.get(), stream);
+            },
+            stream, o.samples);
+        const double ms = timing.median_ms;
+        if (ratio == 1.0) full_ms[method] = ms;
+        const double gbps = bytes / ms * 1e-6;
+        const double flops = 4.0 * t * d * exact;  // the useful work: padding adds none
+        const double speedup = full_ms.count(method) ? full_ms[method] / ms : NAN;
+        table.add_row({d, ratio, r, t, method, ms, flops / ms * 1e-9, gbps, gbps / hbm, speedup, 1.0 / ratio});
+        if (d >= 4096 && ratio <= 0.05 + 1e-9) {
+          floor_log[method].first += std::log(gbps / hbm);
+          floor_log[method].second += 1;
+        }
+        if (progress)
+          progress(fmt::format("lowrank d={:5} ratio {:4} rank {:5} {:5}  {:8.4f} ms  {:6.0f} GB/s ({:4.1f}% of copy)",
+                               d, ratio, r, method, ms, gbps, 100 * gbps / hbm));
+      }
+    }
+  }
+  for (const auto& [method, acc] : floor_log)
+    summary.emplace_back("hbm_fraction_geomean_" + method + "_d4096plus_ratio_le_0.05",
+                         fmt::format("{:.3f}", std::exp(acc.first / acc.second)));
+  return table;
+}
+
+}  // namespace slope

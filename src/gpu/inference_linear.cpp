@@ -1,0 +1,126 @@
+#include "slope/gpu/inference_linear.hpp"
+
+#include "slope/core/error.hpp"
+#include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/kernels.hpp"
+
+namespace slope::gpu {
+namespace {
+
+// Column-major GEMM shapes of the adapter, with T stored as T^T (r x t row-major), i.e. T
+// column-major t x r.
+GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r) {
+  GemmShape g;  // T (t x r) = X (t x d_in) L (d_in x r)
+  const bool token_major = s.input == InputLayout::kTokenMajor;
+  g.op_a = token_major ? Op::kT : Op::kN;  // X row-major is column-major d_in x t; X^T is t x d_in
+  g.op_b = Op::kT;                         // L row-major d_in x r is column-major r x d_in
+  g.m = s.tokens;
+  g.n = r;
+  g.k = s.d_in;
+  g.lda = token_major ? s.d_in : s.tokens;
+  g.ldb = r;
+  g.ldd = s.tokens;
+  g.dtype = s.dtype;
+  return g;
+}
+
+GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu) {
+  GemmShape g;  // Y (t x d_out, column-major = Y^T row-major) (+)= T (t x r) R (r x d_out)
+  g.op_a = Op::kN;
+  g.op_b = Op::kT;  // R row-major r x d_out is column-major d_out x r
+  g.m = s.tokens;
+  g.n = s.d_out;
+  g.k = r;
+  g.lda = s.tokens;
+  g.ldb = s.d_out;
+  g.ldd = s.tokens;
+  g.dtype = s.dtype;
+  g.relu = relu;
+  return g;
+}
+
+}  // namespace
+
+const char* to_string(AdapterForm form) { return form == AdapterForm::kMerged ? "merged" : "preadd"; }
+
+int64_t padded_rank(int64_t rank) { return (rank + 15) / 16 * 16; }
+
+SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCache& dense,
+                                             const InferenceLinearSpec& spec, cudaStream_t stream)
+    : spec_(spec), rank_(padded_rank(spec.rank)) {
+  require(spec.rank >= 0, "adapter rank must be non-negative");
+  const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
+  const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
+  // The sparse product: W, or [W; L^T] when merged. ReLU goes last: into the sparse epilogue
+  // unless the merged adapter's product still has to add to Y.
+  sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), spec.d_in, spec.tokens,
+                                           spec.dtype, Tiling::kNone, stream, spec.bias, spec.input,
+                                           spec.relu && !merged);
+  if (rank_ > 0) {
+    l_.reserve(spec.d_in * rank_ * 2);
+    r_.reserve(rank_ * spec.d_out * 2);
+    tr_ = &dense.get(tr_shape(spec, rank_, merged && spec.relu), stream);
+  }
+  if (preadd) {
+    t_.reserve(rank_ * spec.tokens * 2);
+    xl_ = &dense.get(xl_shape(spec, rank_), stream);
+  }
+  if (spec.bias) bias_.reserve(output_rows() * 2);
+}
+
+int64_t SparseInferenceLinear::output_rows() const {
+  return spec_.d_out + (spec_.form == AdapterForm::kMerged ? rank_ : 0);
+}
+
+void SparseInferenceLinear::set_weights(const void* w, const void* l, const void* r, const void* bias,
+                                        cudaStream_t stream) {
+  const InferenceLinearSpec& s = spec_;
+  const int64_t rows = output_rows();
+  DeviceBuffer merged(rows * s.d_in * 2);
+  SLOPE_CHECK(cudaMemcpyAsync(merged.get(), w, s.d_out * s.d_in * 2, cudaMemcpyDeviceToDevice, stream));
+  if (rank_ > 0) {
+    require(l != nullptr && r != nullptr, "an adapter layer needs L and R");
+    // L^T (rank_ x d_in), zero rows for the padding, pruned 2:4 along d_in.
+    DeviceBuffer lt(rank_ * s.d_in * 2);
+    SLOPE_CHECK(cudaMemsetAsync(lt.get(), 0, rank_ * s.d_in * 2, stream));
+    DeviceBuffer l_padded(s.d_in * rank_ * 2);
+    SLOPE_CHECK(cudaMemsetAsync(l_padded.get(), 0, s.d_in * rank_ * 2, stream));
+    SLOPE_CHECK(cudaMemcpy2DAsync(l_padded.get(), rank_ * 2, l, s.rank * 2, s.rank * 2, s.d_in,
+                                  cudaMemcpyDeviceToDevice, stream));
+    transpose_16bit(l_padded.get(), lt.get(), s.d_in, rank_, stream);
+    prune_rows_2to4(lt.get(), lt.get(), nullptr, rank_, s.d_in, s.dtype, stream);
+    // The pruned L, back in d_in x rank_ layout, for the pre-add form's dense product.
+    transpose_16bit(lt.get(), l_.get(), rank_, s.d_in, stream);
+    if (s.form == AdapterForm::kMerged)
+      SLOPE_CHECK(cudaMemcpyAsync(merged.as<uint8_t>() + s.d_out * s.d_in * 2, lt.get(), rank_ * s.d_in * 2,
+                                  cudaMemcpyDeviceToDevice, stream));
+    SLOPE_CHECK(cudaMemsetAsync(r_.get(), 0, rank_ * s.d_out * 2, stream));
+    SLOPE_CHECK(cudaMemcpyAsync(r_.get(), r, s.rank * s.d_out * 2, cudaMemcpyDeviceToDevice, stream));
+  }
+  if (s.bias) {
+    require(bias != nullptr, "this layer needs a bias");
+    SLOPE_CHECK(cudaMemsetAsync(bias_.get(), 0, rows * 2, stream));  // adapter rows get no bias
+    SLOPE_CHECK(cudaMemcpyAsync(bias_.get(), bias, s.d_out * 2, cudaMemcpyDeviceToDevice, stream));
+  }
+  // W's rows are pruned on their own whether or not L^T follows them: row-wise pruning.
+  prune_rows_2to4(merged.get(), merged.get(), nullptr, rows, s.d_in, s.dtype, stream);
+  sparse_->set_weight(merged.get(), stream);
+  SLOPE_CHECK(cudaStreamSynchronize(stream));  // `merged` and `lt` die here
+}
+
+void SparseInferenceLinear::forward(const void* x, void* y, cudaStream_t stream) const {
+  const void* bias = spec_.bias ? bias_.get() : nullptr;
+  if (rank_ == 0) {
+    sparse_->forward(x, y, stream, bias);
+  } else if (spec_.form == AdapterForm::kMerged) {
+    sparse_->forward(x, y, stream, bias);  // [Y^T; (X L)^T]
+    const auto* xl = static_cast<const uint8_t*>(y) + spec_.d_out * spec_.tokens * 2;
+    tr_->run(xl, r_.get(), y, stream, 1.0f, 1.0f);  // Y += (X L) R in place (+ ReLU)
+  } else {
+    xl_->run(x, l_.get(), t_.get(), stream);        // T = X L
+    tr_->run(t_.get(), r_.get(), y, stream);        // Y = T R
+    sparse_->forward(x, y, stream, bias, 1.0f);     // Y^T = W X^T + Y^T (+ b), ReLU
+  }
+}
+
+}  // namespace slope::gpu

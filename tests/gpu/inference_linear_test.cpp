@@ -1,0 +1,74 @@
+#include "gpu_test.hpp"
+#include "slope/core/nm_prune.hpp"
+#include "slope/core/random.hpp"
+#include "slope/gpu/inference_linear.hpp"
+
+namespace slope::testing {
+namespace {
+
+struct Case {
+  DType dtype;
+  int64_t t, d_out, d_in, rank;
+  gpu::InputLayout input;
+  bool bias, relu;
+};
+
+class InferenceLinear : public GpuTest, public ::testing::WithParamInterface<Case> {};
+
+// relu(X W'^T + X L' R + b) with W' = W pruned 2:4 by rows and L' = L pruned 2:4 along d_in
+// (the rows of L^T): what both forms must compute.
+MatrixF reference(const Case& c, const MatrixF& x, const MatrixF& w, const MatrixF& l, const MatrixF& r,
+                  const std::vector<float>& b) {
+  MatrixF y = linear_forward(x, prune(w, {2, 4}, PruneAxis::kRows), c.bias ? &b : nullptr);
+  if (c.rank > 0) {
+    const MatrixF l_pruned = transpose(prune(transpose(l), {2, 4}, PruneAxis::kRows));
+    const MatrixF adapter = matmul_nn(matmul_nn(x, l_pruned), r);
+    for (int64_t i = 0; i < y.size(); ++i) y.data[i] += adapter.data[i];
+  }
+  if (c.relu)
+    for (auto& v : y.data) v = v > 0 ? v : 0;
+  return y;
+}
+
+TEST_P(InferenceLinear, BothFormsMatchTheCpuReference) {
+  const Case c = GetParam();
+  const MatrixF x = random_matrix(c.t, c.d_in, 1, c.dtype), w = random_matrix(c.d_out, c.d_in, 2, c.dtype);
+  const MatrixF l = random_matrix(c.d_in, std::max<int64_t>(c.rank, 1), 3, c.dtype, 0.5f);
+  const MatrixF r = random_matrix(std::max<int64_t>(c.rank, 1), c.d_out, 4, c.dtype, 0.5f);
+  const MatrixF b = random_matrix(1, c.d_out, 5, c.dtype);
+  const MatrixF want = transpose(reference(c, x, w, l, r, b.data));
+  const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
+  gpu::DeviceBuffer dx = gpu::upload(token_major ? x : transpose(x), c.dtype, stream_);
+  gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_), dl = gpu::upload(l, c.dtype, stream_);
+  gpu::DeviceBuffer dr = gpu::upload(r, c.dtype, stream_), db = gpu::upload(b, c.dtype, stream_);
+  gpu::SparseEngine engine(nullptr);
+  gpu::DenseGemmCache dense(false);
+  for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd}) {
+    gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form};
+    gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
+    EXPECT_EQ(layer.rank() % 16, 0);
+    layer.set_weights(dw.get(), dl.get(), dr.get(), db.get(), stream_);
+    gpu::DeviceBuffer y(layer.output_rows() * c.t * 2);
+    gpu::poison(y.get(), layer.output_rows() * c.t, stream_);
+    layer.forward(dx.get(), y.get(), stream_);
+    SCOPED_TRACE(gpu::to_string(form));
+    expect_close(gpu::download(y.get(), c.d_out, c.t, c.dtype, stream_), want, c.dtype, 3.0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, InferenceLinear,
+    ::testing::Values(Case{DType::kF16, 48, 80, 112, 7, gpu::InputLayout::kTokenMajor, true, true},
+                      Case{DType::kF16, 64, 208, 96, 32, gpu::InputLayout::kTokenMajor, false, false},
+                      Case{DType::kF16, 48, 80, 112, 0, gpu::InputLayout::kTokenMajor, true, true},
+                      Case{DType::kBF16, 32, 208, 96, 20, gpu::InputLayout::kFeatureMajor, true, false},
+                      Case{DType::kF16, 96, 64, 320, 16, gpu::InputLayout::kFeatureMajor, false, true}),
+    [](const auto& info) {
+      const Case& c = info.param;
+      return std::string(to_string(c.dtype)) + "_" + std::to_string(c.d_out) + "x" + std::to_string(c.d_in) +
+             "_r" + std::to_string(c.rank) + (c.input == gpu::InputLayout::kTokenMajor ? "_tok" : "_feat") +
+             (c.bias ? "_bias" : "") + (c.relu ? "_relu" : "");
+    });
+
+}  // namespace
+}  // namespace slope::testing
