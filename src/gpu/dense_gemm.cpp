@@ -94,10 +94,12 @@ DenseGemm::DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool 
   SLOPE_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   SLOPE_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                    &kWorkspaceBytes, sizeof(kWorkspaceBytes)));
-  cublasLtMatmulHeuristicResult_t results[8] = {};
+  // Up to 32 candidates when tuning: for skinny products (the low-rank adapters) the good
+  // split-K kernels are often not among cuBLASLt's first few.
+  cublasLtMatmulHeuristicResult_t results[32] = {};
   int found = 0;
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle.get(), desc_, a_, b_, d_, d_, pref,
-                                                               tune ? 8 : 1, results, &found);
+                                                               tune ? 32 : 1, results, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   SLOPE_CHECK(status);
   if (found == 0) throw Error(ErrorKind::kUnsupported, "cuBLASLt has no algorithm for GEMM " + shape.key());

@@ -51,11 +51,12 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   require(spec.rank >= 0, "adapter rank must be non-negative");
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
+  if (spec.bias) bias_.reserve(output_rows() * 2);
   // The sparse product: W, or [W; L^T] when merged. ReLU goes last: into the sparse epilogue
   // unless the merged adapter's product still has to add to Y.
   sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), spec.d_in, spec.tokens,
-                                           spec.dtype, Tiling::kNone, stream, spec.bias, spec.input,
-                                           spec.relu && !merged);
+                                           spec.dtype, Tiling::kNone, stream, spec.bias ? bias_.get() : nullptr,
+                                           spec.input, spec.relu && !merged);
   if (rank_ > 0) {
     l_.reserve(spec.d_in * rank_ * 2);
     r_.reserve(rank_ * spec.d_out * 2);
@@ -65,7 +66,6 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
     t_.reserve(rank_ * spec.tokens * 2);
     xl_ = &dense.get(xl_shape(spec, rank_), stream);
   }
-  if (spec.bias) bias_.reserve(output_rows() * 2);
 }
 
 int64_t SparseInferenceLinear::output_rows() const {
@@ -109,17 +109,16 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
 }
 
 void SparseInferenceLinear::forward(const void* x, void* y, cudaStream_t stream) const {
-  const void* bias = spec_.bias ? bias_.get() : nullptr;
   if (rank_ == 0) {
-    sparse_->forward(x, y, stream, bias);
+    sparse_->forward(x, y, stream);
   } else if (spec_.form == AdapterForm::kMerged) {
-    sparse_->forward(x, y, stream, bias);  // [Y^T; (X L)^T]
+    sparse_->forward(x, y, stream);  // [Y^T; (X L)^T] (+ [b; 0])
     const auto* xl = static_cast<const uint8_t*>(y) + spec_.d_out * spec_.tokens * 2;
     tr_->run(xl, r_.get(), y, stream, 1.0f, 1.0f);  // Y += (X L) R in place (+ ReLU)
   } else {
     xl_->run(x, l_.get(), t_.get(), stream);        // T = X L
     tr_->run(t_.get(), r_.get(), y, stream);        // Y = T R
-    sparse_->forward(x, y, stream, bias, 1.0f);     // Y^T = W X^T + Y^T (+ b), ReLU
+    sparse_->forward(x, y, stream, 1.0f);           // Y^T = W X^T + Y^T (+ b), ReLU
   }
 }
 

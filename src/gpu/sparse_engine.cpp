@@ -84,9 +84,11 @@ void CompressedWeight::compress(const void* dense_pruned, cudaStream_t stream) {
                                        buffer_.get(), scratch_.get(), stream));
 }
 
-SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config)
+SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config,
+                       const void* bias)
     : ctx_(ctx), shape_(shape) {
   validate_sparse_shape(shape);
+  require(shape.bias == (bias != nullptr), "a sparse plan with a bias epilogue needs its bias vector (and only then)");
   const cudaDataType_t type = cuda_type(shape.dtype);
   // All row-major (see the header): A = W (m x k, op N); B = X (t x k, op T) or X^T (k x t,
   // op N); D = Y^T (m x t).
@@ -105,6 +107,9 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, con
       ctx.get(), &matmul_, CUSPARSE_OPERATION_NON_TRANSPOSE,
       token_major ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_, &d_, &d_,
       CUSPARSE_COMPUTE_32F));
+  if (shape.bias)
+    SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx.get(), &matmul_, CUSPARSELT_MATMUL_BIAS_POINTER, &bias,
+                                                 sizeof(bias)));
   if (shape.relu) {
     const int on = 1;
     SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx.get(), &matmul_, CUSPARSELT_MATMUL_ACTIVATION_RELU, &on,
@@ -168,13 +173,7 @@ TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y,
   return e;
 }
 
-void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta,
-                        const void* bias) const {
-  if (shape_.bias) {
-    require(bias != nullptr, "this sparse plan needs a bias pointer");
-    SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx_.get(), const_cast<cusparseLtMatmulDescriptor_t*>(&matmul_),
-                                                 CUSPARSELT_MATMUL_BIAS_POINTER, &bias, sizeof(bias)));
-  }
+void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta) const {
   const float alpha = 1.0f;
   cudaStream_t streams[1] = {stream};
   SLOPE_CHECK(cusparseLtMatmul(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(), streams,
@@ -250,7 +249,22 @@ std::string SparseEngine::tuning_key(const SparseShape& shape) const {
   return ctx_.gpu() + "|cusparselt " + ctx_.version() + "|" + shape.key();
 }
 
-const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stream) {
+const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stream, const void* bias) {
+  SparseShape base = shape;
+  base.bias = false;
+  const SparsePlan& shared = shared_plan(base, stream);
+  if (!shape.bias) return shared;
+  require(bias != nullptr, "a sparse plan with a bias epilogue needs its bias vector");
+  const std::string key = tuning_key(shape) + "@" + std::to_string(reinterpret_cast<uintptr_t>(bias));
+  auto& slot = plans_[key];
+  if (!slot) {
+    const auto chosen = chosen_.find(tuning_key(base));
+    slot = std::make_unique<SparsePlan>(ctx_, shape, chosen == chosen_.end() ? nullptr : &chosen->second, bias);
+  }
+  return *slot;
+}
+
+const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream_t stream) {
   const std::string key = tuning_key(shape);
   auto& slot = plans_[key];
   if (slot) return *slot;
@@ -268,24 +282,19 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
   if (policy_ == SearchPolicy::kSearch && !cached) {
     // Search on random operands of the right shape: the choice depends on the shape only.
     const SparseShape& s = shape;
-    DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2), y(s.n * s.m * 2), bias(s.m * 2);
+    DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2), y(s.n * s.m * 2);
     fill_uniform(w.get(), s.m * s.k, 1, 1.0f, s.dtype, stream);
     fill_uniform(x.get(), s.n * s.k, 2, 1.0f, s.dtype, stream);
-    fill_uniform(bias.get(), s.m, 3, 1.0f, s.dtype, stream);
     prune_rows_2to4(w.get(), w.get(), nullptr, s.m, s.k, s.dtype, stream);
     CompressedWeight cw(ctx_, s.m, s.k, s.dtype);
     cw.compress(w.get(), stream);
-    if (s.bias) made->matmul(cw.data(), x.get(), y.get(), stream, 0.0f, bias.get());  // sets the bias pointer
     SLOPE_CHECK(cudaStreamSynchronize(stream));
     const auto search_start = std::chrono::steady_clock::now();
     try {
       event.entry = search_configurations(*made, cw.data(), x.get(), y.get(), stream);
       event.searched = true;
-      if (event.entry.config_id != made->config_id()) {
-        auto chosen = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);
-        if (s.bias) chosen->matmul(cw.data(), x.get(), y.get(), stream, 0.0f, bias.get());
-        made = std::move(chosen);
-      }
+      if (event.entry.config_id != made->config_id())
+        made = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);
     } catch (const Error& e) {
       // A failed search must not stop the run: keep the default algorithm, say so, and
       // remember nothing.
@@ -298,6 +307,7 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
       cache_->save();
     }
   }
+  if (event.searched || event.from_cache) chosen_[key] = event.entry;
   events_.push_back(event);
   slot = std::move(made);
   return *slot;

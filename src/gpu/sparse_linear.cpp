@@ -68,19 +68,21 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
 }
 
 SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
-                           cudaStream_t stream, bool bias, InputLayout input, bool relu)
+                           cudaStream_t stream, const void* bias, InputLayout input, bool relu)
     : m_(m), k_(k), tokens_(tokens), input_(input), dtype_(dtype), tile_rows_(m) {
   if (tiling == Tiling::kSquare)
     require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
                                 ") to be a multiple of its columns (" + std::to_string(k) + ")");
   const bool tile = tiling == Tiling::kSquare ||
-                    (tiling == Tiling::kAuto && !bias && !relu && input == InputLayout::kTokenMajor &&
+                    (tiling == Tiling::kAuto && bias == nullptr && !relu && input == InputLayout::kTokenMajor &&
                      tiling_pays(engine, m, k, tokens, dtype, stream));
   if (tile) {
     tiles_ = m / k;
     tile_rows_ = k;
   }
-  plan_ = &engine.plan({tile_rows_, k, tokens, dtype, bias, input, relu}, stream);
+  const SparseShape shape{tile_rows_, k, tokens, dtype, bias != nullptr, input, relu};
+  for (int64_t i = 0; i < tiles_; ++i)
+    plans_.push_back(&engine.plan(shape, stream, bias ? static_cast<const uint8_t*>(bias) + i * tile_rows_ * 2 : nullptr));
   for (int64_t i = 0; i < tiles_; ++i)
     parts_.push_back(std::make_unique<CompressedWeight>(engine.context(), tile_rows_, k, dtype));
 }
@@ -91,12 +93,11 @@ void SparseLinear::set_weight(const void* dense_pruned, cudaStream_t stream) {
   for (int64_t i = 0; i < tiles_; ++i) parts_[static_cast<size_t>(i)]->compress(base + i * tile_rows_ * k_ * 2, stream);
 }
 
-void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, const void* bias, float beta) const {
+void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float beta) const {
   auto* out = static_cast<uint8_t*>(y);
-  const auto* b = static_cast<const uint8_t*>(bias);
   for (int64_t i = 0; i < tiles_; ++i)
-    plan_->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_rows_ * tokens_ * 2, stream, beta,
-                  b ? b + i * tile_rows_ * 2 : nullptr);
+    plans_[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x,
+                                           out + i * tile_rows_ * tokens_ * 2, stream, beta);
 }
 
 size_t SparseLinear::compressed_bytes() const {

@@ -24,7 +24,7 @@ TEST_P(SparseMatmul, MatchesTheCpuReference) {
   const MatrixF w = prune(random_matrix(c.m, c.k, 20 + c.k, c.dtype), {2, 4}, PruneAxis::kRows);
   gpu::SparseEngine engine(nullptr);  // searches, remembers nothing
   const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
-  gpu::SparseLinear layer(engine, c.m, c.k, c.t, c.dtype, gpu::Tiling::kNone, stream_, false, c.input);
+  gpu::SparseLinear layer(engine, c.m, c.k, c.t, c.dtype, gpu::Tiling::kNone, stream_, nullptr, c.input);
   gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_);
   gpu::DeviceBuffer dx = gpu::upload(token_major ? x : transpose(x), c.dtype, stream_);
   gpu::DeviceBuffer y(c.t * c.m * 2);
@@ -73,22 +73,35 @@ TEST_F(SparseFeatures, TiledEqualsUntiled) {
   }
 }
 
-TEST_F(SparseFeatures, BiasEpilogueFollowsThePointerOfEachCall) {
+TEST_F(SparseFeatures, BiasEpilogueUsesEachLayersOwnVector) {
   const DType d = DType::kF16;
   const int64_t t = 32, m = 48, k = 64;
   const MatrixF x = random_matrix(t, k, 3, d), b1 = random_matrix(1, m, 4, d), b2 = random_matrix(1, m, 5, d);
   const MatrixF w = prune(random_matrix(m, k, 6, d), {2, 4}, PruneAxis::kRows);
   gpu::SparseEngine engine(nullptr);
-  gpu::SparseLinear layer(engine, m, k, t, d, gpu::Tiling::kNone, stream_, /*bias=*/true);
   gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), dx = gpu::upload(x, d, stream_);
   gpu::DeviceBuffer db1 = gpu::upload(b1, d, stream_), db2 = gpu::upload(b2, d, stream_), y(t * m * 2);
-  layer.set_weight(dw.get(), stream_);
-  for (const auto* pair : {&b1, &b2}) {
-    const gpu::DeviceBuffer& dbias = pair == &b1 ? db1 : db2;
-    gpu::poison(y.get(), t * m, stream_);
-    layer.forward(dx.get(), y.get(), stream_, dbias.get());
-    expect_close(gpu::download(y.get(), m, t, d, stream_), transpose(linear_forward(x, w, &pair->data)), d);
-  }
+  // Two layers of the same shape with different biases share one tuning but not a plan.
+  gpu::SparseLinear layer1(engine, m, k, t, d, gpu::Tiling::kNone, stream_, db1.get());
+  gpu::SparseLinear layer2(engine, m, k, t, d, gpu::Tiling::kNone, stream_, db2.get());
+  layer1.set_weight(dw.get(), stream_);
+  layer2.set_weight(dw.get(), stream_);
+  for (int round = 0; round < 2; ++round)
+    for (const auto* pair : {&b1, &b2}) {
+      gpu::poison(y.get(), t * m, stream_);
+      (pair == &b1 ? layer1 : layer2).forward(dx.get(), y.get(), stream_);
+      expect_close(gpu::download(y.get(), m, t, d, stream_), transpose(linear_forward(x, w, &pair->data)), d);
+    }
+  // Tiles get the matching slice of the bias.
+  const int64_t kt = 16, mt = 4 * kt;
+  const MatrixF xt = random_matrix(t, kt, 9, d), bt = random_matrix(1, mt, 10, d);
+  const MatrixF wt = prune(random_matrix(mt, kt, 11, d), {2, 4}, PruneAxis::kRows);
+  gpu::DeviceBuffer dwt = gpu::upload(wt, d, stream_), dxt = gpu::upload(xt, d, stream_), dbt = gpu::upload(bt, d, stream_);
+  gpu::DeviceBuffer yt(t * mt * 2);
+  gpu::SparseLinear tiled(engine, mt, kt, t, d, gpu::Tiling::kSquare, stream_, dbt.get());
+  tiled.set_weight(dwt.get(), stream_);
+  tiled.forward(dxt.get(), yt.get(), stream_);
+  expect_close(gpu::download(yt.get(), mt, t, d, stream_), transpose(linear_forward(xt, wt, &bt.data)), d);
 }
 
 TEST_F(SparseFeatures, CompressedBufferStartsWithTheKeptValuesInRowMajorOrder) {

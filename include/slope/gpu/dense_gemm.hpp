@@ -53,7 +53,7 @@ class CublasLtHandle {
 // referenced by pointer).
 class DenseGemm {
  public:
-  // tune: time up to 8 of cuBLASLt's heuristic candidates on scratch operands and keep the
+  // tune: time up to 32 of cuBLASLt's heuristic candidates on scratch operands and keep the
   // fastest, so that the dense baseline is as good as the library allows.
   DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool tune, cudaStream_t stream);
   ~DenseGemm();

@@ -97,17 +97,20 @@ class CompressedWeight {
 class SparsePlan {
  public:
   // `config`: a configuration found earlier (from the tuning cache); null: the default.
-  SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config = nullptr);
+  // `bias` (needed when shape.bias): the device bias vector, fixed for the plan's life. It is
+  // set before the plan is initialised: a bias pointer changed afterwards is not reliably
+  // honoured by cuSPARSELt 0.8.
+  SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config = nullptr,
+             const void* bias = nullptr);
   ~SparsePlan();
   SparsePlan(const SparsePlan&) = delete;
   SparsePlan& operator=(const SparsePlan&) = delete;
 
   // Runs cusparseLtMatmulSearch on the given operands; the plan keeps its choice.
   TuningEntry search(const void* w_compressed, const void* x, void* y, cudaStream_t stream);
-  // Y^T = W X^T (+ bias) (+ beta Y^T). Host cost: one cuSPARSELt call (plus one attribute
-  // write when there is a bias).
-  void matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta = 0.0f,
-              const void* bias = nullptr) const;
+  // Y^T = W X^T (+ bias) (+ beta Y^T), ReLU last if the shape says so. Host cost: one
+  // cuSPARSELt call.
+  void matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta = 0.0f) const;
   const SparseShape& shape() const { return shape_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   const SparseLtContext& context() const { return ctx_; }
@@ -158,8 +161,10 @@ class SparseEngine {
   SparseEngine& operator=(const SparseEngine&) = delete;
 
   // The plan for `shape`, made on first use. A search runs on random scratch operands of the
-  // shape; the choice is stored in the tuning cache, which is saved at once (atomically).
-  const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream);
+  // shape (without bias: the epilogue does not change the choice); the choice is stored in
+  // the tuning cache, which is saved at once (atomically). A shape with a bias gets a plan of
+  // its own per bias vector, made from the same configuration.
+  const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream, const void* bias = nullptr);
   const SparseLtContext& context() const { return ctx_; }
   const std::vector<PlanEvent>& events() const { return events_; }
   std::string tuning_key(const SparseShape& shape) const;
@@ -170,7 +175,10 @@ class SparseEngine {
   SparseLtContext ctx_;
   TuningCache* cache_;
   SearchPolicy policy_;
+  const SparsePlan& shared_plan(const SparseShape& shape, cudaStream_t stream);
+
   std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
+  std::map<std::string, TuningEntry> chosen_;  // configuration in use, by tuning key
   std::vector<PlanEvent> events_;
 };
 

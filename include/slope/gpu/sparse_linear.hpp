@@ -34,9 +34,10 @@ class SparseLinear {
  public:
   // `tokens` fixes the plan; `tiling` kAuto decides by measurement. `bias`: forward adds a
   // length-m bias in cuSPARSELt's epilogue.
-  // `bias`: the epilogue adds a length-m bias; `relu`: it applies max(x, 0) last.
+  // `bias`: a device vector of m elements that the epilogue adds (fixed for the layer's life:
+  // see SparsePlan); `relu`: the epilogue applies max(x, 0) last.
   SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
-               cudaStream_t stream, bool bias = false, InputLayout input = InputLayout::kTokenMajor,
+               cudaStream_t stream, const void* bias = nullptr, InputLayout input = InputLayout::kTokenMajor,
                bool relu = false);
   SparseLinear(const SparseLinear&) = delete;
   SparseLinear& operator=(const SparseLinear&) = delete;
@@ -45,7 +46,7 @@ class SparseLinear {
   void set_weight(const void* dense_pruned, cudaStream_t stream);
   // Y^T (m x tokens) = W X^T (+ beta Y^T) (+ bias), then ReLU if constructed so; X token-major
   // or feature-major as constructed.
-  void forward(const void* x, void* y, cudaStream_t stream, const void* bias = nullptr, float beta = 0.0f) const;
+  void forward(const void* x, void* y, cudaStream_t stream, float beta = 0.0f) const;
 
   bool tiled() const { return tiles_ > 1; }
   int64_t tiles() const { return tiles_; }
@@ -62,7 +63,7 @@ class SparseLinear {
   DType dtype_;
   int64_t tiles_ = 1;
   int64_t tile_rows_;
-  const SparsePlan* plan_ = nullptr;
+  std::vector<const SparsePlan*> plans_;  // per tile (one shared plan unless there is a bias)
   std::vector<std::unique_ptr<CompressedWeight>> parts_;
 };
 
