@@ -167,8 +167,12 @@ def plot_lowrank(args):
 
 def plot_layer(args):
     rows = read_csv(args.csv)
+    if "phase" in rows[0]:  # training: the whole step per shape; per-phase numbers stay in the csv
+        rows = [r for r in rows if r["phase"] == "total"]
+        for r in rows:
+            del r["phase"]
     # One line per (shape, variant); variants are adapter ratio, phase or accumulation.
-    variant_col = next((c for c in ("phase", "accumulation", "adapter_ratio") if c in rows[0]), None)
+    variant_col = next((c for c in ("accumulation", "adapter_ratio") if c in rows[0]), None)
     groups = defaultdict(list)
     for r in rows:
         key = r["shape"] if "shape" in r else "mlp_block"

@@ -1,15 +1,24 @@
 #include "slope/gpu/device_buffer.hpp"
 
+#include <atomic>
 #include <utility>
 
 #include "slope/gpu/cuda_check.hpp"
 
 namespace slope::gpu {
+namespace {
+std::atomic<int64_t> g_bytes_in_use{0};
+}
+
+int64_t device_bytes_in_use() { return g_bytes_in_use.load(); }
 
 DeviceBuffer::DeviceBuffer(size_t bytes) { reserve(bytes); }
 
 DeviceBuffer::~DeviceBuffer() {
-  if (ptr_) cudaFree(ptr_);  // no throw from a destructor; a failed free is not recoverable
+  if (ptr_) {
+    cudaFree(ptr_);  // no throw from a destructor; a failed free is not recoverable
+    g_bytes_in_use -= static_cast<int64_t>(bytes_);
+  }
 }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
@@ -17,7 +26,10 @@ DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
   if (this != &other) {
-    if (ptr_) cudaFree(ptr_);
+    if (ptr_) {
+      cudaFree(ptr_);
+      g_bytes_in_use -= static_cast<int64_t>(bytes_);
+    }
     ptr_ = std::exchange(other.ptr_, nullptr);
     bytes_ = std::exchange(other.bytes_, 0);
   }
@@ -26,13 +38,17 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
 
 void DeviceBuffer::reserve(size_t bytes) {
   if (bytes <= bytes_) return;
-  if (ptr_) SLOPE_CHECK(cudaFree(ptr_));
+  if (ptr_) {
+    SLOPE_CHECK(cudaFree(ptr_));
+    g_bytes_in_use -= static_cast<int64_t>(bytes_);
+  }
   ptr_ = nullptr;
   bytes_ = 0;
   // 256-byte rounding keeps every buffer aligned for cuBLASLt and cuSPARSELt (16 B needed).
   const size_t rounded = (bytes + 255) / 256 * 256;
   SLOPE_CHECK(cudaMalloc(&ptr_, rounded));
   bytes_ = rounded;
+  g_bytes_in_use += static_cast<int64_t>(rounded);
 }
 
 void upload_into(const MatrixF& m, DType dtype, void* dst, cudaStream_t stream) {

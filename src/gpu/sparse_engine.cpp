@@ -71,17 +71,21 @@ CompressedWeight::CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_
   // The same descriptor as a plan's A: W row-major m x k, used with op N.
   SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &desc_, m, k, k, kAlignment, cuda_type(dtype),
                                                  CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
-  size_t scratch = 0;
-  SLOPE_CHECK(cusparseLtSpMMACompressedSize2(ctx.get(), &desc_, &compressed_bytes_, &scratch));
+  SLOPE_CHECK(cusparseLtSpMMACompressedSize2(ctx.get(), &desc_, &compressed_bytes_, &scratch_bytes_));
   buffer_.reserve(compressed_bytes_);
-  scratch_.reserve(scratch > 0 ? scratch : 256);
 }
 
 CompressedWeight::~CompressedWeight() { cusparseLtMatDescriptorDestroy(&desc_); }
 
 void CompressedWeight::compress(const void* dense_pruned, cudaStream_t stream) {
+  // One compression scratch per context, shared by all weights: a weight keeps its 9/16 only.
   SLOPE_CHECK(cusparseLtSpMMACompress2(ctx_.get(), &desc_, 1, CUSPARSE_OPERATION_NON_TRANSPOSE, dense_pruned,
-                                       buffer_.get(), scratch_.get(), stream));
+                                       buffer_.get(), ctx_.compress_scratch(scratch_bytes_), stream));
+}
+
+void* SparseLtContext::compress_scratch(size_t bytes) const {
+  compress_scratch_.reserve(bytes > 0 ? bytes : 256);
+  return compress_scratch_.get();
 }
 
 SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config,

@@ -33,17 +33,18 @@ float time_calls(F&& f, int reps, cudaStream_t stream) {
 
 bool can_tile(int64_t m, int64_t k) { return m > k && m % k == 0; }
 
-bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, cudaStream_t stream) {
+bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
+                 cudaStream_t stream) {
   if (!can_tile(m, k)) return false;
   // The decision is stored beside the plans' configurations, under its own key; config_id 1
   // means "tiles are faster".
-  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, InputLayout::kTokenMajor}) + "|tiling-decision";
+  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, input, false}) + "|tiling-decision";
   TuningCache* cache = engine.tuning_cache();
   if (cache) {
     if (const auto hit = cache->find(key)) return hit->config_id == 1;
   }
-  SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream);
-  SparseLinear tiles(engine, m, k, tokens, dtype, Tiling::kSquare, stream);
+  SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input);
+  SparseLinear tiles(engine, m, k, tokens, dtype, Tiling::kSquare, stream, nullptr, input);
   DeviceBuffer w(m * k * 2), x(tokens * k * 2), y(tokens * m * 2);
   fill_uniform(w.get(), m * k, 7, 1.0f, dtype, stream);
   fill_uniform(x.get(), tokens * k, 8, 1.0f, dtype, stream);
@@ -74,8 +75,8 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
     require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
                                 ") to be a multiple of its columns (" + std::to_string(k) + ")");
   const bool tile = tiling == Tiling::kSquare ||
-                    (tiling == Tiling::kAuto && bias == nullptr && !relu && input == InputLayout::kTokenMajor &&
-                     tiling_pays(engine, m, k, tokens, dtype, stream));
+                    (tiling == Tiling::kAuto && bias == nullptr && !relu &&
+                     tiling_pays(engine, m, k, tokens, dtype, input, stream));
   if (tile) {
     tiles_ = m / k;
     tile_rows_ = k;

@@ -69,6 +69,9 @@ void slope_exact(MemoryBreakdown& b, const TensorSpec& t, bool pruned, Mode mode
   b.parts["weights"] += t.count * compressed(t.rows, t.cols);
   if (mode == Mode::kInference) return;
   b.parts["weights"] += t.count * compressed(t.cols, t.rows);  // W^{R,C} stored transposed
+  // W's 2:4 positions, 2 bits per kept value, for gathering the kept gradient:
+  // cuSPARSELt's metadata encoding is private, so slope keeps its own copy.
+  b.parts["masks"] += e / 8;
   b.parts["gradients"] += kHalf * e / 2;                        // kept elements only
   b.parts["optimizer"] += kMoments * e / 2;
   // One dense fp16 gradient of the largest pruned linear, reused by every layer.

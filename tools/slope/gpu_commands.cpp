@@ -12,17 +12,23 @@
 #include "slope/core/error.hpp"
 #include "slope/core/tuning_cache.hpp"
 #include "slope/experiments/layer_inference_experiment.hpp"
+#include "slope/experiments/layer_training_experiment.hpp"
+#include "slope/experiments/memory_check_experiment.hpp"
 #include "slope/experiments/lowrank_experiment.hpp"
 #include "slope/experiments/setup_experiment.hpp"
 #include "slope/experiments/spmm_experiment.hpp"
 #include "slope/gpu/device_info.hpp"
 #include "slope/model/memory_model.hpp"
+#include "slope/model/model_config.hpp"
 
 namespace slope::cli {
 namespace {
 
 struct GpuArgs {
   std::vector<int64_t> hidden;
+  std::vector<int64_t> token_list;
+  std::vector<std::string> models;
+  int64_t layers = 2;
   std::vector<double> ratios;
   std::string mode = "inference";
   int64_t tokens = 2048;
@@ -166,6 +172,20 @@ void run_lowrank(const GpuArgs& a) {
 void run_layer(const GpuArgs& a) {
   validate(a);
   for (double r : a.ratios) validate_adapter_ratio(r);
+  if (a.mode == "training") {
+    LayerTrainingOptions o;
+    if (!a.hidden.empty()) o.hidden = a.hidden;
+    for (int64_t t : a.token_list) require(t > 0 && t % 16 == 0, "--token-count must be a positive multiple of 16");
+    if (!a.token_list.empty()) o.tokens = a.token_list;
+    o.dtype = parse_dtype(a.dtype);
+    o.samples = a.samples;
+    GpuSession session(a);
+    Metadata summary;
+    const Table table = run_layer_training_experiment(o, session.engine, session.dense, summary, progress);
+    session.report_plans();
+    emit_with_summary(table, session.metadata("layer_training", a), summary, a.output);
+    return;
+  }
   if (a.mode != "inference")
     throw Error(ErrorKind::kUnsupported, "slope layer --mode " + a.mode + " is not available in this build yet");
   LayerInferenceOptions o;
@@ -179,6 +199,17 @@ void run_layer(const GpuArgs& a) {
   const Table table = run_layer_inference_experiment(o, session.engine, session.dense, summary, progress);
   session.report_plans();
   emit_with_summary(table, session.metadata("layer_inference", a), summary, a.output);
+}
+
+void run_memcheck(const GpuArgs& a) {
+  require(a.layers > 0, "--layers must be positive");
+  MemoryCheckOptions o;
+  o.layers = a.layers;
+  const std::vector<std::string> names = a.models.empty() ? std::vector<std::string>{"OPT-2.7B", "LLaMA-3-8B"} : a.models;
+  for (const auto& name : names) o.models.push_back(find_model(name));
+  GpuSession session(a);
+  const Table table = run_memory_check_experiment(o, session.engine, session.dense);
+  emit(table, session.metadata("memory_measured", a), a.output);
 }
 
 }  // namespace
@@ -203,9 +234,17 @@ void register_gpu_commands(CLI::App& app) {
   auto layer = std::make_shared<GpuArgs>();
   CLI::App* y = app.add_subcommand("layer", "SLoPe layers vs dense layers (GPU)");
   add_gpu_options(*y, *layer);
-  y->add_option("--mode", layer->mode, "inference")->check(CLI::IsMember({"inference", "training", "step"}));
+  y->add_option("--mode", layer->mode, "inference or training")->check(CLI::IsMember({"inference", "training", "step"}));
   y->add_option("--adapter-ratio", layer->ratios, "Adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
+  y->add_option("--token-count", layer->token_list, "Training: tokens per micro-batch (repeatable); default 2048, 8192");
   y->callback([layer] { run_layer(*layer); });
+
+  auto memcheck = std::make_shared<GpuArgs>();
+  CLI::App* c = app.add_subcommand("memcheck", "Measured GPU bytes of N decoder layers vs the memory model (GPU)");
+  add_gpu_options(*c, *memcheck);
+  c->add_option("--model", memcheck->models, "Zoo model (repeatable); default OPT-2.7B and LLaMA-3-8B");
+  c->add_option("--layers", memcheck->layers, "Decoder layers to allocate (default 2)");
+  c->callback([memcheck] { run_memcheck(*memcheck); });
 }
 
 }  // namespace slope::cli

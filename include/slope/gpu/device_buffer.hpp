@@ -34,6 +34,10 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+// Bytes currently held by all DeviceBuffers of the process (what slope itself allocated):
+// the measured side of the memory check.
+int64_t device_bytes_in_use();
+
 // Host <-> device copies of 16-bit matrices (row-major), synchronous on `stream`.
 DeviceBuffer upload(const MatrixF& m, DType dtype, cudaStream_t stream);
 void upload_into(const MatrixF& m, DType dtype, void* dst, cudaStream_t stream);

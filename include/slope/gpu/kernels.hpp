@@ -30,6 +30,21 @@ void prune_rows_2to4(const void* in, void* out, uint8_t* indices, int64_t rows, 
 void double_prune_transpose(const void* w_r, void* t_out, int64_t rows, int64_t cols, DType dtype,
                             cudaStream_t stream);
 
+// The weight gradient on W's kept elements only: from a dense rows x cols gradient and W's
+// 2:4 indices (prune_rows_2to4's format), writes the kept values in the order of W's
+// compressed values (row-major), rows x cols / 2 elements; adds to `kept` when accumulate
+// (sum in fp32, stored 16-bit).
+void gather_kept_2to4(const void* dense, const uint8_t* indices, void* kept, int64_t rows, int64_t cols,
+                      bool accumulate, DType dtype, cudaStream_t stream);
+
+// Bias gradient: the sum of each row of a rows x cols 16-bit matrix (dY^T: features x
+// tokens), into `out` (rows, 16-bit); adds to `out` when accumulate.
+void row_sums(const void* in, void* out, int64_t rows, int64_t cols, bool accumulate, DType dtype,
+              cudaStream_t stream);
+
+// ReLU backward in place: grad[i] = 0 where out[i] <= 0 (out: the ReLU's output).
+void relu_backward(void* grad, const void* out, int64_t count, DType dtype, cudaStream_t stream);
+
 // out (cols x rows) = in^T (in: rows x cols), both row-major 16-bit. Not in place.
 void transpose_16bit(const void* in, void* out, int64_t rows, int64_t cols, cudaStream_t stream);
 

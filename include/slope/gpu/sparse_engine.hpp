@@ -59,9 +59,12 @@ class SparseLtContext {
   const cusparseLtHandle_t* get() const { return &handle_; }
   const std::string& version() const { return version_; }
   const std::string& gpu() const { return gpu_; }
+  // Scratch for cusparseLtSpMMACompress2, grown on demand and shared by all weights.
+  void* compress_scratch(size_t bytes) const;
 
  private:
   cusparseLtHandle_t handle_{};
+  mutable DeviceBuffer compress_scratch_;
   std::string version_;
   std::string gpu_;
 };
@@ -76,7 +79,8 @@ class CompressedWeight {
   CompressedWeight& operator=(const CompressedWeight&) = delete;
 
   // Compresses a dense row-major m x k matrix that is already row-wise 2:4 (prune it first:
-  // cuSPARSELt keeps whatever it finds). Asynchronous on `stream`.
+  // cuSPARSELt keeps whatever it finds). Asynchronous on `stream`; compressions on several
+  // streams at once would share the context's scratch, so slope uses one stream.
   void compress(const void* dense_pruned, cudaStream_t stream);
   const void* data() const { return buffer_.get(); }
   void* data() { return buffer_.get(); }
@@ -90,8 +94,8 @@ class CompressedWeight {
   DType dtype_;
   cusparseLtMatDescriptor_t desc_{};
   size_t compressed_bytes_ = 0;
+  size_t scratch_bytes_ = 0;
   DeviceBuffer buffer_;
-  DeviceBuffer scratch_;
 };
 
 class SparsePlan {

@@ -28,7 +28,8 @@ bool can_tile(int64_t m, int64_t k);
 
 // Decides kAuto for (m, k, tokens, dtype): times both layouts once on scratch data and
 // remembers the answer in the engine's tuning cache.
-bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, cudaStream_t stream);
+bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
+                 cudaStream_t stream);
 
 class SparseLinear {
  public:

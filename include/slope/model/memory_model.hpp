@@ -6,8 +6,9 @@
 //    parameter under SLoPe, FST's dense copy, mask and two compressed copies.
 //  - kExact counts whole models as slope stores them: compressed 2:4 values + metadata
 //    (9/16 of the fp16 bytes) for W and for the transposed W^{R,C}, gradient and fp32 moments
-//    on the kept half only, no mask (the metadata holds it), one dense gradient scratch of
-//    the largest pruned linear shared by all layers, unpruned tensors at full cost.
+//    on the kept half only, W's 2:4 positions (2 bits per kept value; the compressed
+//    metadata holds them too, but its encoding is private), one dense gradient scratch of the
+//    largest pruned linear shared by all layers, unpruned tensors at full cost.
 #pragma once
 
 #include <cstdint>
