@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""PyTorch's own 2:4 path on this GPU, for comparison with `slope spmm`.
+
+For the paper's shapes (W: m x k, X: tokens x k, fp16), times dense F.linear and F.linear on
+a weight converted with torch.sparse.to_sparse_semi_structured (cuSPARSELt backend), steady
+state, CUDA events, median of repeats, and writes CSV:
+  hidden,shape,m,k,tokens,torch_dense_ms,torch_sparse_ms,torch_speedup,torch_version,gpu
+Usage: bench_torch.py --out FILE.csv [--tokens 2048] [--hidden D ...]
+"""
+import argparse
+import os
+import sys
+
+
+def median_ms(fn, reps=30, warmup=5):
+    import torch
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--tokens", type=int, default=2048)
+    p.add_argument("--hidden", type=int, nargs="*", default=[768, 1024, 2048, 2560, 4096, 5120, 7168, 9216])
+    args = p.parse_args()
+    try:
+        import torch
+        import torch.nn.functional as F
+        from torch.sparse import SparseSemiStructuredTensor, to_sparse_semi_structured
+    except ImportError as e:
+        print(f"bench_torch.py: error: PyTorch is not available: {e}", file=sys.stderr)
+        return 2
+    SparseSemiStructuredTensor._FORCE_CUTLASS = False  # the cuSPARSELt backend
+    gpu = torch.cuda.get_device_name(0)
+    rows = []
+    for d in args.hidden:
+        for shape, m, k in (("attention", d, d), ("upsample", 4 * d, d), ("downsample", d, 4 * d)):
+            x = torch.rand(args.tokens, k, device="cuda", dtype=torch.float16) * 2 - 1
+            w = torch.rand(m, k, device="cuda", dtype=torch.float16) * 2 - 1
+            mask = torch.tensor([1, 1, 0, 0], device="cuda", dtype=torch.bool).tile(m, k // 4)
+            w = w * mask
+            try:
+                ws = to_sparse_semi_structured(w)
+                sparse_ms = median_ms(lambda: F.linear(x, ws))
+            except Exception as e:  # an unsupported shape or backend: record it, go on
+                print(f"bench_torch.py: {shape} d={d}: {e}", file=sys.stderr)
+                sparse_ms = float("nan")
+            dense_ms = median_ms(lambda: F.linear(x, w))
+            rows.append((d, shape, m, k, args.tokens, dense_ms, sparse_ms, dense_ms / sparse_ms, torch.__version__, gpu))
+            print(f"torch d={d:5} {shape:10} dense {dense_ms:8.4f} ms  2:4 {sparse_ms:8.4f} ms  "
+                  f"speedup {dense_ms / sparse_ms:5.2f}", file=sys.stderr)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("hidden,shape,m,k,tokens,torch_dense_ms,torch_sparse_ms,torch_speedup,torch_version,gpu\n")
+        for r in rows:
+            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in r) + "\n")
+    os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
