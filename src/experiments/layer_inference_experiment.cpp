@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
+#include "slope/experiments/block_shapes.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -14,21 +15,6 @@
 
 namespace slope {
 namespace {
-
-// One linear of a shape: W is m x k; `relu` for the block's upsample.
-struct LinearDef {
-  int64_t m, k;
-  gpu::InputLayout input;
-  bool relu;
-};
-
-std::vector<LinearDef> linears_of(const std::string& shape, int64_t d) {
-  if (shape == "attention") return {{d, d, gpu::InputLayout::kTokenMajor, false}};
-  if (shape == "upsample") return {{4 * d, d, gpu::InputLayout::kTokenMajor, false}};
-  if (shape == "downsample") return {{d, 4 * d, gpu::InputLayout::kTokenMajor, false}};
-  // mlp_block: up (token-major input) + ReLU, then down on the feature-major activations.
-  return {{4 * d, d, gpu::InputLayout::kTokenMajor, true}, {d, 4 * d, gpu::InputLayout::kFeatureMajor, false}};
-}
 
 // One copy of a shape's weights and activations; several are rotated past the L2.
 struct DenseSet {
@@ -53,12 +39,12 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
   std::map<double, std::pair<double, int>> overhead_log;
   double min_r0_speedup = 1e30;
   for (int64_t d : o.hidden) {
-    for (const std::string shape : {"attention", "upsample", "downsample", "mlp_block"}) {
-      const auto defs = linears_of(shape, d);
-      double weight_bytes = 0, act_bytes = 2.0 * t * defs.front().k;
+    for (const std::string& shape : block_shape_names()) {
+      const auto defs = block_linears(shape, d);
+      double weight_bytes = 0, act_bytes = 2.0 * t * defs.front().d_in;
       for (const auto& l : defs) {
-        weight_bytes += 2.0 * l.m * l.k;
-        act_bytes += 2.0 * t * l.m;
+        weight_bytes += 2.0 * l.d_out * l.d_in;
+        act_bytes += 2.0 * t * l.d_out;
       }
       const int sets = bench::rotation_count(weight_bytes + act_bytes, 16);
 
@@ -66,19 +52,19 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       std::vector<DenseSet> dsets(static_cast<size_t>(sets));
       std::vector<const gpu::DenseGemm*> gemms;
       for (const auto& l : defs) {
-        gpu::GemmShape g = gpu::feature_major_shape(t, l.m, l.k, o.dtype, l.input == gpu::InputLayout::kTokenMajor);
+        gpu::GemmShape g = gpu::feature_major_shape(t, l.d_out, l.d_in, o.dtype, l.input == gpu::InputLayout::kTokenMajor);
         g.relu = l.relu;
         gemms.push_back(&dense.get(g, stream));
       }
       for (int i = 0; i < sets; ++i) {
         DenseSet& s = dsets[static_cast<size_t>(i)];
-        s.x = gpu::DeviceBuffer(t * defs.front().k * 2);
-        gpu::fill_uniform(s.x.get(), t * defs.front().k, 40 + i, 1.0f, o.dtype, stream);
+        s.x = gpu::DeviceBuffer(t * defs.front().d_in * 2);
+        gpu::fill_uniform(s.x.get(), t * defs.front().d_in, 40 + i, 1.0f, o.dtype, stream);
         for (size_t j = 0; j < defs.size(); ++j) {
-          s.w.emplace_back(defs[j].m * defs[j].k * 2);
-          s.out.emplace_back(t * defs[j].m * 2);
-          gpu::fill_uniform(s.w.back().get(), defs[j].m * defs[j].k, 50 + i * 7 + j, 0.05f, o.dtype, stream);
-          gpu::prune_rows_2to4(s.w.back().get(), s.w.back().get(), nullptr, defs[j].m, defs[j].k, o.dtype, stream);
+          s.w.emplace_back(defs[j].d_out * defs[j].d_in * 2);
+          s.out.emplace_back(t * defs[j].d_out * 2);
+          gpu::fill_uniform(s.w.back().get(), defs[j].d_out * defs[j].d_in, 50 + i * 7 + j, 0.05f, o.dtype, stream);
+          gpu::prune_rows_2to4(s.w.back().get(), s.w.back().get(), nullptr, defs[j].d_out, defs[j].d_in, o.dtype, stream);
         }
       }
       const double dense_ms = bench::time_device(
@@ -103,17 +89,17 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
           std::vector<SparseSet> ssets(static_cast<size_t>(sets));
           for (int i = 0; i < sets; ++i) {
             SparseSet& s = ssets[static_cast<size_t>(i)];
-            s.x = gpu::DeviceBuffer(t * defs.front().k * 2);
-            gpu::fill_uniform(s.x.get(), t * defs.front().k, 40 + i, 1.0f, o.dtype, stream);
+            s.x = gpu::DeviceBuffer(t * defs.front().d_in * 2);
+            gpu::fill_uniform(s.x.get(), t * defs.front().d_in, 40 + i, 1.0f, o.dtype, stream);
             for (size_t j = 0; j < defs.size(); ++j) {
               const auto& l = defs[j];
-              gpu::InferenceLinearSpec spec{l.m, l.k, rank, t, o.dtype, l.input, false, l.relu, form};
+              gpu::InferenceLinearSpec spec{l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form};
               auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, spec, stream);
-              gpu::DeviceBuffer w(l.m * l.k * 2), lw(l.k * std::max<int64_t>(rank, 1) * 2),
-                  rw(std::max<int64_t>(rank, 1) * l.m * 2);
-              gpu::fill_uniform(w.get(), l.m * l.k, 50 + i * 7 + j, 0.05f, o.dtype, stream);
-              gpu::fill_uniform(lw.get(), l.k * std::max<int64_t>(rank, 1), 60 + i, 0.05f, o.dtype, stream);
-              gpu::fill_uniform(rw.get(), std::max<int64_t>(rank, 1) * l.m, 70 + i, 0.05f, o.dtype, stream);
+              gpu::DeviceBuffer w(l.d_out * l.d_in * 2), lw(l.d_in * std::max<int64_t>(rank, 1) * 2),
+                  rw(std::max<int64_t>(rank, 1) * l.d_out * 2);
+              gpu::fill_uniform(w.get(), l.d_out * l.d_in, 50 + i * 7 + j, 0.05f, o.dtype, stream);
+              gpu::fill_uniform(lw.get(), l.d_in * std::max<int64_t>(rank, 1), 60 + i, 0.05f, o.dtype, stream);
+              gpu::fill_uniform(rw.get(), std::max<int64_t>(rank, 1) * l.d_out, 70 + i, 0.05f, o.dtype, stream);
               layer->set_weights(w.get(), lw.get(), rw.get(), nullptr, stream);
               s.out.emplace_back(layer->output_rows() * t * 2);
               s.layers.push_back(std::move(layer));

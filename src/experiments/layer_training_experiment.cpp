@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
+#include "slope/experiments/block_shapes.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/slope_linear.hpp"
@@ -14,26 +15,13 @@
 namespace slope {
 namespace {
 
-struct LinearDef {
-  int64_t d_out, d_in;
-  gpu::InputLayout input;
-  bool relu;
-};
-
-std::vector<LinearDef> linears_of(const std::string& shape, int64_t d) {
-  if (shape == "attention") return {{d, d, gpu::InputLayout::kTokenMajor, false}};
-  if (shape == "upsample") return {{4 * d, d, gpu::InputLayout::kTokenMajor, false}};
-  if (shape == "downsample") return {{d, 4 * d, gpu::InputLayout::kTokenMajor, false}};
-  return {{4 * d, d, gpu::InputLayout::kTokenMajor, true}, {d, 4 * d, gpu::InputLayout::kFeatureMajor, false}};
-}
-
 // One layer stack's activations: input X, per layer output Y^T, its gradient dY^T, and dX^T.
 struct Activations {
   gpu::DeviceBuffer x;
   std::vector<gpu::DeviceBuffer> out, grad_out, grad_in;
 };
 
-Activations make_activations(const std::vector<LinearDef>& defs, int64_t t, DType dtype, uint64_t seed,
+Activations make_activations(const std::vector<BlockLinear>& defs, int64_t t, DType dtype, uint64_t seed,
                              cudaStream_t stream) {
   Activations a;
   a.x = gpu::DeviceBuffer(t * defs.front().d_in * 2);
@@ -65,8 +53,8 @@ Table run_layer_training_experiment(const LayerTrainingOptions& o, gpu::SparseEn
   double min_total = 1e30;
   for (int64_t t : o.tokens)
     for (int64_t d : o.hidden)
-      for (const std::string shape : {"attention", "upsample", "downsample", "mlp_block"}) {
-        const auto defs = linears_of(shape, d);
+      for (const std::string& shape : block_shape_names()) {
+        const auto defs = block_linears(shape, d);
         double bytes = 2.0 * t * defs.front().d_in;
         for (const auto& l : defs) bytes += 2.0 * (l.d_out * l.d_in + 2.0 * t * l.d_out + t * l.d_in);
         const int sets = bench::rotation_count(bytes, 8);

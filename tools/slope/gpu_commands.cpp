@@ -50,6 +50,14 @@ void add_gpu_options(CLI::App& sub, GpuArgs& a) {
   add_output_options(sub, a.output);
 }
 
+// The sweep options every GPU experiment shares, from the command line.
+void fill_sweep(SweepOptions& o, const GpuArgs& a) {
+  if (!a.hidden.empty()) o.hidden = a.hidden;
+  o.tokens = a.tokens;
+  o.dtype = parse_dtype(a.dtype);
+  o.samples = a.samples;
+}
+
 void validate(const GpuArgs& a) {
   require(a.tokens > 0 && a.tokens % 16 == 0, "--tokens must be a positive multiple of 16 (got " +
                                                   std::to_string(a.tokens) + ")");
@@ -111,10 +119,7 @@ struct GpuSession {
 void run_spmm(const GpuArgs& a) {
   validate(a);
   SpmmOptions o;
-  if (!a.hidden.empty()) o.hidden = a.hidden;
-  o.tokens = a.tokens;
-  o.dtype = parse_dtype(a.dtype);
-  o.samples = a.samples;
+  fill_sweep(o, a);
   GpuSession session(a);
   Metadata summary;
   const Table table = run_spmm_experiment(o, session.engine, session.dense, summary, progress);
@@ -130,10 +135,7 @@ void run_spmm(const GpuArgs& a) {
 void run_setup(const GpuArgs& a) {
   validate(a);
   SetupOptions o;
-  if (!a.hidden.empty()) o.hidden = a.hidden;
-  o.tokens = a.tokens;
-  o.dtype = parse_dtype(a.dtype);
-  o.samples = a.samples;
+  fill_sweep(o, a);
   GpuSession session(a);
   const Table table = run_setup_experiment(o, session.engine, session.dense, progress);
   session.report_plans();
@@ -151,12 +153,9 @@ void emit_with_summary(const Table& table, Metadata meta, const Metadata& summar
 void run_lowrank(const GpuArgs& a) {
   validate(a);
   LowRankOptions o;
-  if (!a.hidden.empty()) o.hidden = a.hidden;
+  fill_sweep(o, a);
   for (double r : a.ratios) require(r > 0 && r <= 1, "--rank-ratio must be in (0, 1] (got " + std::to_string(r) + ")");
   if (!a.ratios.empty()) o.ratios = a.ratios;
-  o.tokens = a.tokens;
-  o.dtype = parse_dtype(a.dtype);
-  o.samples = a.samples;
   gpu::require_cuda_device();
   const gpu::DeviceInfo info = gpu::query_device_info();
   Metadata summary;
@@ -189,11 +188,8 @@ void run_layer(const GpuArgs& a) {
   if (a.mode != "inference")
     throw Error(ErrorKind::kUnsupported, "slope layer --mode " + a.mode + " is not available in this build yet");
   LayerInferenceOptions o;
-  if (!a.hidden.empty()) o.hidden = a.hidden;
+  fill_sweep(o, a);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
-  o.tokens = a.tokens;
-  o.dtype = parse_dtype(a.dtype);
-  o.samples = a.samples;
   GpuSession session(a);
   Metadata summary;
   const Table table = run_layer_inference_experiment(o, session.engine, session.dense, summary, progress);

@@ -13,12 +13,8 @@
 
 namespace slope {
 
-struct LayerInferenceOptions {
-  std::vector<int64_t> hidden = paper_hidden_sizes();
+struct LayerInferenceOptions : SweepOptions {
   std::vector<double> adapter_ratios = {0.0, 1.0 / 64.0, 1.0 / 16.0};
-  int64_t tokens = 2048;
-  DType dtype = DType::kF16;
-  int samples = 30;
 };
 
 // Columns: hidden, shape, adapter_ratio, rank, tokens, dense_ms, sparse_ms, speedup, form,

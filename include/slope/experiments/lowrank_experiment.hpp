@@ -13,12 +13,8 @@
 
 namespace slope {
 
-struct LowRankOptions {
-  std::vector<int64_t> hidden = paper_hidden_sizes();
+struct LowRankOptions : SweepOptions {
   std::vector<double> ratios = {1.0, 0.1, 0.05, 0.02, 0.01};
-  int64_t tokens = 2048;
-  DType dtype = DType::kF16;
-  int samples = 30;
 };
 
 // Columns: hidden, rank_ratio, rank, tokens, method (plain / ours), ms, tflops, gbps,

@@ -12,12 +12,7 @@
 
 namespace slope {
 
-struct SetupOptions {
-  std::vector<int64_t> hidden = paper_hidden_sizes();
-  int64_t tokens = 2048;
-  DType dtype = DType::kF16;
-  int samples = 30;
-};
+using SetupOptions = SweepOptions;
 
 // Columns: hidden, tokens, plan_init_ms, search_ms, cache_hit_ms, prune_compress_ms,
 // compress_gbps, matmul_ms, dense_matmul_ms, default_alg_matmul_ms, host_overhead_us,

@@ -26,12 +26,15 @@ struct LinearShape {
 };
 std::vector<LinearShape> spmm_shapes(int64_t hidden);
 
-struct SpmmOptions {
+// What the GPU sweeps share: hidden sizes, tokens, element type, timing samples.
+struct SweepOptions {
   std::vector<int64_t> hidden = paper_hidden_sizes();
   int64_t tokens = 2048;
   DType dtype = DType::kF16;
   int samples = 30;
 };
+
+using SpmmOptions = SweepOptions;
 
 // Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,
 // sparse_tflops, rel_error, tiles, plan (searched / cached / default), engine_uses.

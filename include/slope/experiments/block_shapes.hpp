@@ -1,0 +1,32 @@
+// The linear layers of the shapes the layer experiments measure: the attention projection
+// (d -> d), the MLP's upsample (d -> 4d) and downsample (4d -> d), and the MLP block (up,
+// ReLU, down on the feature-major activations the up projection writes).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "slope/gpu/sparse_engine.hpp"
+
+namespace slope {
+
+struct BlockLinear {
+  int64_t d_out, d_in;
+  gpu::InputLayout input;
+  bool relu;  // ReLU after this linear (the block's upsample)
+};
+
+inline const std::vector<std::string>& block_shape_names() {
+  static const std::vector<std::string> names = {"attention", "upsample", "downsample", "mlp_block"};
+  return names;
+}
+
+inline std::vector<BlockLinear> block_linears(const std::string& shape, int64_t d) {
+  const auto tok = gpu::InputLayout::kTokenMajor;
+  if (shape == "attention") return {{d, d, tok, false}};
+  if (shape == "upsample") return {{4 * d, d, tok, false}};
+  if (shape == "downsample") return {{d, 4 * d, tok, false}};
+  return {{4 * d, d, tok, true}, {d, 4 * d, gpu::InputLayout::kFeatureMajor, false}};
+}
+
+}  // namespace slope
