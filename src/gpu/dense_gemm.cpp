@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -105,7 +106,6 @@ DenseGemm::DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool 
   if (found == 0) throw Error(ErrorKind::kUnsupported, "cuBLASLt has no algorithm for GEMM " + shape.key());
   algo_ = results[0].algo;
   workspace_bytes_ = results[0].workspaceSize;
-  tried_ = 1;
   if (tune && found > 1) tune_on_scratch(stream, found, results);
   workspace_.reserve(std::max<size_t>(workspace_bytes_, 256));
 }
@@ -120,10 +120,7 @@ void DenseGemm::tune_on_scratch(cudaStream_t stream, int count, const cublasLtMa
   fill_uniform(a.get(), a_elems, 11, 1.0f, shape_.dtype, stream);
   fill_uniform(b.get(), b_elems, 12, 1.0f, shape_.dtype, stream);
   fill_uniform(bias.get(), shape_.m, 13, 1.0f, shape_.dtype, stream);
-  cudaEvent_t start, stop;
-  SLOPE_CHECK(cudaEventCreate(&start));
-  SLOPE_CHECK(cudaEventCreate(&stop));
-  float best = 1e30f;
+  double best = 1e30;
   const float alpha = 1.0f, beta = 0.0f;
   for (int i = 0; i < count; ++i) {
     if (shape_.bias) {
@@ -135,23 +132,13 @@ void DenseGemm::tune_on_scratch(cudaStream_t stream, int count, const cublasLtMa
                             d_, &results[i].algo, ws.get(), kWorkspaceBytes, stream);
     };
     if (launch() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate may refuse; skip it
-    for (int w = 0; w < 2; ++w) SLOPE_CHECK(launch());
-    constexpr int kReps = 5;
-    SLOPE_CHECK(cudaEventRecord(start, stream));
-    for (int r = 0; r < kReps; ++r) SLOPE_CHECK(launch());
-    SLOPE_CHECK(cudaEventRecord(stop, stream));
-    SLOPE_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    SLOPE_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    ++tried_;
+    const double ms = bench::time_device([&](int) { SLOPE_CHECK(launch()); }, stream, 5, 2).median_ms;
     if (ms < best) {
       best = ms;
       algo_ = results[i].algo;
       workspace_bytes_ = results[i].workspaceSize;
     }
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 DenseGemm::~DenseGemm() {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 
+#include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/device_info.hpp"
@@ -199,26 +200,9 @@ int SparsePlan::config_count() const {
 
 namespace {
 
-// Median of 7 timed calls (after 3 untimed), in milliseconds: enough to rank configurations.
-float time_plan(const SparsePlan& plan, const void* w, const void* x, void* y, cudaStream_t stream) {
-  cudaEvent_t a, b;
-  SLOPE_CHECK(cudaEventCreate(&a));
-  SLOPE_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; ++i) plan.matmul(w, x, y, stream);
-  std::vector<float> times;
-  for (int i = 0; i < 7; ++i) {
-    SLOPE_CHECK(cudaEventRecord(a, stream));
-    plan.matmul(w, x, y, stream);
-    SLOPE_CHECK(cudaEventRecord(b, stream));
-    SLOPE_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    SLOPE_CHECK(cudaEventElapsedTime(&ms, a, b));
-    times.push_back(ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+// Milliseconds per product of `plan`: enough samples to rank kernel configurations.
+double time_plan(const SparsePlan& plan, const void* w, const void* x, void* y, cudaStream_t stream) {
+  return bench::time_device([&](int) { plan.matmul(w, x, y, stream); }, stream, 7, 3).median_ms;
 }
 
 }  // namespace
@@ -238,7 +222,7 @@ TuningEntry search_configurations(SparsePlan& plan, const void* w, const void* x
     candidate.config_id = id;
     candidate.split_k = -1;
     SparsePlan trial(plan.context(), plan.shape(), &candidate);
-    const float ms = time_plan(trial, w, x, y, stream);
+    const double ms = time_plan(trial, w, x, y, stream);
     if (ms < best.search_ms) {
       best = candidate;
       best.search_ms = ms;

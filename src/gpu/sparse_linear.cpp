@@ -3,34 +3,12 @@
 #include <algorithm>
 #include <string>
 
+#include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
 
 namespace slope::gpu {
-namespace {
-
-// Times `reps` calls of f after two warm-up calls; milliseconds per call.
-template <typename F>
-float time_calls(F&& f, int reps, cudaStream_t stream) {
-  cudaEvent_t a, b;
-  SLOPE_CHECK(cudaEventCreate(&a));
-  SLOPE_CHECK(cudaEventCreate(&b));
-  f();
-  f();
-  SLOPE_CHECK(cudaEventRecord(a, stream));
-  for (int i = 0; i < reps; ++i) f();
-  SLOPE_CHECK(cudaEventRecord(b, stream));
-  SLOPE_CHECK(cudaEventSynchronize(b));
-  float ms = 0;
-  SLOPE_CHECK(cudaEventElapsedTime(&ms, a, b));
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / reps;
-}
-
-}  // namespace
-
 bool can_tile(int64_t m, int64_t k) { return m > k && m % k == 0; }
 
 bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
@@ -52,10 +30,10 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
   whole.set_weight(w.get(), stream);
   tiles.set_weight(w.get(), stream);
   // Alternate the two twice and keep each one's best, so clock ramp-up favours neither.
-  float t_whole = 1e30f, t_tiles = 1e30f;
+  double t_whole = 1e30, t_tiles = 1e30;
   for (int round = 0; round < 2; ++round) {
-    t_whole = std::min(t_whole, time_calls([&] { whole.forward(x.get(), y.get(), stream); }, 10, stream));
-    t_tiles = std::min(t_tiles, time_calls([&] { tiles.forward(x.get(), y.get(), stream); }, 10, stream));
+    t_whole = std::min(t_whole, bench::time_device([&](int) { whole.forward(x.get(), y.get(), stream); }, stream, 10).median_ms);
+    t_tiles = std::min(t_tiles, bench::time_device([&](int) { tiles.forward(x.get(), y.get(), stream); }, stream, 10).median_ms);
   }
   const bool pays = t_tiles < t_whole;
   if (cache) {

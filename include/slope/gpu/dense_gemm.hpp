@@ -64,7 +64,6 @@ class DenseGemm {
   void run(const void* a, const void* b, void* d, cudaStream_t stream, float alpha = 1.0f,
            float beta = 0.0f, const void* bias = nullptr) const;
   const GemmShape& shape() const { return shape_; }
-  int candidates_tried() const { return tried_; }
 
  private:
   void tune_on_scratch(cudaStream_t stream, int count, const cublasLtMatmulHeuristicResult_t* results);
@@ -76,7 +75,6 @@ class DenseGemm {
   cublasLtMatmulAlgo_t algo_{};
   DeviceBuffer workspace_;
   size_t workspace_bytes_ = 0;
-  int tried_ = 0;
 };
 
 // DenseGemm plans by shape, created on first use.
