@@ -27,6 +27,16 @@ __global__ void FillUniformKernel(T* out, int64_t count, uint64_t seed, float sc
   }
 }
 
+// Magnitudes in [1, 2), random signs: no element is zero.
+template <typename T>
+__global__ void FillNonzeroKernel(T* out, int64_t count, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
+    const uint64_t bits = splitmix64(seed * 0x100000001b3ull + static_cast<uint64_t>(i));
+    const float u = static_cast<float>(bits >> 41) * (1.0f / 8388608.0f);
+    out[i] = from_float<T>((bits & 1) ? -(1.0f + u) : 1.0f + u);
+  }
+}
+
 template <typename T>
 __global__ void SquaredErrorKernel(const T* a, const T* b, int64_t count, double* sums) {
   double num = 0.0, den = 0.0;
@@ -61,6 +71,16 @@ void fill_uniform(void* out, int64_t count, uint64_t seed, float scale, DType dt
     FillUniformKernel<T><<<grid_for(count, 256), 256, 0, stream>>>(static_cast<T*>(out), count, seed, scale);
   });
   SLOPE_CHECK_LAUNCH("FillUniformKernel");
+}
+
+void fill_nonzero(void* out, int64_t count, uint64_t seed, DType dtype, cudaStream_t stream) {
+  require(count >= 0, "fill_nonzero: negative count");
+  if (count == 0) return;
+  dispatch_16bit(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    FillNonzeroKernel<T><<<grid_for(count, 256), 256, 0, stream>>>(static_cast<T*>(out), count, seed);
+  });
+  SLOPE_CHECK_LAUNCH("FillNonzeroKernel");
 }
 
 double relative_error_device(const void* a, const void* b, int64_t count, DType dtype, cudaStream_t stream) {

@@ -61,6 +61,12 @@ __global__ void ReluBackwardKernel(T* grad, const T* out, int64_t count) {
     if (!(to_float(out[i]) > 0.0f)) grad[i] = from_float<T>(0.0f);
 }
 
+template <typename T>
+__global__ void ZeroWhereZeroKernel(T* grad, const T* param, int64_t count) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x)
+    if (to_float(param[i]) == 0.0f) grad[i] = from_float<T>(0.0f);
+}
+
 }  // namespace
 
 void gather_kept_2to4(const void* dense, const uint8_t* indices, void* kept, int64_t rows, int64_t cols,
@@ -96,6 +102,17 @@ void relu_backward(void* grad, const void* out, int64_t count, DType dtype, cuda
                                                                             static_cast<const T*>(out), count);
   });
   SLOPE_CHECK_LAUNCH("ReluBackwardKernel");
+}
+
+void zero_where_zero(void* grad, const void* param, int64_t count, DType dtype, cudaStream_t stream) {
+  require(count > 0, "zero_where_zero: empty tensor");
+  const int64_t blocks = std::min<int64_t>((count + 255) / 256, 8192);
+  dispatch_16bit(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    ZeroWhereZeroKernel<T><<<static_cast<unsigned>(blocks), 256, 0, stream>>>(static_cast<T*>(grad),
+                                                                             static_cast<const T*>(param), count);
+  });
+  SLOPE_CHECK_LAUNCH("ZeroWhereZeroKernel");
 }
 
 }  // namespace slope::gpu

@@ -4,19 +4,11 @@
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
+#include "nm_rule.cuh"
 #include "type_traits.cuh"
 
 namespace slope::gpu {
 namespace {
-
-// The CPU rule: element i is kept when fewer than 2 group members outrank it (larger
-// magnitude, or equal magnitude and lower index).
-__device__ __forceinline__ bool kept_in_group4(const float (&mag)[4], int i) {
-  int rank = 0;
-#pragma unroll
-  for (int j = 0; j < 4; ++j) rank += (mag[j] > mag[i]) || (mag[j] == mag[i] && j < i);
-  return rank < 2;
-}
 
 // One thread per 8 consecutive elements of a row (two groups): one 16-byte load, one
 // 16-byte store and one index byte, so the kernel runs at memory speed.

@@ -72,6 +72,9 @@ void slope_exact(MemoryBreakdown& b, const TensorSpec& t, bool pruned, Mode mode
   // W's 2:4 positions, 2 bits per kept value, for gathering the kept gradient:
   // cuSPARSELt's metadata encoding is private, so slope keeps its own copy.
   b.parts["masks"] += e / 8;
+  // W^{R,C}'s column mask, fixed between mask changes: one flag bit per kept value of W.
+  // It lets the optimizer refresh W^{R,C} from W's values without a compression.
+  b.parts["masks"] += e / 16;
   b.parts["gradients"] += kHalf * e / 2;                        // kept elements only
   b.parts["optimizer"] += kMoments * e / 2;
   // One dense fp16 gradient of the largest pruned linear, reused by every layer.

@@ -34,4 +34,11 @@ inline void expect_close(const MatrixF& got, const MatrixF& want, DType d, doubl
   EXPECT_LT(c.rel_fro_error, (d == DType::kF16 ? 1e-3 : 8e-3) * scale);
 }
 
+// A 1 x n matrix holding v (for uploading and comparing flat vectors).
+inline MatrixF row_matrix(const std::vector<float>& v) {
+  MatrixF m(1, static_cast<int64_t>(v.size()));
+  m.data = v;
+  return m;
+}
+
 }  // namespace slope::testing

@@ -15,12 +15,6 @@ struct Case {
 
 class SlopeLinearTest : public GpuTest, public ::testing::WithParamInterface<Case> {};
 
-MatrixF row(const std::vector<float>& v) {
-  MatrixF m(1, static_cast<int64_t>(v.size()));
-  m.data = v;
-  return m;
-}
-
 TEST_P(SlopeLinearTest, ForwardAndBackwardMatchTheCpuOverMicroBatches) {
   const Case c = GetParam();
   const MatrixF w = random_matrix(c.d_out, c.d_in, 1, c.dtype);
@@ -50,10 +44,10 @@ TEST_P(SlopeLinearTest, ForwardAndBackwardMatchTheCpuOverMicroBatches) {
   }
   // Accumulated in 16-bit storage over three micro-batches: within 1e-2, as the issue asks.
   const MatrixF kept = gpu::download(layer.kept_grad(), 1, c.d_out * c.d_in / 2, c.dtype, stream_);
-  EXPECT_LT(relative_error(kept, row(ref.kept_grad())), 1e-2);
+  EXPECT_LT(relative_error(kept, row_matrix(ref.kept_grad())), 1e-2);
   if (c.bias) {
     const MatrixF bg = gpu::download(layer.bias_grad(), 1, c.d_out, c.dtype, stream_);
-    EXPECT_LT(relative_error(bg, row(ref.bias_grad())), 1e-2);
+    EXPECT_LT(relative_error(bg, row_matrix(ref.bias_grad())), 1e-2);
   }
 }
 

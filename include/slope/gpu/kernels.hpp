@@ -14,6 +14,10 @@ namespace slope::gpu {
 // (seed, index): reproducible and independent of the launch shape.
 void fill_uniform(void* out, int64_t count, uint64_t seed, float scale, DType dtype, cudaStream_t stream);
 
+// Values of magnitude in [1, 2) with random signs, from the same hash: never zero (probes
+// whose every kept slot must be identifiable).
+void fill_nonzero(void* out, int64_t count, uint64_t seed, DType dtype, cudaStream_t stream);
+
 // ||a - b||_F / ||b||_F over `count` 16-bit elements (a synchronous reduction).
 double relative_error_device(const void* a, const void* b, int64_t count, DType dtype, cudaStream_t stream);
 
@@ -44,6 +48,9 @@ void row_sums(const void* in, void* out, int64_t rows, int64_t cols, bool accumu
 
 // ReLU backward in place: grad[i] = 0 where out[i] <= 0 (out: the ReLU's output).
 void relu_backward(void* grad, const void* out, int64_t count, DType dtype, cudaStream_t stream);
+
+// grad[i] = 0 where param[i] == 0: a pruned parameter (L of the adapter) gets no update.
+void zero_where_zero(void* grad, const void* param, int64_t count, DType dtype, cudaStream_t stream);
 
 // out (cols x rows) = in^T (in: rows x cols), both row-major 16-bit. Not in place.
 void transpose_16bit(const void* in, void* out, int64_t rows, int64_t cols, cudaStream_t stream);

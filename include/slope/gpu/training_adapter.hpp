@@ -1,0 +1,67 @@
+// SLoPe's lazy low-rank adapter during training: Y += (X L) R, switched on late in training
+// (the paper: the last 1% of iterations) with L random and R zero, so that the layer's
+// function is unchanged at the switch. L is kept 2:4 along d_in (its mask fixed at the
+// switch: a pruned entry gets no gradient), because the merged inference form prunes L^T
+// together with W; the exported layer then computes exactly the trained function.
+//
+// Storage: L^T (r x d_in) and R (r x d_out), row-major 16-bit; activations feature-major as
+// in SlopeLinear. The rank is padded to a multiple of 16 with zero rows that stay zero.
+// All products are dense cuBLASLt GEMMs (the rank is small):
+//   forward   H = X L (t x r, kept for backward);  Y^T  = (H R)^T
+//   backward  dH = dY R^T;  dR (+)= H^T dY;  dL^T (+)= dH^T X;  dX^T += (dH L^T)^T
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "slope/core/dtype.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+#include "slope/gpu/device_buffer.hpp"
+#include "slope/gpu/sparse_engine.hpp"
+
+namespace slope::gpu {
+
+class AdamW;
+
+struct TrainingAdapterSpec {
+  int64_t d_out = 0;
+  int64_t d_in = 0;
+  int64_t rank = 0;  // before padding
+  int64_t tokens = 0;
+  DType dtype = DType::kF16;
+  InputLayout input = InputLayout::kTokenMajor;
+};
+
+class TrainingAdapter {
+ public:
+  TrainingAdapter(DenseGemmCache& dense, const TrainingAdapterSpec& spec, cudaStream_t stream);
+  TrainingAdapter(const TrainingAdapter&) = delete;
+  TrainingAdapter& operator=(const TrainingAdapter&) = delete;
+
+  // L^T uniform in [-scale, scale) from `seed`, pruned 2:4 along d_in; R zero.
+  void init_random(uint64_t seed, float scale, cudaStream_t stream);
+  // Explicit L^T (rank x d_in, pruned here) and R (rank x d_out), device 16-bit, unpadded.
+  void set(const void* l_t, const void* r, cudaStream_t stream);
+  // Writes Y^T = (X L R)^T into y (d_out x tokens); keeps X L for backward.
+  void forward(const void* x, void* y, cudaStream_t stream);
+  // Gradients of L^T and R (added when accumulate); adds the adapter's share to dX^T when dx
+  // is not null. dy: dY^T; x: the forward's input.
+  void backward(const void* x, const void* dy, void* dx, bool accumulate, cudaStream_t stream);
+  // Registers L^T and R with the optimizer.
+  void add_to(AdamW& optimizer, const std::string& name);
+
+  int64_t rank() const { return rank_; }  // padded
+  const TrainingAdapterSpec& spec() const { return spec_; }
+  const void* l_t() const { return l_t_.get(); }
+  const void* r() const { return r_.get(); }
+  const void* l_t_grad() const { return l_t_grad_.get(); }
+  const void* r_grad() const { return r_grad_.get(); }
+  size_t state_bytes() const;
+
+ private:
+  TrainingAdapterSpec spec_;
+  int64_t rank_;
+  DeviceBuffer l_t_, r_, l_t_grad_, r_grad_, h_, dh_;
+  const DenseGemm *xl_, *hr_, *dh_gemm_, *dr_, *dl_, *dx_;
+};
+
+}  // namespace slope::gpu
