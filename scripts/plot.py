@@ -6,6 +6,7 @@
   plot.py setup   --csv FILE.csv --out FILE.png
   plot.py lowrank --csv FILE.csv --out FILE.png
   plot.py layer   --csv FILE.csv --out FILE.png [--title TEXT]
+  plot.py step    --csv FILE.csv --out FILE.png [--title TEXT]
 
 The paper's A100 values (data/paper/figures_read_off.csv) are drawn as faint reference
 lines where the paper has a matching figure.
@@ -194,6 +195,43 @@ def plot_layer(args):
     save(fig, args.out)
 
 
+def plot_step(args):
+    """Left: end-to-end step speedup per (accumulation, adapter); right: the optimizer +
+    refresh bandwidth against the re-compress baseline and the copy ceiling."""
+    rows = read_csv(args.csv)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    groups = defaultdict(list)
+    for r in rows:
+        ratio = num(r["adapter_ratio"])
+        label = f"accumulation {r['accumulation']}" + (f", adapter {100 * ratio:.2f}%" if ratio > 0 else "")
+        groups[label].append((int(r["hidden"]), num(r["speedup"])))
+    for label, pts in sorted(groups.items()):
+        left.plot(*zip(*sorted(pts)), marker="o", ls="--" if "adapter" in label else "-", label=label)
+    left.axhline(1.0, color="gray", lw=0.8)
+    left.axhline(1.15, color="black", lw=0.8, ls=":", label="target 1.15x (accumulation 4, d >= 4096)")
+    left.set_xlabel("hidden dimension d (MLP block d -> 4d -> d)")
+    left.set_ylabel("step speedup over dense + fused AdamW")
+    left.set_title("Whole training step")
+    left.legend(fontsize=7)
+    base = {}
+    for r in rows:
+        if num(r["adapter_ratio"]) == 0:
+            base[int(r["hidden"])] = r
+    hidden = sorted(base)
+    for col, label in (("optimizer_refresh_gbps", "AdamW in place + W^{R,C} refresh"),
+                       ("recompress_baseline_gbps", "AdamW + cuSPARSELt re-compress"),
+                       ("hbm_gbps", "device copy (ceiling)")):
+        right.plot(hidden, [num(base[d][col]) for d in hidden], marker="o", label=label)
+    right.plot(hidden, [0.4 * num(base[d]["hbm_gbps"]) for d in hidden], color="black", lw=0.8, ls=":",
+               label="target: 40% of copy")
+    right.set_xlabel("hidden dimension d")
+    right.set_ylabel("GB/s (counted bytes / time)")
+    right.set_title("Optimizer step + refresh of the sparse weights")
+    right.legend(fontsize=7)
+    fig.suptitle(args.title or "SLoPe training step")
+    save(fig, args.out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -201,7 +239,7 @@ def main():
     p.add_argument("--exact", required=True)
     p.add_argument("--paper", required=True)
     p.add_argument("--out", required=True)
-    for kind in ("spmm", "setup", "lowrank", "layer"):
+    for kind in ("spmm", "setup", "lowrank", "layer", "step"):
         p = sub.add_parser(kind)
         p.add_argument("--csv", required=True)
         p.add_argument("--out", required=True)
@@ -210,7 +248,7 @@ def main():
     args = parser.parse_args()
     try:
         {"memory": plot_memory, "spmm": plot_spmm, "setup": plot_setup,
-         "lowrank": plot_lowrank, "layer": plot_layer}[args.kind](args)
+         "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step}[args.kind](args)
     except (OSError, KeyError, ValueError, StopIteration) as e:
         print(f"plot.py: error: cannot plot {args.kind}: {e}", file=sys.stderr)
         return 2

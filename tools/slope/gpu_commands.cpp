@@ -12,6 +12,7 @@
 #include "slope/core/error.hpp"
 #include "slope/core/tuning_cache.hpp"
 #include "slope/experiments/layer_inference_experiment.hpp"
+#include "slope/experiments/layer_step_experiment.hpp"
 #include "slope/experiments/layer_training_experiment.hpp"
 #include "slope/experiments/memory_check_experiment.hpp"
 #include "slope/experiments/lowrank_experiment.hpp"
@@ -30,6 +31,7 @@ struct GpuArgs {
   std::vector<std::string> models;
   int64_t layers = 2;
   std::vector<double> ratios;
+  std::vector<int> accumulation;
   std::string mode = "inference";
   int64_t tokens = 2048;
   std::string dtype = "fp16";
@@ -185,8 +187,22 @@ void run_layer(const GpuArgs& a) {
     emit_with_summary(table, session.metadata("layer_training", a), summary, a.output);
     return;
   }
-  if (a.mode != "inference")
-    throw Error(ErrorKind::kUnsupported, "slope layer --mode " + a.mode + " is not available in this build yet");
+  if (a.mode == "step") {
+    LayerStepOptions o;
+    if (!a.hidden.empty()) o.hidden = a.hidden;
+    o.tokens = a.tokens;
+    for (int n : a.accumulation) require(n > 0 && n <= 1024, "--accumulation must be in 1..1024 (got " + std::to_string(n) + ")");
+    if (!a.accumulation.empty()) o.accumulation = a.accumulation;
+    if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
+    o.dtype = parse_dtype(a.dtype);
+    o.samples = a.samples;
+    GpuSession session(a);
+    Metadata summary;
+    const Table table = run_layer_step_experiment(o, session.engine, session.dense, summary, progress);
+    session.report_plans();
+    emit_with_summary(table, session.metadata("layer_step", a), summary, a.output);
+    return;
+  }
   LayerInferenceOptions o;
   fill_sweep(o, a);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
@@ -230,8 +246,10 @@ void register_gpu_commands(CLI::App& app) {
   auto layer = std::make_shared<GpuArgs>();
   CLI::App* y = app.add_subcommand("layer", "SLoPe layers vs dense layers (GPU)");
   add_gpu_options(*y, *layer);
-  y->add_option("--mode", layer->mode, "inference or training")->check(CLI::IsMember({"inference", "training", "step"}));
-  y->add_option("--adapter-ratio", layer->ratios, "Adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
+  y->add_option("--mode", layer->mode, "inference, training (per phase) or step (a whole training step)")
+      ->check(CLI::IsMember({"inference", "training", "step"}));
+  y->add_option("--accumulation", layer->accumulation, "Step: micro-batches per optimizer step (repeatable); default 1, 4, 16");
+  y->add_option("--adapter-ratio", layer->ratios, "Adapter rank / hidden size (repeatable); default 0, 1/64, 1/16 (step: 0, 1/64)");
   y->add_option("--token-count", layer->token_list, "Training: tokens per micro-batch (repeatable); default 2048, 8192");
   y->callback([layer] { run_layer(*layer); });
 
