@@ -2,19 +2,16 @@
 set(commit "unknown")
 set(dirty "")
 find_program(GIT git)
-if(NOT GIT AND DEFINED ENV{SLOPE_COMMIT})
+# The caller's SLOPE_COMMIT wins: a copied tree (the GPU machine's) may carry no .git, or a
+# stale one.
+if(DEFINED ENV{SLOPE_COMMIT} AND NOT "$ENV{SLOPE_COMMIT}" STREQUAL "")
   set(commit "$ENV{SLOPE_COMMIT}")
-endif()
-if(GIT)
+elseif(GIT)
   execute_process(COMMAND "${GIT}" -C "${SOURCE_DIR}" rev-parse HEAD
                   OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE
                   RESULT_VARIABLE rc ERROR_QUIET)
   if(NOT rc EQUAL 0)
     set(commit "unknown")
-    # A copy of the tree without .git (the GPU machine's): trust the caller's SLOPE_COMMIT.
-    if(DEFINED ENV{SLOPE_COMMIT} AND NOT "$ENV{SLOPE_COMMIT}" STREQUAL "")
-      set(commit "$ENV{SLOPE_COMMIT}")
-    endif()
   else()
     execute_process(COMMAND "${GIT}" -C "${SOURCE_DIR}" status --porcelain --untracked-files=no
                     OUTPUT_VARIABLE status OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)

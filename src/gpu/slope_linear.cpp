@@ -163,9 +163,11 @@ void SlopeLinear::grad_weight(const void* x, const void* dy, bool accumulate, cu
 }
 
 void SlopeLinear::backward(const void* x, const void* dy, void* dx, bool accumulate, cudaStream_t stream) {
+  // The adapter's thin products overlap the sparse input gradient and the weight gradient.
+  if (adapter_) adapter_->backward_begin(x, dy, accumulate, stream);
   if (dx) grad_input(dy, dx, stream);
   grad_weight(x, dy, accumulate, stream);
-  if (adapter_) adapter_->backward(x, dy, dx, accumulate, stream);
+  if (adapter_) adapter_->backward_end(dx, stream);
 }
 
 void SlopeLinear::add_to(AdamW& optimizer, const std::string& name) {

@@ -33,16 +33,28 @@ TrainingAdapter::TrainingAdapter(DenseGemmCache& dense, const TrainingAdapterSpe
   r_grad_ = DeviceBuffer(r * dout * 2);
   h_ = DeviceBuffer(t * r * 2);
   dh_ = DeviceBuffer(t * r * 2);
+  SLOPE_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+  SLOPE_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+  SLOPE_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+  side_gemms_ = std::make_unique<DenseGemmCache>(true);
   xl_ = &dense.get(shape(tok ? Op::kT : Op::kN, Op::kN, t, r, din, tok ? din : t, din, t, dt), stream);
   hr_ = &dense.get(shape(Op::kN, Op::kT, t, dout, r, t, dout, t, dt), stream);
-  dh_gemm_ = &dense.get(shape(Op::kN, Op::kN, t, r, dout, t, dout, t, dt), stream);
-  dr_ = &dense.get(shape(Op::kT, Op::kN, dout, r, t, t, t, dout, dt), stream);
-  dl_ = &dense.get(shape(tok ? Op::kN : Op::kT, Op::kN, din, r, t, tok ? din : t, t, din, dt), stream);
   dx_ = &dense.get(shape(Op::kN, Op::kT, t, din, r, t, din, t, dt), stream);
+  dh_gemm_ = &side_gemms_->get(shape(Op::kN, Op::kN, t, r, dout, t, dout, t, dt), stream);
+  dr_ = &side_gemms_->get(shape(Op::kT, Op::kN, dout, r, t, t, t, dout, dt), stream);
+  dl_ = &side_gemms_->get(shape(tok ? Op::kN : Op::kT, Op::kN, din, r, t, tok ? din : t, t, din, dt), stream);
   SLOPE_CHECK(cudaMemsetAsync(l_t_.get(), 0, l_t_.bytes(), stream));
   SLOPE_CHECK(cudaMemsetAsync(r_.get(), 0, r_.bytes(), stream));
   SLOPE_CHECK(cudaMemsetAsync(l_t_grad_.get(), 0, l_t_grad_.bytes(), stream));
   SLOPE_CHECK(cudaMemsetAsync(r_grad_.get(), 0, r_grad_.bytes(), stream));
+}
+
+TrainingAdapter::~TrainingAdapter() {
+  // Destructors must not throw: statuses are ignored here, as everywhere in slope's cleanup.
+  if (side_) cudaStreamSynchronize(side_);
+  if (fork_) cudaEventDestroy(fork_);
+  if (join_) cudaEventDestroy(join_);
+  if (side_) cudaStreamDestroy(side_);
 }
 
 void TrainingAdapter::init_random(uint64_t seed, float scale, cudaStream_t stream) {
@@ -66,12 +78,24 @@ void TrainingAdapter::forward(const void* x, void* y, cudaStream_t stream) {
 }
 
 void TrainingAdapter::backward(const void* x, const void* dy, void* dx, bool accumulate, cudaStream_t stream) {
+  backward_begin(x, dy, accumulate, stream);
+  backward_end(dx, stream);
+}
+
+void TrainingAdapter::backward_begin(const void* x, const void* dy, bool accumulate, cudaStream_t stream) {
+  SLOPE_CHECK(cudaEventRecord(fork_, stream));
+  SLOPE_CHECK(cudaStreamWaitEvent(side_, fork_, 0));
   const float beta = accumulate ? 1.0f : 0.0f;
-  dh_gemm_->run(dy, r_.get(), dh_.get(), stream);
-  dr_->run(dy, h_.get(), r_grad_.get(), stream, 1.0f, beta);
-  dl_->run(x, dh_.get(), l_t_grad_.get(), stream, 1.0f, beta);
+  dh_gemm_->run(dy, r_.get(), dh_.get(), side_);
+  dr_->run(dy, h_.get(), r_grad_.get(), side_, 1.0f, beta);
+  dl_->run(x, dh_.get(), l_t_grad_.get(), side_, 1.0f, beta);
   // L's pruned entries (zeros of L^T) get no gradient, so they stay zero under AdamW.
-  zero_where_zero(l_t_grad_.get(), l_t_.get(), rank_ * spec_.d_in, spec_.dtype, stream);
+  zero_where_zero(l_t_grad_.get(), l_t_.get(), rank_ * spec_.d_in, spec_.dtype, side_);
+  SLOPE_CHECK(cudaEventRecord(join_, side_));
+}
+
+void TrainingAdapter::backward_end(void* dx, cudaStream_t stream) {
+  SLOPE_CHECK(cudaStreamWaitEvent(stream, join_, 0));
   if (dx) dx_->run(dh_.get(), l_t_.get(), dx, stream, 1.0f, 1.0f);
 }
 

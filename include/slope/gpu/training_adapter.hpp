@@ -9,9 +9,16 @@
 // All products are dense cuBLASLt GEMMs (the rank is small):
 //   forward   H = X L (t x r, kept for backward);  Y^T  = (H R)^T
 //   backward  dH = dY R^T;  dR (+)= H^T dY;  dL^T (+)= dH^T X;  dX^T += (dH L^T)^T
+// The backward's first three products are thin and memory-bound: they run on a side stream
+// of the adapter's own, concurrently with the layer's compute-bound sparse input gradient
+// and dense weight gradient (backward_begin / backward_end), with GEMM plans of their own
+// (a cuBLASLt workspace must not be shared by two streams at once).
 #pragma once
 
 #include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
 
 #include "slope/core/dtype.hpp"
 #include "slope/gpu/dense_gemm.hpp"
@@ -34,6 +41,7 @@ struct TrainingAdapterSpec {
 class TrainingAdapter {
  public:
   TrainingAdapter(DenseGemmCache& dense, const TrainingAdapterSpec& spec, cudaStream_t stream);
+  ~TrainingAdapter();
   TrainingAdapter(const TrainingAdapter&) = delete;
   TrainingAdapter& operator=(const TrainingAdapter&) = delete;
 
@@ -46,6 +54,11 @@ class TrainingAdapter {
   // Gradients of L^T and R (added when accumulate); adds the adapter's share to dX^T when dx
   // is not null. dy: dY^T; x: the forward's input.
   void backward(const void* x, const void* dy, void* dx, bool accumulate, cudaStream_t stream);
+  // backward in two halves around other work on `stream`: begin queues dH, dR and dL^T on the
+  // side stream once `stream` has reached this point; end makes `stream` wait for them and
+  // adds the adapter's share to dX^T. x and dy must stay unchanged in between.
+  void backward_begin(const void* x, const void* dy, bool accumulate, cudaStream_t stream);
+  void backward_end(void* dx, cudaStream_t stream);
   // Registers L^T and R with the optimizer.
   void add_to(AdamW& optimizer, const std::string& name);
 
@@ -61,6 +74,9 @@ class TrainingAdapter {
   TrainingAdapterSpec spec_;
   int64_t rank_;
   DeviceBuffer l_t_, r_, l_t_grad_, r_grad_, h_, dh_;
+  std::unique_ptr<DenseGemmCache> side_gemms_;
+  cudaStream_t side_ = nullptr;
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;
   const DenseGemm *xl_, *hr_, *dh_gemm_, *dr_, *dl_, *dx_;
 };
 
