@@ -145,8 +145,10 @@ void SlopeLinear::refresh_by_recompress(cudaStream_t stream) {
 
 void SlopeLinear::forward(const void* x, void* y, cudaStream_t stream) {
   if (adapter_) {
-    adapter_->forward(x, y, stream);  // Y^T = (X L R)^T first; the sparse product adds onto it
-    w_->forward(x, y, stream, 1.0f);
+    // X L runs beside the sparse product; the ReLU moves behind the adapter's addition.
+    adapter_->forward_begin(x, stream);
+    w_->forward_without_relu(x, y, stream);
+    adapter_->forward_end(y, stream);
   } else {
     w_->forward(x, y, stream);
   }
@@ -179,7 +181,9 @@ void SlopeLinear::add_to(AdamW& optimizer, const std::string& name) {
 void SlopeLinear::enable_adapter(int64_t rank, uint64_t seed, float scale, cudaStream_t stream) {
   require(!adapter_, "the adapter of this layer is already on");
   adapter_ = std::make_unique<TrainingAdapter>(
-      ws_.dense(), TrainingAdapterSpec{spec_.d_out, spec_.d_in, rank, spec_.tokens, spec_.dtype, spec_.input}, stream);
+      ws_.dense(), TrainingAdapterSpec{spec_.d_out, spec_.d_in, rank, spec_.tokens, spec_.dtype, spec_.input, spec_.relu},
+      stream);
+  w_->prepare_without_relu(stream);
   adapter_->init_random(seed, scale, stream);
 }
 

@@ -48,7 +48,8 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
 
 SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
                            cudaStream_t stream, const void* bias, InputLayout input, bool relu)
-    : m_(m), k_(k), tokens_(tokens), input_(input), dtype_(dtype), tile_rows_(m) {
+    : engine_(engine), bias_(bias), relu_(relu), m_(m), k_(k), tokens_(tokens), input_(input), dtype_(dtype),
+      tile_rows_(m) {
   if (tiling == Tiling::kSquare)
     require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
                                 ") to be a multiple of its columns (" + std::to_string(k) + ")");
@@ -77,6 +78,26 @@ void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float be
   for (int64_t i = 0; i < tiles_; ++i)
     plans_[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x,
                                            out + i * tile_rows_ * tokens_ * 2, stream, beta);
+}
+
+void SparseLinear::prepare_without_relu(cudaStream_t stream) {
+  if (!relu_ || !plans_without_relu_.empty()) return;
+  const SparseShape shape{tile_rows_, k_, tokens_, dtype_, bias_ != nullptr, input_, false};
+  for (int64_t i = 0; i < tiles_; ++i)
+    plans_without_relu_.push_back(
+        &engine_.plan(shape, stream, bias_ ? static_cast<const uint8_t*>(bias_) + i * tile_rows_ * 2 : nullptr));
+}
+
+void SparseLinear::forward_without_relu(const void* x, void* y, cudaStream_t stream) const {
+  if (!relu_) {
+    forward(x, y, stream);
+    return;
+  }
+  require(!plans_without_relu_.empty(), "forward_without_relu: call prepare_without_relu first");
+  auto* out = static_cast<uint8_t*>(y);
+  for (int64_t i = 0; i < tiles_; ++i)
+    plans_without_relu_[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x,
+                                                        out + i * tile_rows_ * tokens_ * 2, stream);
 }
 
 size_t SparseLinear::compressed_bytes() const {

@@ -37,8 +37,10 @@ TrainingAdapter::TrainingAdapter(DenseGemmCache& dense, const TrainingAdapterSpe
   SLOPE_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
   SLOPE_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
   side_gemms_ = std::make_unique<DenseGemmCache>(true);
-  xl_ = &dense.get(shape(tok ? Op::kT : Op::kN, Op::kN, t, r, din, tok ? din : t, din, t, dt), stream);
-  hr_ = &dense.get(shape(Op::kN, Op::kT, t, dout, r, t, dout, t, dt), stream);
+  GemmShape hr = shape(Op::kN, Op::kT, t, dout, r, t, dout, t, dt);
+  hr.relu = spec.relu;  // cuBLASLt applies it after the beta term: act(Y + H R)
+  hr_ = &dense.get(hr, stream);
+  xl_ = &side_gemms_->get(shape(tok ? Op::kT : Op::kN, Op::kN, t, r, din, tok ? din : t, din, t, dt), stream);
   dx_ = &dense.get(shape(Op::kN, Op::kT, t, din, r, t, din, t, dt), stream);
   dh_gemm_ = &side_gemms_->get(shape(Op::kN, Op::kN, t, r, dout, t, dout, t, dt), stream);
   dr_ = &side_gemms_->get(shape(Op::kT, Op::kN, dout, r, t, t, t, dout, dt), stream);
@@ -72,9 +74,16 @@ void TrainingAdapter::set(const void* l_t, const void* r, cudaStream_t stream) {
   prune_rows_2to4(l_t_.get(), l_t_.get(), nullptr, spec_.rank, spec_.d_in, spec_.dtype, stream);
 }
 
-void TrainingAdapter::forward(const void* x, void* y, cudaStream_t stream) {
-  xl_->run(x, l_t_.get(), h_.get(), stream);
-  hr_->run(h_.get(), r_.get(), y, stream);
+void TrainingAdapter::forward_begin(const void* x, cudaStream_t stream) {
+  SLOPE_CHECK(cudaEventRecord(fork_, stream));
+  SLOPE_CHECK(cudaStreamWaitEvent(side_, fork_, 0));
+  xl_->run(x, l_t_.get(), h_.get(), side_);
+  SLOPE_CHECK(cudaEventRecord(join_, side_));
+}
+
+void TrainingAdapter::forward_end(void* y, cudaStream_t stream) {
+  SLOPE_CHECK(cudaStreamWaitEvent(stream, join_, 0));
+  hr_->run(h_.get(), r_.get(), y, stream, 1.0f, 1.0f);
 }
 
 void TrainingAdapter::backward(const void* x, const void* dy, void* dx, bool accumulate, cudaStream_t stream) {

@@ -48,6 +48,10 @@ class SparseLinear {
   // Y^T (m x tokens) = W X^T (+ beta Y^T) (+ bias), then ReLU if constructed so; X token-major
   // or feature-major as constructed.
   void forward(const void* x, void* y, cudaStream_t stream, float beta = 0.0f) const;
+  // The same product without the ReLU epilogue (a layer whose adapter must be added before
+  // the ReLU). Its plans are made on the first call of prepare_without_relu.
+  void prepare_without_relu(cudaStream_t stream);
+  void forward_without_relu(const void* x, void* y, cudaStream_t stream) const;
 
   bool tiled() const { return tiles_ > 1; }
   int64_t tiles() const { return tiles_; }
@@ -59,12 +63,16 @@ class SparseLinear {
   CompressedWeight& part(int64_t i) { return *parts_[static_cast<size_t>(i)]; }
 
  private:
+  SparseEngine& engine_;
+  const void* bias_;
+  bool relu_;
   int64_t m_, k_, tokens_;
   InputLayout input_;
   DType dtype_;
   int64_t tiles_ = 1;
   int64_t tile_rows_;
   std::vector<const SparsePlan*> plans_;  // per tile (one shared plan unless there is a bias)
+  std::vector<const SparsePlan*> plans_without_relu_;
   std::vector<std::unique_ptr<CompressedWeight>> parts_;
 };
 

@@ -7,12 +7,13 @@
 // Storage: L^T (r x d_in) and R (r x d_out), row-major 16-bit; activations feature-major as
 // in SlopeLinear. The rank is padded to a multiple of 16 with zero rows that stay zero.
 // All products are dense cuBLASLt GEMMs (the rank is small):
-//   forward   H = X L (t x r, kept for backward);  Y^T  = (H R)^T
+//   forward   H = X L (t x r, kept for backward);  Y^T = act(Y^T + (H R)^T), where Y^T holds
+//             the sparse product (without its ReLU) and act is the layer's ReLU, if any
 //   backward  dH = dY R^T;  dR (+)= H^T dY;  dL^T (+)= dH^T X;  dX^T += (dH L^T)^T
-// The backward's first three products are thin and memory-bound: they run on a side stream
-// of the adapter's own, concurrently with the layer's compute-bound sparse input gradient
-// and dense weight gradient (backward_begin / backward_end), with GEMM plans of their own
-// (a cuBLASLt workspace must not be shared by two streams at once).
+// X L in the forward and the backward's first three products are thin and memory-bound: they
+// run on a side stream of the adapter's own, concurrently with the layer's compute-bound
+// sparse products and dense weight gradient (the *_begin / *_end pairs), with GEMM plans of
+// their own (a cuBLASLt workspace must not be shared by two streams at once).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -36,6 +37,7 @@ struct TrainingAdapterSpec {
   int64_t tokens = 0;
   DType dtype = DType::kF16;
   InputLayout input = InputLayout::kTokenMajor;
+  bool relu = false;  // the layer's ReLU, applied by forward_end after adding (X L) R
 };
 
 class TrainingAdapter {
@@ -49,8 +51,11 @@ class TrainingAdapter {
   void init_random(uint64_t seed, float scale, cudaStream_t stream);
   // Explicit L^T (rank x d_in, pruned here) and R (rank x d_out), device 16-bit, unpadded.
   void set(const void* l_t, const void* r, cudaStream_t stream);
-  // Writes Y^T = (X L R)^T into y (d_out x tokens); keeps X L for backward.
-  void forward(const void* x, void* y, cudaStream_t stream);
+  // forward in two halves around the layer's sparse product on `stream`: begin queues H = X L
+  // on the side stream; end waits for it and turns y (the sparse product, d_out x tokens)
+  // into act(Y^T + (H R)^T). H is kept for backward.
+  void forward_begin(const void* x, cudaStream_t stream);
+  void forward_end(void* y, cudaStream_t stream);
   // Gradients of L^T and R (added when accumulate); adds the adapter's share to dX^T when dx
   // is not null. dy: dY^T; x: the forward's input.
   void backward(const void* x, const void* dy, void* dx, bool accumulate, cudaStream_t stream);
