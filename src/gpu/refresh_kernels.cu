@@ -157,20 +157,35 @@ __global__ void RefreshTransposeValuesKernel(const T* kept, const uint8_t* indic
   const int64_t row0 = int64_t{blockIdx.y} * kRows, col0 = int64_t{blockIdx.x} * kCols;
   load_tile(tile, kept, indices, flags, rows, cols, row0, col0);
   const int64_t half = rows / 2;  // kept values per row of T
-  for (int item = threadIdx.x; item < kCols * (kRows / 4); item += kThreads) {
-    const int c = item / (kRows / 4), g = item % (kRows / 4);
-    const int64_t gc = col0 + c, gr = row0 + 4 * g;
-    if (gc >= cols || gr >= rows) continue;
+  // Thread (c, b): column c of the tile (a row of T), groups 8b..8b+7: 32 bytes of T's values
+  // in one run. Consecutive threads take consecutive columns, so the shared-memory walks
+  // down the tile hit distinct banks.
+  constexpr int kGroupsPerThread = 8;
+  static_assert(kCols * (kRows / 4 / kGroupsPerThread) == kThreads, "one item per thread");
+  const int c = threadIdx.x % kCols, b = threadIdx.x / kCols;
+  const int64_t gc = col0 + c;
+  if (gc >= cols) return;
+  union {
+    uint4 raw[2];
+    T e[2 * kGroupsPerThread];
+  } out;
+  int valid_groups = 0;
+#pragma unroll
+  for (int j = 0; j < kGroupsPerThread; ++j) {
+    const int g = b * kGroupsPerThread + j;
     int p0, p1;
     transpose_slots(tile, c, g, p0, p1);
-    union {
-      uint32_t raw;
-      T e[2];
-    } out;
-    out.e[0] = from_float<T>(transpose_value(tile, c, g, p0));
-    out.e[1] = from_float<T>(transpose_value(tile, c, g, p1));
-    T* part = static_cast<T*>(parts.values[gc / parts.rows_per_part]);
-    *reinterpret_cast<uint32_t*>(part + (gc % parts.rows_per_part) * half + gr / 2) = out.raw;
+    out.e[2 * j] = from_float<T>(transpose_value(tile, c, g, p0));
+    out.e[2 * j + 1] = from_float<T>(transpose_value(tile, c, g, p1));
+    valid_groups += row0 + 4 * g < rows;
+  }
+  T* part = static_cast<T*>(parts.values[gc / parts.rows_per_part]);
+  T* dst = part + (gc % parts.rows_per_part) * half + (row0 + 4 * b * kGroupsPerThread) / 2;
+  if (valid_groups == kGroupsPerThread) {  // 16-byte aligned: rows is a multiple of 16
+    reinterpret_cast<uint4*>(dst)[0] = out.raw[0];
+    reinterpret_cast<uint4*>(dst)[1] = out.raw[1];
+  } else {
+    for (int j = 0; j < 2 * valid_groups; ++j) dst[j] = out.e[j];
   }
 }
 
