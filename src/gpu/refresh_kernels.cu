@@ -150,42 +150,62 @@ __global__ void TransposeFromKeptKernel(const T* kept, const uint8_t* indices, c
   }
 }
 
+// The per-step refresh, without shared memory: thread (column j of W, 32-row block of W)
+// walks its 32 rows, picks element (r, j) out of the kept pair of row r's group j / 4 (a
+// 4-byte load that the four threads of that group share), and writes the 8 groups of T's
+// row j it has built as one 32-byte run. A warp covers 32 consecutive columns, so each of
+// its row reads is one 32-byte sector; nothing waits on a barrier.
+constexpr int kRefreshRows = 32;
+
 template <typename T>
 __global__ void RefreshTransposeValuesKernel(const T* kept, const uint8_t* indices, const uint8_t* flags,
                                              TransposeParts parts, int64_t rows, int64_t cols) {
-  __shared__ Tile tile;
-  const int64_t row0 = int64_t{blockIdx.y} * kRows, col0 = int64_t{blockIdx.x} * kCols;
-  load_tile(tile, kept, indices, flags, rows, cols, row0, col0);
-  const int64_t half = rows / 2;  // kept values per row of T
-  // Thread (c, b): column c of the tile (a row of T), groups 8b..8b+7: 32 bytes of T's values
-  // in one run. Consecutive threads take consecutive columns, so the shared-memory walks
-  // down the tile hit distinct banks.
-  constexpr int kGroupsPerThread = 8;
-  static_assert(kCols * (kRows / 4 / kGroupsPerThread) == kThreads, "one item per thread");
-  const int c = threadIdx.x % kCols, b = threadIdx.x / kCols;
-  const int64_t gc = col0 + c;
-  if (gc >= cols) return;
+  const int64_t j = int64_t{blockIdx.x} * 32 + threadIdx.x % 32;
+  const int64_t row0 = (int64_t{blockIdx.y} * (blockDim.x / 32) + threadIdx.x / 32) * kRefreshRows;
+  if (j >= cols || row0 >= rows) return;
+  const int64_t half = cols / 2;
+  const int group = static_cast<int>(j / 4), within = static_cast<int>(j % 4);
+  const int rows_here = rows - row0 < kRefreshRows ? static_cast<int>(rows - row0) : kRefreshRows;
   union {
     uint4 raw[2];
-    T e[2 * kGroupsPerThread];
+    T e[kRefreshRows / 2];
   } out;
-  int valid_groups = 0;
 #pragma unroll
-  for (int j = 0; j < kGroupsPerThread; ++j) {
-    const int g = b * kGroupsPerThread + j;
-    int p0, p1;
-    transpose_slots(tile, c, g, p0, p1);
-    out.e[2 * j] = from_float<T>(transpose_value(tile, c, g, p0));
-    out.e[2 * j + 1] = from_float<T>(transpose_value(tile, c, g, p1));
-    valid_groups += row0 + 4 * g < rows;
+  for (int g = 0; g < kRefreshRows / 4; ++g) {
+    float v[4];
+    bool flagged[4];
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      v[s] = 0.0f;
+      flagged[s] = false;
+      const int64_t r = row0 + 4 * g + s;
+      if (4 * g + s >= rows_here) continue;
+      const uint8_t nibble = indices[(r * cols) / 8 + group / 2] >> ((group % 2) * 4);
+      const int slot = (nibble & 3) == within ? 0 : (((nibble >> 2) & 3) == within ? 1 : -1);
+      if (slot < 0) continue;  // not on W's mask
+      const int64_t q = r * half + 2 * group + slot;
+      flagged[s] = (flags[q / 8] >> (q % 8)) & 1;
+      if (flagged[s]) v[s] = to_float(kept[q]);
+    }
+    // T's slots: the flagged positions, then the lowest-index others, ascending.
+    int sel[2] = {-1, -1}, n = 0;
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+      if (n < 2 && flagged[s]) sel[n++] = s;
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+      if (n < 2 && !flagged[s]) sel[n++] = s;
+    const int p0 = min(sel[0], sel[1]), p1 = max(sel[0], sel[1]);
+    out.e[2 * g] = from_float<T>(v[p0]);
+    out.e[2 * g + 1] = from_float<T>(v[p1]);
   }
-  T* part = static_cast<T*>(parts.values[gc / parts.rows_per_part]);
-  T* dst = part + (gc % parts.rows_per_part) * half + (row0 + 4 * b * kGroupsPerThread) / 2;
-  if (valid_groups == kGroupsPerThread) {  // 16-byte aligned: rows is a multiple of 16
+  T* part = static_cast<T*>(parts.values[j / parts.rows_per_part]);
+  T* dst = part + (j % parts.rows_per_part) * (rows / 2) + row0 / 2;
+  if (rows_here == kRefreshRows) {  // 16-byte aligned: rows is a multiple of 16
     reinterpret_cast<uint4*>(dst)[0] = out.raw[0];
     reinterpret_cast<uint4*>(dst)[1] = out.raw[1];
   } else {
-    for (int j = 0; j < 2 * valid_groups; ++j) dst[j] = out.e[j];
+    for (int k = 0; k < rows_here / 2; ++k) dst[k] = out.e[k];
   }
 }
 
@@ -254,8 +274,11 @@ void refresh_transpose_values(const void* w_kept, const uint8_t* w_indices, cons
           "refresh_transpose_values: the parts of T must cover its " + std::to_string(cols) + " rows");
   dispatch_16bit(dtype, [&](auto tag) {
     using T = decltype(tag);
-    RefreshTransposeValuesKernel<T><<<tile_grid(rows, cols), kThreads, 0, stream>>>(
-        static_cast<const T*>(w_kept), w_indices, flags, parts, rows, cols);
+    // 8 warps per block, each one 32-row block of W.
+    const dim3 grid(static_cast<unsigned>((cols + 31) / 32),
+                    static_cast<unsigned>((rows + 8 * kRefreshRows - 1) / (8 * kRefreshRows)));
+    RefreshTransposeValuesKernel<T><<<grid, 256, 0, stream>>>(static_cast<const T*>(w_kept), w_indices, flags, parts,
+                                                              rows, cols);
   });
   SLOPE_CHECK_LAUNCH("RefreshTransposeValuesKernel");
 }
