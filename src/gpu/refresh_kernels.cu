@@ -1,4 +1,4 @@
-// W -> W^{R,C} kernels of the optimizer step. Each block expands a 128 x 64 tile of W^R from
+// W -> W^{R,C} kernels of the optimizer step. Each block expands a 64 x 64 tile of W^R from
 // its kept values, indices and column-mask flags into shared memory (coalesced reads along
 // W's rows), then walks the tile down its columns to produce T's groups (coalesced writes
 // along T's rows).
@@ -13,16 +13,14 @@
 namespace slope::gpu {
 namespace {
 
-// A tile covers 128 rows of W (32 groups of T: 128-byte runs of T's values per column of W)
-// and 64 columns.
-constexpr int kRows = 128, kCols = 64;
+constexpr int kTile = 64;
 constexpr int kThreads = 256;
 constexpr uint8_t kInMask = 1, kFlagged = 2;
 
-// A 128 x 64 tile of W^R: values (zeros off W's mask) and per element kInMask | kFlagged.
+// A 64 x 64 tile of W^R: values (zeros off W's mask) and per element kInMask | kFlagged.
 struct Tile {
-  float val[kRows][kCols + 1];
-  uint8_t state[kRows][kCols + 4];
+  float val[kTile][kTile + 1];
+  uint8_t state[kTile][kTile + 4];
 };
 
 // Column, within the tile, of kept value k (0..31) of a row whose index bytes start at `idx`.
@@ -32,47 +30,23 @@ __device__ __forceinline__ int kept_column(const uint8_t* idx, int k) {
   return group * 4 + ((idx[group / 2] >> shift) & 3);
 }
 
-// One thread per row group of W: its two kept values (one 4-byte load), their positions and
-// flags, written out as the group's four elements (so nothing needs clearing first).
 template <typename T>
 __device__ void load_tile(Tile& tile, const T* kept, const uint8_t* indices, const uint8_t* flags, int64_t rows,
                           int64_t cols, int64_t row0, int64_t col0) {
+  for (int i = threadIdx.x; i < kTile * kTile; i += kThreads) {
+    tile.val[i / kTile][i % kTile] = 0.0f;
+    tile.state[i / kTile][i % kTile] = 0;
+  }
+  __syncthreads();
   const int64_t half = cols / 2;
-  for (int i = threadIdx.x; i < kRows * (kCols / 4); i += kThreads) {
-    const int r = i / (kCols / 4), group = i % (kCols / 4);
+  for (int i = threadIdx.x; i < kTile * kTile / 2; i += kThreads) {
+    const int r = i / (kTile / 2), k = i % (kTile / 2);
     const int64_t gr = row0 + r;
-    const bool valid = gr < rows && col0 + 4 * group < cols;
-    float v[2] = {0.0f, 0.0f};
-    int pos[2] = {0, 1};
-    uint8_t flag[2] = {0, 0};
-    if (valid) {
-      const int64_t q = gr * half + col0 / 2 + 2 * group;  // first kept value of the group
-      if (kept) {
-        union {
-          uint32_t raw;
-          T e[2];
-        } pair;
-        pair.raw = *reinterpret_cast<const uint32_t*>(kept + q);
-        v[0] = to_float(pair.e[0]);
-        v[1] = to_float(pair.e[1]);
-      } else {
-        v[0] = v[1] = 1.0f;
-      }
-      const uint8_t nibble = indices[(gr * cols + col0) / 8 + group / 2] >> ((group % 2) * 4);
-      pos[0] = nibble & 3;
-      pos[1] = (nibble >> 2) & 3;
-      if (flags) {
-        const uint8_t bits = flags[q / 8] >> (q % 8);  // q is even: both bits in one byte
-        flag[0] = bits & 1;
-        flag[1] = (bits >> 1) & 1;
-      }
-    }
-#pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      const int j = pos[0] == s ? 0 : (pos[1] == s ? 1 : -1);
-      tile.val[r][4 * group + s] = j >= 0 ? v[j] : 0.0f;
-      tile.state[r][4 * group + s] = valid && j >= 0 ? (kInMask | (flag[j] ? kFlagged : 0)) : 0;
-    }
+    if (gr >= rows || col0 + 4 * (k / 2) >= cols) continue;
+    const int64_t q = gr * half + col0 / 2 + k;  // kept value index in W's compressed order
+    const int c = kept_column(indices + (gr * cols + col0) / 8, k);
+    tile.val[r][c] = kept ? to_float(kept[q]) : 1.0f;
+    tile.state[r][c] = kInMask | (flags && ((flags[q / 8] >> (q % 8)) & 1) ? kFlagged : 0);
   }
   __syncthreads();
 }
@@ -99,10 +73,10 @@ template <typename T>
 __global__ void ColumnMaskFlagsKernel(const T* kept, const uint8_t* indices, uint8_t* flags, int64_t rows,
                                       int64_t cols) {
   __shared__ Tile tile;
-  const int64_t row0 = int64_t{blockIdx.y} * kRows, col0 = int64_t{blockIdx.x} * kCols;
+  const int64_t row0 = int64_t{blockIdx.y} * kTile, col0 = int64_t{blockIdx.x} * kTile;
   load_tile(tile, kept, indices, nullptr, rows, cols, row0, col0);
-  for (int item = threadIdx.x; item < kCols * (kRows / 4); item += kThreads) {
-    const int c = item / (kRows / 4), g = item % (kRows / 4);
+  for (int item = threadIdx.x; item < kTile * kTile / 4; item += kThreads) {
+    const int c = item / (kTile / 4), g = item % (kTile / 4);
     float mag[4];
 #pragma unroll
     for (int s = 0; s < 4; ++s) mag[s] = rank_magnitude(tile.val[4 * g + s][c]);
@@ -113,8 +87,8 @@ __global__ void ColumnMaskFlagsKernel(const T* kept, const uint8_t* indices, uin
   __syncthreads();
   // One flag byte per 8 kept values (16 columns) of a row.
   const int64_t half = cols / 2;
-  for (int item = threadIdx.x; item < kRows * (kCols / 16); item += kThreads) {
-    const int r = item / (kCols / 16), b = item % (kCols / 16);
+  for (int item = threadIdx.x; item < kTile * (kTile / 16); item += kThreads) {
+    const int r = item / (kTile / 16), b = item % (kTile / 16);
     const int64_t gr = row0 + r;
     if (gr >= rows || col0 + 16 * b >= cols) continue;
     const uint8_t* idx = indices + (gr * cols + col0) / 8;
@@ -131,10 +105,10 @@ template <typename T>
 __global__ void TransposeFromKeptKernel(const T* kept, const uint8_t* indices, const uint8_t* flags, T* t_dense,
                                         int64_t rows, int64_t cols) {
   __shared__ Tile tile;
-  const int64_t row0 = int64_t{blockIdx.y} * kRows, col0 = int64_t{blockIdx.x} * kCols;
+  const int64_t row0 = int64_t{blockIdx.y} * kTile, col0 = int64_t{blockIdx.x} * kTile;
   load_tile(tile, kept, indices, flags, rows, cols, row0, col0);
-  for (int item = threadIdx.x; item < kCols * (kRows / 4); item += kThreads) {
-    const int c = item / (kRows / 4), g = item % (kRows / 4);
+  for (int item = threadIdx.x; item < kTile * kTile / 4; item += kThreads) {
+    const int c = item / (kTile / 4), g = item % (kTile / 4);
     const int64_t gc = col0 + c, gr = row0 + 4 * g;
     if (gc >= cols || gr >= rows) continue;
     union {
@@ -150,62 +124,27 @@ __global__ void TransposeFromKeptKernel(const T* kept, const uint8_t* indices, c
   }
 }
 
-// The per-step refresh, without shared memory: thread (column j of W, 32-row block of W)
-// walks its 32 rows, picks element (r, j) out of the kept pair of row r's group j / 4 (a
-// 4-byte load that the four threads of that group share), and writes the 8 groups of T's
-// row j it has built as one 32-byte run. A warp covers 32 consecutive columns, so each of
-// its row reads is one 32-byte sector; nothing waits on a barrier.
-constexpr int kRefreshRows = 32;
-
 template <typename T>
 __global__ void RefreshTransposeValuesKernel(const T* kept, const uint8_t* indices, const uint8_t* flags,
                                              TransposeParts parts, int64_t rows, int64_t cols) {
-  const int64_t j = int64_t{blockIdx.x} * 32 + threadIdx.x % 32;
-  const int64_t row0 = (int64_t{blockIdx.y} * (blockDim.x / 32) + threadIdx.x / 32) * kRefreshRows;
-  if (j >= cols || row0 >= rows) return;
-  const int64_t half = cols / 2;
-  const int group = static_cast<int>(j / 4), within = static_cast<int>(j % 4);
-  const int rows_here = rows - row0 < kRefreshRows ? static_cast<int>(rows - row0) : kRefreshRows;
-  union {
-    uint4 raw[2];
-    T e[kRefreshRows / 2];
-  } out;
-#pragma unroll
-  for (int g = 0; g < kRefreshRows / 4; ++g) {
-    float v[4];
-    bool flagged[4];
-#pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      v[s] = 0.0f;
-      flagged[s] = false;
-      const int64_t r = row0 + 4 * g + s;
-      if (4 * g + s >= rows_here) continue;
-      const uint8_t nibble = indices[(r * cols) / 8 + group / 2] >> ((group % 2) * 4);
-      const int slot = (nibble & 3) == within ? 0 : (((nibble >> 2) & 3) == within ? 1 : -1);
-      if (slot < 0) continue;  // not on W's mask
-      const int64_t q = r * half + 2 * group + slot;
-      flagged[s] = (flags[q / 8] >> (q % 8)) & 1;
-      if (flagged[s]) v[s] = to_float(kept[q]);
-    }
-    // T's slots: the flagged positions, then the lowest-index others, ascending.
-    int sel[2] = {-1, -1}, n = 0;
-#pragma unroll
-    for (int s = 0; s < 4; ++s)
-      if (n < 2 && flagged[s]) sel[n++] = s;
-#pragma unroll
-    for (int s = 0; s < 4; ++s)
-      if (n < 2 && !flagged[s]) sel[n++] = s;
-    const int p0 = min(sel[0], sel[1]), p1 = max(sel[0], sel[1]);
-    out.e[2 * g] = from_float<T>(v[p0]);
-    out.e[2 * g + 1] = from_float<T>(v[p1]);
-  }
-  T* part = static_cast<T*>(parts.values[j / parts.rows_per_part]);
-  T* dst = part + (j % parts.rows_per_part) * (rows / 2) + row0 / 2;
-  if (rows_here == kRefreshRows) {  // 16-byte aligned: rows is a multiple of 16
-    reinterpret_cast<uint4*>(dst)[0] = out.raw[0];
-    reinterpret_cast<uint4*>(dst)[1] = out.raw[1];
-  } else {
-    for (int k = 0; k < rows_here / 2; ++k) dst[k] = out.e[k];
+  __shared__ Tile tile;
+  const int64_t row0 = int64_t{blockIdx.y} * kTile, col0 = int64_t{blockIdx.x} * kTile;
+  load_tile(tile, kept, indices, flags, rows, cols, row0, col0);
+  const int64_t half = rows / 2;  // kept values per row of T
+  for (int item = threadIdx.x; item < kTile * kTile / 4; item += kThreads) {
+    const int c = item / (kTile / 4), g = item % (kTile / 4);
+    const int64_t gc = col0 + c, gr = row0 + 4 * g;
+    if (gc >= cols || gr >= rows) continue;
+    int p0, p1;
+    transpose_slots(tile, c, g, p0, p1);
+    union {
+      uint32_t raw;
+      T e[2];
+    } out;
+    out.e[0] = from_float<T>(transpose_value(tile, c, g, p0));
+    out.e[1] = from_float<T>(transpose_value(tile, c, g, p1));
+    T* part = static_cast<T*>(parts.values[gc / parts.rows_per_part]);
+    *reinterpret_cast<uint32_t*>(part + (gc % parts.rows_per_part) * half + gr / 2) = out.raw;
   }
 }
 
@@ -238,7 +177,7 @@ void check_shape(const char* what, int64_t rows, int64_t cols) {
 }
 
 dim3 tile_grid(int64_t rows, int64_t cols) {
-  return dim3(static_cast<unsigned>((cols + kCols - 1) / kCols), static_cast<unsigned>((rows + kRows - 1) / kRows));
+  return dim3(static_cast<unsigned>((cols + kTile - 1) / kTile), static_cast<unsigned>((rows + kTile - 1) / kTile));
 }
 
 }  // namespace
@@ -274,11 +213,8 @@ void refresh_transpose_values(const void* w_kept, const uint8_t* w_indices, cons
           "refresh_transpose_values: the parts of T must cover its " + std::to_string(cols) + " rows");
   dispatch_16bit(dtype, [&](auto tag) {
     using T = decltype(tag);
-    // 8 warps per block, each one 32-row block of W.
-    const dim3 grid(static_cast<unsigned>((cols + 31) / 32),
-                    static_cast<unsigned>((rows + 8 * kRefreshRows - 1) / (8 * kRefreshRows)));
-    RefreshTransposeValuesKernel<T><<<grid, 256, 0, stream>>>(static_cast<const T*>(w_kept), w_indices, flags, parts,
-                                                              rows, cols);
+    RefreshTransposeValuesKernel<T><<<tile_grid(rows, cols), kThreads, 0, stream>>>(
+        static_cast<const T*>(w_kept), w_indices, flags, parts, rows, cols);
   });
   SLOPE_CHECK_LAUNCH("RefreshTransposeValuesKernel");
 }
