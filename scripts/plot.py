@@ -200,13 +200,13 @@ def plot_step(args):
     refresh bandwidth against the re-compress baseline and the copy ceiling."""
     rows = read_csv(args.csv)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
-    groups = defaultdict(list)
+    groups = defaultdict(list)  # (accumulation, adapter ratio) -> points
     for r in rows:
-        ratio = num(r["adapter_ratio"])
-        label = f"accumulation {r['accumulation']}" + (f", adapter {100 * ratio:.2f}%" if ratio > 0 else "")
-        groups[label].append((int(r["hidden"]), num(r["speedup"])))
-    for label, pts in sorted(groups.items()):
-        left.plot(*zip(*sorted(pts)), marker="o", ls="--" if "adapter" in label else "-", label=label)
+        groups[(int(r["accumulation"]), num(r["adapter_ratio"]))].append((int(r["hidden"]), num(r["speedup"])))
+    colors = {acc: f"C{i}" for i, acc in enumerate(sorted({acc for acc, _ in groups}))}
+    for (acc, ratio), pts in sorted(groups.items()):
+        label = f"accumulation {acc}" + (f", adapter {100 * ratio:.2f}%" if ratio > 0 else "")
+        left.plot(*zip(*sorted(pts)), marker="o", color=colors[acc], ls="--" if ratio > 0 else "-", label=label)
     left.axhline(1.0, color="gray", lw=0.8)
     left.axhline(1.15, color="black", lw=0.8, ls=":", label="target 1.15x (accumulation 4, d >= 4096)")
     left.set_xlabel("hidden dimension d (MLP block d -> 4d -> d)")
