@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <cmath>
+
 #include "gpu_test.hpp"
 #include "slope/core/compressed.hpp"
 #include "slope/core/random.hpp"
@@ -92,6 +95,23 @@ TEST_P(RefreshKernels, CuSparseLtBufferStartsWithTheKeptValues) {
   gpu::SparseLtContext ctx;
   for (auto [m, k] : {std::pair<int64_t, int64_t>{64, 128}, {80, 112}, {256, 64}, {1024, 1024}})
     EXPECT_TRUE(gpu::compressed_values_lead(ctx, m, k, GetParam(), stream_)) << m << " x " << k;
+}
+
+TEST_P(RefreshKernels, NonzeroFillHasNoZerosAndBothSigns) {
+  // The layout check relies on it: a zero among the kept values would let cuSPARSELt move it.
+  const DType dtype = GetParam();
+  const int64_t n = 100003;  // odd, several blocks
+  gpu::DeviceBuffer buf(n * 2);
+  gpu::fill_nonzero(buf.get(), n, 9, dtype, stream_);
+  const MatrixF v = gpu::download(buf.get(), 1, n, dtype, stream_);
+  int64_t negative = 0;
+  for (float x : v.data) {
+    ASSERT_GE(std::fabs(x), 1.0f);
+    ASSERT_LE(std::fabs(x), 2.0f);
+    negative += x < 0;
+  }
+  EXPECT_GT(negative, n / 3);
+  EXPECT_LT(negative, 2 * n / 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RefreshKernels, ::testing::Values(DType::kF16, DType::kBF16),
