@@ -47,12 +47,10 @@ class DenseBlock {
     up.relu = true;
     fwd_up_ = &dense.get(up, stream);
     fwd_down_ = &dense.get(gpu::feature_major_shape(t, d, 4 * d, dtype, false), stream);
-    // dX^T (d_in x t) = W^T dY^T: column-major dX (t x d_in) = dY (t x d_out) W.
-    gin_up_ = &dense.get({gpu::Op::kN, gpu::Op::kT, t, d, 4 * d, t, d, t, dtype, false, false}, stream);
-    gin_down_ = &dense.get({gpu::Op::kN, gpu::Op::kT, t, 4 * d, d, t, 4 * d, t, dtype, false, false}, stream);
-    // dW^T (d_in x d_out, column-major) = X^T dY, X token-major (up) or feature-major (down).
-    gw_up_ = &dense.get({gpu::Op::kN, gpu::Op::kN, d, 4 * d, t, d, t, d, dtype, false, false}, stream);
-    gw_down_ = &dense.get({gpu::Op::kT, gpu::Op::kN, 4 * d, d, t, t, t, 4 * d, dtype, false, false}, stream);
+    gin_up_ = &dense.get(gpu::input_grad_shape(t, 4 * d, d, dtype), stream);
+    gin_down_ = &dense.get(gpu::input_grad_shape(t, d, 4 * d, dtype), stream);
+    gw_up_ = &dense.get(gpu::weight_grad_shape(t, 4 * d, d, dtype, true), stream);
+    gw_down_ = &dense.get(gpu::weight_grad_shape(t, d, 4 * d, dtype, false), stream);
     opt_.add(w_up_.get(), g_up_.get(), 4 * d * d, true, "up.weight");
     opt_.add(w_down_.get(), g_down_.get(), 4 * d * d, true, "down.weight");
   }

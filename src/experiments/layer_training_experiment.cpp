@@ -71,13 +71,9 @@ Table run_layer_training_experiment(const LayerTrainingOptions& o, gpu::SparseEn
           gpu::GemmShape f = gpu::feature_major_shape(t, l.d_out, l.d_in, o.dtype, l.input == gpu::InputLayout::kTokenMajor);
           f.relu = l.relu;
           fwd.push_back(&dense.get(f, stream));
-          // dX^T (d_in x t) = W^T dY^T: column-major dX (t x d_in) = dY (t x d_out) W.
-          gin.push_back(&dense.get({gpu::Op::kN, gpu::Op::kT, t, l.d_in, l.d_out, t, l.d_in, t, o.dtype, false, false},
-                                   stream));
-          const bool tok = l.input == gpu::InputLayout::kTokenMajor;
-          gw.push_back(&dense.get({tok ? gpu::Op::kN : gpu::Op::kT, gpu::Op::kN, l.d_in, l.d_out, t, tok ? l.d_in : t, t,
-                                   l.d_in, o.dtype, false, false},
-                                  stream));
+          gin.push_back(&dense.get(gpu::input_grad_shape(t, l.d_out, l.d_in, o.dtype), stream));
+          gw.push_back(&dense.get(
+              gpu::weight_grad_shape(t, l.d_out, l.d_in, o.dtype, l.input == gpu::InputLayout::kTokenMajor), stream));
           dense_dw.emplace_back(l.d_out * l.d_in * 2);
         }
         for (int i = 0; i < sets; ++i) {

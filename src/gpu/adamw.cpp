@@ -82,6 +82,4 @@ const float* AdamW::second_moment(int tensor) const { return slots_.at(static_ca
 
 double AdamW::update_bytes() const { return static_cast<double>(elements_) * (2 + 2 + 2 + 8 + 8); }
 
-size_t AdamW::moment_bytes() const { return static_cast<size_t>(elements_) * 8; }
-
 }  // namespace slope::gpu

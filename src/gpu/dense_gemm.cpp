@@ -64,6 +64,18 @@ GemmShape feature_major_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool
   return s;
 }
 
+GemmShape input_grad_shape(int64_t t, int64_t n, int64_t k, DType dtype) {
+  // Column-major dX (t x k) = dY (t x n, dY^T row-major) W (W row-major n x k is column-major
+  // k x n, op T).
+  return {Op::kN, Op::kT, t, k, n, t, k, t, dtype, false, false};
+}
+
+GemmShape weight_grad_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input) {
+  // Column-major dW^T (k x n) = X^T dY: X row-major t x k is column-major k x t (op N);
+  // X^T row-major k x t is column-major t x k (op T). dY^T row-major is column-major t x n.
+  return {token_major_input ? Op::kN : Op::kT, Op::kN, k, n, t, token_major_input ? k : t, t, k, dtype, false, false};
+}
+
 CublasLtHandle::CublasLtHandle() { SLOPE_CHECK(cublasLtCreate(&handle_)); }
 CublasLtHandle::~CublasLtHandle() {
   if (handle_) cublasLtDestroy(handle_);

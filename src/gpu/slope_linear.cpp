@@ -8,25 +8,6 @@
 #include "slope/gpu/kernels.hpp"
 
 namespace slope::gpu {
-namespace {
-
-// dW (d_out x d_in, row-major) = dY^T X: column-major dW^T (d_in x d_out) = X^T dY.
-GemmShape weight_grad_shape(const TrainingLinearSpec& s) {
-  GemmShape g;
-  const bool token_major = s.input == InputLayout::kTokenMajor;
-  g.op_a = token_major ? Op::kN : Op::kT;  // X row-major is column-major d_in x t; X^T is t x d_in
-  g.op_b = Op::kN;                         // dY^T row-major is column-major t x d_out
-  g.m = s.d_in;
-  g.n = s.d_out;
-  g.k = s.tokens;
-  g.lda = token_major ? s.d_in : s.tokens;
-  g.ldb = s.tokens;
-  g.ldd = s.d_in;
-  g.dtype = s.dtype;
-  return g;
-}
-
-}  // namespace
 
 void* TrainingWorkspace::grad_scratch(int64_t elements) {
   scratch_.reserve(static_cast<size_t>(elements) * 2);
@@ -51,7 +32,8 @@ SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec&
   t_ = std::make_unique<SparseLinear>(workspace.engine(), spec.d_in, spec.d_out, spec.tokens, spec.dtype,
                                       can_tile(spec.d_in, spec.d_out) ? Tiling::kAuto : Tiling::kNone, stream, nullptr,
                                       InputLayout::kFeatureMajor);
-  dw_ = &workspace.dense().get(weight_grad_shape(spec), stream);
+  dw_ = &workspace.dense().get(
+      weight_grad_shape(spec.tokens, spec.d_out, spec.d_in, spec.dtype, spec.input == InputLayout::kTokenMajor), stream);
   workspace.grad_scratch(n);
   const SparseLtContext& ctx = workspace.engine().context();
   in_place_ = compressed_values_lead(ctx, spec.d_out, spec.d_in, spec.dtype, stream) &&
@@ -93,17 +75,13 @@ void SlopeLinear::init_weights(const void* w, const void* bias, cudaStream_t str
 }
 
 void SlopeLinear::rebuild_transpose(cudaStream_t stream) {
+  // In place: a probe (ones on T's slots) gives T its metadata and refresh writes the values.
+  // The fallback compresses T with its values.
   void* scratch = ws_.grad_scratch(spec_.d_out * spec_.d_in);
-  if (in_place_) {
-    transpose_from_kept(nullptr, indices_.as<uint8_t>(), flags_.as<uint8_t>(), scratch, spec_.d_out, spec_.d_in,
-                        spec_.dtype, stream);
-    t_->set_weight(scratch, stream);
-    refresh(stream);
-  } else {
-    transpose_from_kept(kept_values(), indices_.as<uint8_t>(), flags_.as<uint8_t>(), scratch, spec_.d_out, spec_.d_in,
-                        spec_.dtype, stream);
-    t_->set_weight(scratch, stream);
-  }
+  transpose_from_kept(in_place_ ? nullptr : kept_values(), indices_.as<uint8_t>(), flags_.as<uint8_t>(), scratch,
+                      spec_.d_out, spec_.d_in, spec_.dtype, stream);
+  t_->set_weight(scratch, stream);
+  if (in_place_) refresh(stream);
 }
 
 void SlopeLinear::change_column_mask(cudaStream_t stream) {
@@ -181,7 +159,7 @@ void SlopeLinear::add_to(AdamW& optimizer, const std::string& name) {
 void SlopeLinear::enable_adapter(int64_t rank, uint64_t seed, float scale, cudaStream_t stream) {
   require(!adapter_, "the adapter of this layer is already on");
   adapter_ = std::make_unique<TrainingAdapter>(
-      ws_.dense(), TrainingAdapterSpec{spec_.d_out, spec_.d_in, rank, spec_.tokens, spec_.dtype, spec_.input, spec_.relu},
+      ws_.dense(), ws_.side_dense(), TrainingAdapterSpec{spec_.d_out, spec_.d_in, rank, spec_.tokens, spec_.dtype, spec_.input, spec_.relu},
       stream);
   w_->prepare_without_relu(stream);
   adapter_->init_random(seed, scale, stream);

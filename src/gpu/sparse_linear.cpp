@@ -60,9 +60,7 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
     tiles_ = m / k;
     tile_rows_ = k;
   }
-  const SparseShape shape{tile_rows_, k, tokens, dtype, bias != nullptr, input, relu};
-  for (int64_t i = 0; i < tiles_; ++i)
-    plans_.push_back(&engine.plan(shape, stream, bias ? static_cast<const uint8_t*>(bias) + i * tile_rows_ * 2 : nullptr));
+  plans_ = make_plans(relu, stream);
   for (int64_t i = 0; i < tiles_; ++i)
     parts_.push_back(std::make_unique<CompressedWeight>(engine.context(), tile_rows_, k, dtype));
 }
@@ -74,30 +72,34 @@ void SparseLinear::set_weight(const void* dense_pruned, cudaStream_t stream) {
 }
 
 void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float beta) const {
-  auto* out = static_cast<uint8_t*>(y);
+  run(plans_, x, y, stream, beta);
+}
+
+std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t stream) const {
+  // Tile i adds bias rows [i * tile_rows, (i + 1) * tile_rows).
+  const SparseShape shape{tile_rows_, k_, tokens_, dtype_, bias_ != nullptr, input_, relu};
+  std::vector<const SparsePlan*> plans;
   for (int64_t i = 0; i < tiles_; ++i)
-    plans_[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x,
-                                           out + i * tile_rows_ * tokens_ * 2, stream, beta);
+    plans.push_back(&engine_.plan(shape, stream, bias_ ? static_cast<const uint8_t*>(bias_) + i * tile_rows_ * 2 : nullptr));
+  return plans;
 }
 
 void SparseLinear::prepare_without_relu(cudaStream_t stream) {
-  if (!relu_ || !plans_without_relu_.empty()) return;
-  const SparseShape shape{tile_rows_, k_, tokens_, dtype_, bias_ != nullptr, input_, false};
-  for (int64_t i = 0; i < tiles_; ++i)
-    plans_without_relu_.push_back(
-        &engine_.plan(shape, stream, bias_ ? static_cast<const uint8_t*>(bias_) + i * tile_rows_ * 2 : nullptr));
+  if (relu_ && plans_without_relu_.empty()) plans_without_relu_ = make_plans(false, stream);
 }
 
 void SparseLinear::forward_without_relu(const void* x, void* y, cudaStream_t stream) const {
-  if (!relu_) {
-    forward(x, y, stream);
-    return;
-  }
+  if (!relu_) return forward(x, y, stream);
   require(!plans_without_relu_.empty(), "forward_without_relu: call prepare_without_relu first");
+  run(plans_without_relu_, x, y, stream, 0.0f);
+}
+
+void SparseLinear::run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream,
+                       float beta) const {
   auto* out = static_cast<uint8_t*>(y);
   for (int64_t i = 0; i < tiles_; ++i)
-    plans_without_relu_[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x,
-                                                        out + i * tile_rows_ * tokens_ * 2, stream);
+    plans[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_rows_ * tokens_ * 2,
+                                          stream, beta);
 }
 
 size_t SparseLinear::compressed_bytes() const {

@@ -19,7 +19,8 @@ GemmShape shape(Op a, Op b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_
 
 }  // namespace
 
-TrainingAdapter::TrainingAdapter(DenseGemmCache& dense, const TrainingAdapterSpec& spec, cudaStream_t stream)
+TrainingAdapter::TrainingAdapter(DenseGemmCache& dense, DenseGemmCache& side, const TrainingAdapterSpec& spec,
+                                 cudaStream_t stream)
     : spec_(spec), rank_(padded_rank(spec.rank)) {
   require(spec.rank > 0, "adapter rank must be positive");
   require(spec.d_in % 16 == 0 && spec.d_out % 16 == 0 && spec.tokens % 16 == 0,
@@ -36,15 +37,14 @@ TrainingAdapter::TrainingAdapter(DenseGemmCache& dense, const TrainingAdapterSpe
   SLOPE_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
   SLOPE_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
   SLOPE_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
-  side_gemms_ = std::make_unique<DenseGemmCache>(true);
   GemmShape hr = shape(Op::kN, Op::kT, t, dout, r, t, dout, t, dt);
   hr.relu = spec.relu;  // cuBLASLt applies it after the beta term: act(Y + H R)
   hr_ = &dense.get(hr, stream);
-  xl_ = &side_gemms_->get(shape(tok ? Op::kT : Op::kN, Op::kN, t, r, din, tok ? din : t, din, t, dt), stream);
+  xl_ = &side.get(shape(tok ? Op::kT : Op::kN, Op::kN, t, r, din, tok ? din : t, din, t, dt), stream);
   dx_ = &dense.get(shape(Op::kN, Op::kT, t, din, r, t, din, t, dt), stream);
-  dh_gemm_ = &side_gemms_->get(shape(Op::kN, Op::kN, t, r, dout, t, dout, t, dt), stream);
-  dr_ = &side_gemms_->get(shape(Op::kT, Op::kN, dout, r, t, t, t, dout, dt), stream);
-  dl_ = &side_gemms_->get(shape(tok ? Op::kN : Op::kT, Op::kN, din, r, t, tok ? din : t, t, din, dt), stream);
+  dh_gemm_ = &side.get(shape(Op::kN, Op::kN, t, r, dout, t, dout, t, dt), stream);
+  dr_ = &side.get(shape(Op::kT, Op::kN, dout, r, t, t, t, dout, dt), stream);
+  dl_ = &side.get(shape(tok ? Op::kN : Op::kT, Op::kN, din, r, t, tok ? din : t, t, din, dt), stream);
   SLOPE_CHECK(cudaMemsetAsync(l_t_.get(), 0, l_t_.bytes(), stream));
   SLOPE_CHECK(cudaMemsetAsync(r_.get(), 0, r_.bytes(), stream));
   SLOPE_CHECK(cudaMemsetAsync(l_t_grad_.get(), 0, l_t_grad_.bytes(), stream));

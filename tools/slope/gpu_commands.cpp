@@ -85,31 +85,34 @@ struct GpuSession {
     gpu::append_device_metadata(meta, info);
     meta.emplace_back("dtype", a.dtype);
     meta.emplace_back("tokens", std::to_string(a.tokens));
-    int searched = 0, cached = 0;
-    double search_ms = 0;
-    for (const auto& e : engine.events()) {
-      searched += e.searched;
-      cached += e.from_cache;
-      search_ms += e.search_ms;
-    }
-    meta.emplace_back("plans_searched", std::to_string(searched));
-    meta.emplace_back("plans_from_tuning_cache", std::to_string(cached));
-    meta.emplace_back("search_total_ms", fmt::format("{:.1f}", search_ms));
+    const PlanCounts c = plan_counts();
+    meta.emplace_back("plans_searched", std::to_string(c.searched));
+    meta.emplace_back("plans_from_tuning_cache", std::to_string(c.cached));
+    meta.emplace_back("search_total_ms", fmt::format("{:.1f}", c.search_ms));
     return meta;
   }
   void report_plans() const {
-    int searched = 0, cached = 0;
-    double search_ms = 0;
-    for (const auto& e : engine.events()) {
+    for (const auto& e : engine.events())
       if (!e.search_error.empty())
         std::cerr << "slope: warning: search failed for " << e.key << ", default algorithm kept: " << e.search_error
                   << "\n";
-      searched += e.searched;
-      cached += e.from_cache;
-      search_ms += e.search_ms;
+    const PlanCounts c = plan_counts();
+    progress(fmt::format("plans: {} searched ({:.1f} s of search), {} from the tuning cache{}", c.searched,
+                         c.search_ms / 1000, c.cached, c.searched == 0 ? " - no search ran" : ""));
+  }
+
+  struct PlanCounts {
+    int searched = 0, cached = 0;
+    double search_ms = 0;
+  };
+  PlanCounts plan_counts() const {
+    PlanCounts c;
+    for (const auto& e : engine.events()) {
+      c.searched += e.searched;
+      c.cached += e.from_cache;
+      c.search_ms += e.search_ms;
     }
-    progress(fmt::format("plans: {} searched ({:.1f} s of search), {} from the tuning cache{}", searched,
-                         search_ms / 1000, cached, searched == 0 ? " - no search ran" : ""));
+    return c;
   }
 
   TuningCache cache;
@@ -118,38 +121,39 @@ struct GpuSession {
   gpu::DeviceInfo info;
 };
 
-void run_spmm(const GpuArgs& a) {
-  validate(a);
-  SpmmOptions o;
-  fill_sweep(o, a);
-  GpuSession session(a);
-  Metadata summary;
-  const Table table = run_spmm_experiment(o, session.engine, session.dense, summary, progress);
-  session.report_plans();
-  Metadata meta = session.metadata("spmm", a);
-  for (const auto& kv : summary) {
-    meta.push_back(kv);
-    progress(kv.first + " = " + kv.second);
-  }
-  emit(table, meta, a.output);
-}
-
-void run_setup(const GpuArgs& a) {
-  validate(a);
-  SetupOptions o;
-  fill_sweep(o, a);
-  GpuSession session(a);
-  const Table table = run_setup_experiment(o, session.engine, session.dense, progress);
-  session.report_plans();
-  emit(table, session.metadata("setup", a), a.output);
-}
-
 void emit_with_summary(const Table& table, Metadata meta, const Metadata& summary, const OutputOptions& out) {
   for (const auto& kv : summary) {
     meta.push_back(kv);
     progress(kv.first + " = " + kv.second);
   }
   emit(table, meta, out);
+}
+
+// Runs one experiment in a fresh GpuSession: reports the plans, then writes the table with
+// the run's metadata and the experiment's summary.
+template <typename Experiment>
+void run_in_session(const GpuArgs& a, const std::string& name, Experiment&& experiment) {
+  GpuSession session(a);
+  Metadata summary;
+  const Table table = experiment(session, summary);
+  session.report_plans();
+  emit_with_summary(table, session.metadata(name, a), summary, a.output);
+}
+
+void run_spmm(const GpuArgs& a) {
+  validate(a);
+  SpmmOptions o;
+  fill_sweep(o, a);
+  run_in_session(a, "spmm", [&](GpuSession& g, Metadata& summary) {
+    return run_spmm_experiment(o, g.engine, g.dense, summary, progress);
+  });
+}
+
+void run_setup(const GpuArgs& a) {
+  validate(a);
+  SetupOptions o;
+  fill_sweep(o, a);
+  run_in_session(a, "setup", [&](GpuSession& g, Metadata&) { return run_setup_experiment(o, g.engine, g.dense, progress); });
 }
 
 void run_lowrank(const GpuArgs& a) {
@@ -180,11 +184,9 @@ void run_layer(const GpuArgs& a) {
     if (!a.token_list.empty()) o.tokens = a.token_list;
     o.dtype = parse_dtype(a.dtype);
     o.samples = a.samples;
-    GpuSession session(a);
-    Metadata summary;
-    const Table table = run_layer_training_experiment(o, session.engine, session.dense, summary, progress);
-    session.report_plans();
-    emit_with_summary(table, session.metadata("layer_training", a), summary, a.output);
+    run_in_session(a, "layer_training", [&](GpuSession& g, Metadata& summary) {
+      return run_layer_training_experiment(o, g.engine, g.dense, summary, progress);
+    });
     return;
   }
   if (a.mode == "step") {
@@ -196,21 +198,17 @@ void run_layer(const GpuArgs& a) {
     if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
     o.dtype = parse_dtype(a.dtype);
     o.samples = a.samples;
-    GpuSession session(a);
-    Metadata summary;
-    const Table table = run_layer_step_experiment(o, session.engine, session.dense, summary, progress);
-    session.report_plans();
-    emit_with_summary(table, session.metadata("layer_step", a), summary, a.output);
+    run_in_session(a, "layer_step", [&](GpuSession& g, Metadata& summary) {
+      return run_layer_step_experiment(o, g.engine, g.dense, summary, progress);
+    });
     return;
   }
   LayerInferenceOptions o;
   fill_sweep(o, a);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
-  GpuSession session(a);
-  Metadata summary;
-  const Table table = run_layer_inference_experiment(o, session.engine, session.dense, summary, progress);
-  session.report_plans();
-  emit_with_summary(table, session.metadata("layer_inference", a), summary, a.output);
+  run_in_session(a, "layer_inference", [&](GpuSession& g, Metadata& summary) {
+    return run_layer_inference_experiment(o, g.engine, g.dense, summary, progress);
+  });
 }
 
 void run_memcheck(const GpuArgs& a) {

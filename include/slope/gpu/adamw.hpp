@@ -43,16 +43,11 @@ class AdamW {
   // The update alone with a given gradient factor, no norm and no synchronisation (timing).
   void update(cudaStream_t stream, float grad_coef);
 
-  const AdamWConfig& config() const { return config_; }
-  void set_lr(float lr) { config_.lr = lr; }
   int64_t steps() const { return steps_; }
-  int tensors() const { return static_cast<int>(slots_.size()); }
-  int64_t elements() const { return elements_; }
   const float* first_moment(int tensor) const;
   const float* second_moment(int tensor) const;
   // Bytes one update moves: parameter read + write, gradient read, both moments read + write.
   double update_bytes() const;
-  size_t moment_bytes() const;
 
  private:
   struct Slot {

@@ -36,6 +36,12 @@ GemmShape linear_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool bias =
 // The dense twin of a sparse product: Y^T (n x t, row-major) = W X^T with X token-major
 // (t x k) or feature-major (X^T, k x t). Operands: run(x, w, y).
 GemmShape feature_major_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input);
+// The gradients of that layer (W: n x k), the shapes every dense backward uses:
+//   input gradient   dX^T (k x t, row-major) = W^T dY^T; operands run(dy, w, dx)
+//   weight gradient  dW   (n x k, row-major) = dY^T X, X token- or feature-major as in the
+//                    forward; operands run(x, dy, dw)
+GemmShape input_grad_shape(int64_t t, int64_t n, int64_t k, DType dtype);
+GemmShape weight_grad_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input);
 
 class CublasLtHandle {
  public:
@@ -82,6 +88,7 @@ class DenseGemmCache {
  public:
   explicit DenseGemmCache(bool tune = true) : tune_(tune) {}
   const DenseGemm& get(const GemmShape& shape, cudaStream_t stream);
+  bool tunes() const { return tune_; }
 
  private:
   bool tune_;

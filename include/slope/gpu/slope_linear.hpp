@@ -37,12 +37,18 @@ namespace slope::gpu {
 class AdamW;
 class SparseInferenceLinear;
 
-// What the layers of a model share: engines and the dense weight-gradient scratch.
+// What the layers of a model share: engines and the dense weight-gradient scratch. Like the
+// scratch, everything here serves one layer at a time: the layers of a workspace run on one
+// stream.
 class TrainingWorkspace {
  public:
-  TrainingWorkspace(SparseEngine& engine, DenseGemmCache& dense) : engine_(engine), dense_(dense) {}
+  TrainingWorkspace(SparseEngine& engine, DenseGemmCache& dense)
+      : engine_(engine), dense_(dense), side_dense_(dense.tunes()) {}
   SparseEngine& engine() { return engine_; }
   DenseGemmCache& dense() { return dense_; }
+  // GEMM plans for the adapters' side-stream products: their own cuBLASLt workspaces, which
+  // the main stream's products never touch while a side product runs.
+  DenseGemmCache& side_dense() { return side_dense_; }
   // Scratch for one dense d_out x d_in 16-bit matrix (the weight gradient, or a matrix on its
   // way to compression), grown to the largest layer's need.
   void* grad_scratch(int64_t elements);
@@ -51,6 +57,7 @@ class TrainingWorkspace {
  private:
   SparseEngine& engine_;
   DenseGemmCache& dense_;
+  DenseGemmCache side_dense_;
   DeviceBuffer scratch_;
 };
 
@@ -115,7 +122,6 @@ class SlopeLinear {
   const uint8_t* column_flags() const { return flags_.as<uint8_t>(); }
   const SparseLinear& weight() const { return *w_; }
   SparseLinear& weight() { return *w_; }
-  const SparseLinear& transpose_weight() const { return *t_; }
   // Bytes this layer holds on the device (weights, transposed weights, indices, column
   // flags, gradients, bias and its gradient, adapter), not the shared scratch or plans.
   size_t state_bytes() const;

@@ -63,6 +63,10 @@ class SparseLinear {
   CompressedWeight& part(int64_t i) { return *parts_[static_cast<size_t>(i)]; }
 
  private:
+  std::vector<const SparsePlan*> make_plans(bool relu, cudaStream_t stream) const;
+  // Tile i's plan writes rows [i tile_rows, (i + 1) tile_rows) of Y^T.
+  void run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream, float beta) const;
+
   SparseEngine& engine_;
   const void* bias_;
   bool relu_;

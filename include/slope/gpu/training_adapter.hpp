@@ -13,12 +13,12 @@
 // X L in the forward and the backward's first three products are thin and memory-bound: they
 // run on a side stream of the adapter's own, concurrently with the layer's compute-bound
 // sparse products and dense weight gradient (the *_begin / *_end pairs), with GEMM plans of
-// their own (a cuBLASLt workspace must not be shared by two streams at once).
+// their own (`side`: a cuBLASLt workspace must not be shared by two streams at once). The
+// adapters of one model may share `side`: each one's side work ends before the next begins.
 #pragma once
 
 #include <cuda_runtime.h>
 
-#include <memory>
 #include <string>
 
 #include "slope/core/dtype.hpp"
@@ -42,7 +42,7 @@ struct TrainingAdapterSpec {
 
 class TrainingAdapter {
  public:
-  TrainingAdapter(DenseGemmCache& dense, const TrainingAdapterSpec& spec, cudaStream_t stream);
+  TrainingAdapter(DenseGemmCache& dense, DenseGemmCache& side, const TrainingAdapterSpec& spec, cudaStream_t stream);
   ~TrainingAdapter();
   TrainingAdapter(const TrainingAdapter&) = delete;
   TrainingAdapter& operator=(const TrainingAdapter&) = delete;
@@ -79,7 +79,6 @@ class TrainingAdapter {
   TrainingAdapterSpec spec_;
   int64_t rank_;
   DeviceBuffer l_t_, r_, l_t_grad_, r_grad_, h_, dh_;
-  std::unique_ptr<DenseGemmCache> side_gemms_;
   cudaStream_t side_ = nullptr;
   cudaEvent_t fork_ = nullptr, join_ = nullptr;
   const DenseGemm *xl_, *hr_, *dh_gemm_, *dr_, *dl_, *dx_;
