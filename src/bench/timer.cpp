@@ -3,41 +3,131 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <string>
 #include <vector>
 
+#include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 
 namespace slope::bench {
 
-Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup) {
-  int call = 0;
-  for (int i = 0; i < warmup; ++i) fn(call++);
-  cudaEvent_t start, stop;
-  SLOPE_CHECK(cudaEventCreate(&start));
-  SLOPE_CHECK(cudaEventCreate(&stop));
-  auto sample = [&](int calls) {
+namespace {
+
+// A pair of CUDA events, destroyed on every path out.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    SLOPE_CHECK(cudaEventCreate(&start));
+    SLOPE_CHECK(cudaEventCreate(&stop));
+  }
+  ~EventPair() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+  // Milliseconds between the events around `enqueue`, divided by `calls`.
+  double time(cudaStream_t stream, int calls, const std::function<void()>& enqueue) {
     SLOPE_CHECK(cudaEventRecord(start, stream));
-    for (int i = 0; i < calls; ++i) fn(call++);
+    enqueue();
     SLOPE_CHECK(cudaEventRecord(stop, stream));
     SLOPE_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
     SLOPE_CHECK(cudaEventElapsedTime(&ms, start, stop));
     return static_cast<double>(ms) / calls;
-  };
-  const double one = sample(1);
-  const int per_sample = std::clamp(static_cast<int>(std::ceil(0.2 / std::max(one, 1e-4))), 1, 200);
-  std::vector<double> times;
-  for (int s = 0; s < samples; ++s) times.push_back(sample(per_sample));
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  }
+};
+
+struct GraphExec {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ~GraphExec() {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+  }
+};
+
+// Calls per sample: enough to last ~0.2 ms, a multiple of the rotation.
+int calls_per_sample(double one_call_ms, int rotation) {
+  const int r = std::max(rotation, 1);
+  const int calls = std::clamp(static_cast<int>(std::ceil(0.2 / std::max(one_call_ms, 1e-4))), 1, 200);
+  return (calls + r - 1) / r * r;
+}
+
+bool capturable(cudaStream_t stream) {
+  return stream != nullptr && stream != cudaStreamLegacy && stream != cudaStreamPerThread;
+}
+
+Timing summarize(std::vector<double> times, int per_sample, bool graph, int host_calls, int device_calls) {
   std::sort(times.begin(), times.end());
   Timing t;
-  t.samples = samples;
+  t.samples = static_cast<int>(times.size());
   t.calls_per_sample = per_sample;
   t.min_ms = times.front();
   t.max_ms = times.back();
   t.median_ms = times[times.size() / 2];
+  t.graph = graph;
+  t.host_calls = host_calls;
+  t.device_calls = device_calls;
   return t;
+}
+
+// Captures `calls` calls of fn into `out`. On failure the capture is ended (so the stream
+// can be used again) and the error is reported.
+void capture(const std::function<void(int)>& fn, int& call, int calls, cudaStream_t stream, GraphExec& out) {
+  SLOPE_CHECK(cudaStreamSynchronize(stream));
+  SLOPE_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    for (int i = 0; i < calls; ++i) fn(call++);
+  } catch (...) {
+    cudaGraph_t broken = nullptr;
+    cudaStreamEndCapture(stream, &broken);
+    if (broken) cudaGraphDestroy(broken);
+    cudaGetLastError();  // the capture's error is not sticky; leave none behind
+    throw;
+  }
+  const cudaError_t ended = cudaStreamEndCapture(stream, &out.graph);
+  if (ended != cudaSuccess) {
+    cudaGetLastError();
+    throw Error(ErrorKind::kCuda, std::string("timing: capturing the timed calls into a CUDA graph failed (") +
+                                      cudaGetErrorString(ended) +
+                                      "); the timed function may only enqueue work on its stream");
+  }
+  SLOPE_CHECK(cudaGraphInstantiate(&out.exec, out.graph, 0));
+}
+
+}  // namespace
+
+Timing time_device_eager(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup,
+                         int rotation) {
+  int call = 0;
+  for (int i = 0; i < warmup; ++i) fn(call++);
+  EventPair events;
+  auto run = [&](int calls) {
+    return events.time(stream, calls, [&] {
+      for (int i = 0; i < calls; ++i) fn(call++);
+    });
+  };
+  const int per_sample = calls_per_sample(run(1), rotation);
+  std::vector<double> times;
+  for (int s = 0; s < samples; ++s) times.push_back(run(per_sample));
+  return summarize(times, per_sample, false, call, call);
+}
+
+Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup, int rotation) {
+  if (!capturable(stream)) return time_device_eager(fn, stream, samples, warmup, rotation);
+  int call = 0;
+  for (int i = 0; i < warmup; ++i) fn(call++);
+  EventPair events;
+  // One eager call sizes the sample; whatever the host adds only makes the sample longer.
+  const int per_sample = calls_per_sample(events.time(stream, 1, [&] { fn(call++); }), rotation);
+  GraphExec graph;
+  capture(fn, call, per_sample, stream, graph);
+  SLOPE_CHECK(cudaGraphLaunch(graph.exec, stream));  // uploads the graph; not timed
+  std::vector<double> times;
+  for (int s = 0; s < samples; ++s)
+    times.push_back(events.time(stream, per_sample, [&] { SLOPE_CHECK(cudaGraphLaunch(graph.exec, stream)); }));
+  return summarize(times, per_sample, true, call, warmup + 1 + per_sample * (samples + 1));
 }
 
 int rotation_count(double bytes, int cap) {

@@ -11,6 +11,7 @@
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
+#include "slope/gpu/stream.hpp"
 #include "slope/model/memory_model.hpp"
 
 namespace slope {
@@ -34,7 +35,8 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup", "form",
                "merged_ms", "preadd_ms", "overhead_vs_r0"});
-  cudaStream_t stream = nullptr;
+  gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
+  cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
   std::map<double, std::pair<double, int>> overhead_log;
   double min_r0_speedup = 1e30;
@@ -76,7 +78,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
               in = s.out[j].get();
             }
           },
-          stream, o.samples).median_ms;
+          stream, o.samples, 5, sets).median_ms;
 
       double r0_ms = NAN;
       for (double ratio : o.adapter_ratios) {
@@ -114,7 +116,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
                   in = s.out[j].get();  // Y^T is the first rows of the output: the next input
                 }
               },
-              stream, o.samples).median_ms;
+              stream, o.samples, 5, sets).median_ms;
         }
         const double merged = form_ms[gpu::AdapterForm::kMerged];
         const double preadd = form_ms.count(gpu::AdapterForm::kPreAdd) ? form_ms[gpu::AdapterForm::kPreAdd] : merged;

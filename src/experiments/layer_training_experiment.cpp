@@ -11,6 +11,7 @@
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/slope_linear.hpp"
+#include "slope/gpu/stream.hpp"
 
 namespace slope {
 namespace {
@@ -46,7 +47,8 @@ struct Phases {
 Table run_layer_training_experiment(const LayerTrainingOptions& o, gpu::SparseEngine& engine,
                                     gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "tokens", "phase", "dense_ms", "sparse_ms", "speedup", "ceiling"});
-  cudaStream_t stream = nullptr;
+  gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
+  cudaStream_t stream = owned_stream.get();
   const int64_t t_max = *std::max_element(o.tokens.begin(), o.tokens.end());
   double block_log = 0;
   int block_count = 0;
@@ -153,8 +155,8 @@ Table run_layer_training_experiment(const LayerTrainingOptions& o, gpu::SparseEn
         sfn.push_back([&](int c) { sp.forward(c); sp.grad_input(c); sp.grad_weight(c); });
         dfn.push_back([&](int c) { dp.forward(c); dp.grad_input(c); dp.grad_weight(c); });
         for (size_t p = 0; p < ceilings.size(); ++p) {
-          const double dms = bench::time_device(dfn[p], stream, o.samples).median_ms;
-          const double sms = bench::time_device(sfn[p], stream, o.samples).median_ms;
+          const double dms = bench::time_device(dfn[p], stream, o.samples, 5, sets).median_ms;
+          const double sms = bench::time_device(sfn[p], stream, o.samples, 5, sets).median_ms;
           table.add_row({d, shape, t, ceilings[p].first, dms, sms, dms / sms, ceilings[p].second});
           if (ceilings[p].first == "total") {
             if (shape == "mlp_block" && d >= 4096 && t == t_max) {

@@ -67,6 +67,15 @@ void validate(const GpuArgs& a) {
   for (int64_t d : a.hidden) require(d > 0 && d % 16 == 0, "--hidden must be a positive multiple of 16 (got " + std::to_string(d) + ")");
 }
 
+// How the experiment's device times were taken (bench/timer.hpp says why).
+std::string timing_note(const std::string& experiment) {
+  if (experiment == "memory_measured") return "not timed";
+  if (experiment == "layer_step")
+    return "CUDA events around eager launches (the optimizer step syncs with the host); inputs rotated past the L2";
+  return "CUDA events around a replayed CUDA graph of each sample's calls (device time, no host launch cost); "
+         "inputs rotated past the L2";
+}
+
 // Everything a GPU command shares: the device check, the tuning cache, the engines, and the
 // metadata of the run.
 struct GpuSession {
@@ -85,6 +94,7 @@ struct GpuSession {
     gpu::append_device_metadata(meta, info);
     meta.emplace_back("dtype", a.dtype);
     meta.emplace_back("tokens", std::to_string(a.tokens));
+    meta.emplace_back("timing", timing_note(experiment));
     const PlanCounts c = plan_counts();
     meta.emplace_back("plans_searched", std::to_string(c.searched));
     meta.emplace_back("plans_from_tuning_cache", std::to_string(c.cached));
@@ -171,6 +181,7 @@ void run_lowrank(const GpuArgs& a) {
   gpu::append_device_metadata(meta, info);
   meta.emplace_back("dtype", a.dtype);
   meta.emplace_back("tokens", std::to_string(a.tokens));
+  meta.emplace_back("timing", timing_note("lowrank"));
   emit_with_summary(table, meta, summary, a.output);
 }
 

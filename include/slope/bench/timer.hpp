@@ -1,5 +1,14 @@
 // Device timing with CUDA events: warm-up, then samples of one or more calls each (enough
 // to last ~0.2 ms so the event resolution does not matter), median per call.
+//
+// Why CUDA graphs. One cuBLASLt or cuSPARSELt call costs the host 7-12 us to enqueue on the
+// H200 machine, as long as the whole product for the paper's small shapes (d <= 1024). Back
+// to back eager launches then measure the CPU, not the GPU. So on a created stream the calls
+// of one sample are captured once into a CUDA graph and the graph is replayed: the samples
+// time the device alone, as a model captured into a graph (or any GPU-bound pipeline) runs
+// them. The legacy default stream cannot be captured: there, and through time_device_eager,
+// the calls are launched one by one. The host cost is measured on its own
+// (host_us_per_call).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,11 +23,26 @@ struct Timing {
   double max_ms = 0.0;
   int samples = 0;
   int calls_per_sample = 0;
+  bool graph = false;   // the samples replayed a captured CUDA graph
+  int host_calls = 0;   // times fn was invoked on the host (warm-up, sizing, capture or samples)
+  int device_calls = 0; // times its work ran on the device
 };
 
 // Times fn(i), where i counts calls so that the caller can rotate inputs (to keep the L2
-// from holding them). `samples` samples after `warmup` calls.
-Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int samples = 30, int warmup = 5);
+// from holding them): `samples` samples after `warmup` calls. `rotation`: how many operand
+// sets fn cycles through; a sample's call count is rounded up to a multiple of it, so that a
+// replayed graph never uses the same set twice in a row.
+//
+// fn must only enqueue work on `stream` (or on streams forked from it with events): a host
+// synchronisation inside fn cannot be captured and ends in an Error naming the failure, with
+// the stream left usable.
+Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int samples = 30, int warmup = 5,
+                   int rotation = 1);
+
+// The same with every call launched from the host (what an eager framework does): bound by
+// host overhead when the calls are short.
+Timing time_device_eager(const std::function<void(int)>& fn, cudaStream_t stream, int samples = 30,
+                         int warmup = 5, int rotation = 1);
 
 // How many copies of a working set of `bytes` to rotate through so that the total is at
 // least twice a 60 MB L2 (at most `cap`).

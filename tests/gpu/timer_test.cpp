@@ -1,0 +1,88 @@
+// The device timer: on a created stream the timed calls run from a CUDA graph, exactly as
+// often as the timing says; on the legacy stream they run eagerly; a timed function that
+// cannot be captured is reported and leaves the stream usable.
+#include "slope/bench/timer.hpp"
+
+#include "count_kernel.hpp"
+#include "gpu_test.hpp"
+
+namespace slope::testing {
+namespace {
+
+class TimerTest : public GpuTest {
+ protected:
+  int device_count() {
+    int count = 0;
+    SLOPE_CHECK(cudaMemcpy(&count, counter_.get(), sizeof(int), cudaMemcpyDeviceToHost));
+    return count;
+  }
+  void reset() { SLOPE_CHECK(cudaMemset(counter_.get(), 0, sizeof(int))); }
+  gpu::DeviceBuffer counter_{sizeof(int)};
+};
+
+TEST_F(TimerTest, GraphReplaysTheCapturedCallsOnCreatedStream) {
+  reset();
+  int host_calls = 0;
+  std::vector<int> indices;
+  const bench::Timing t = bench::time_device(
+      [&](int i) {
+        ++host_calls;
+        indices.push_back(i);
+        SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), stream_));
+      },
+      stream_, 7, 3, 4);
+  SLOPE_CHECK(cudaStreamSynchronize(stream_));
+  EXPECT_TRUE(t.graph);
+  EXPECT_EQ(t.samples, 7);
+  EXPECT_EQ(t.calls_per_sample % 4, 0) << "a sample's calls are a multiple of the rotation";
+  EXPECT_EQ(host_calls, t.host_calls);
+  EXPECT_EQ(host_calls, 3 + 1 + t.calls_per_sample) << "warm-up, one sizing call, one capture";
+  EXPECT_EQ(device_count(), t.device_calls);
+  EXPECT_EQ(t.device_calls, 3 + 1 + t.calls_per_sample * (7 + 1)) << "the graph ran once untimed, then per sample";
+  for (size_t i = 0; i < indices.size(); ++i) EXPECT_EQ(indices[i], static_cast<int>(i)) << "call indices count up";
+  EXPECT_GT(t.median_ms, 0.0);
+  EXPECT_LE(t.min_ms, t.median_ms);
+  EXPECT_LE(t.median_ms, t.max_ms);
+}
+
+TEST_F(TimerTest, LegacyStreamAndEagerTimingLaunchEveryCall) {
+  for (cudaStream_t s : {static_cast<cudaStream_t>(nullptr), stream_}) {
+    reset();
+    int host_calls = 0;
+    const bench::Timing t = s == nullptr ? bench::time_device(
+                                               [&](int) {
+                                                 ++host_calls;
+                                                 SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), s));
+                                               },
+                                               s, 5, 2)
+                                         : bench::time_device_eager(
+                                               [&](int) {
+                                                 ++host_calls;
+                                                 SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), s));
+                                               },
+                                               s, 5, 2);
+    SLOPE_CHECK(cudaDeviceSynchronize());
+    EXPECT_FALSE(t.graph);
+    EXPECT_EQ(host_calls, 2 + 1 + 5 * t.calls_per_sample);
+    EXPECT_EQ(t.host_calls, host_calls);
+    EXPECT_EQ(device_count(), host_calls);
+  }
+}
+
+TEST_F(TimerTest, UncapturableCallIsAnErrorAndTheStreamStaysUsable) {
+  reset();
+  auto syncs = [&](int) {
+    SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), stream_));
+    SLOPE_CHECK(cudaStreamSynchronize(stream_));  // a host sync: not allowed inside a capture
+  };
+  EXPECT_THROW(bench::time_device(syncs, stream_, 3, 1), Error);
+  // The stream works again and no error is left pending.
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  reset();
+  SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), stream_));
+  SLOPE_CHECK(cudaStreamSynchronize(stream_));
+  EXPECT_EQ(device_count(), 1);
+}
+
+}  // namespace
+}  // namespace slope::testing
