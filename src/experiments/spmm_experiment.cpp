@@ -59,11 +59,13 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
         gpu::fill_uniform(op.x.get(), t * s.k, 200 + i, 1.0f, o.dtype, stream);
         gpu::prune_rows_2to4(op.w.get(), op.w.get(), nullptr, s.m, s.k, o.dtype, stream);
         op.sparse = std::make_unique<gpu::SparseLinear>(engine, s.m, s.k, t, o.dtype,
-                                                        s.tiled ? gpu::Tiling::kSquare : gpu::Tiling::kNone, stream);
+                                                        s.tiled ? gpu::Tiling::kSquare : gpu::Tiling::kNone, stream,
+                                                        nullptr, o.input);
         op.sparse->set_weight(op.w.get(), stream);
       }
       // The dense twin computes the same Y^T from the same operands in the same layouts.
-      const gpu::DenseGemm& gemm = dense.get(gpu::feature_major_shape(t, s.m, s.k, o.dtype, true), stream);
+      const gpu::DenseGemm& gemm = dense.get(
+          gpu::feature_major_shape(t, s.m, s.k, o.dtype, o.input == gpu::InputLayout::kTokenMajor), stream);
       auto run_dense = [&](int i) {
         OperandSet& op = ops[static_cast<size_t>(i % sets)];
         gemm.run(op.x.get(), op.w.get(), op.y_dense.get(), stream);

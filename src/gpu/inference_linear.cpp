@@ -24,6 +24,23 @@ GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r) {
   return g;
 }
 
+// The folded form's thin product T~ (t x 2r, T's columns at the even columns) = X L~, written
+// into the input buffer past X's d_in features, whose leading dimension is d_in + 2r.
+GemmShape folded_xl_shape(const InferenceLinearSpec& s, int64_t r) {
+  GemmShape g;
+  const int64_t width = s.d_in + 2 * r;
+  if (s.input == InputLayout::kTokenMajor) {
+    // Column-major T~^T (2r x t, ld width) = L~^T (stored 2r x d_in row-major: op T) X^T
+    // (X row-major t x width is column-major width x t: its first d_in rows, op N).
+    g = {Op::kT, Op::kN, 2 * r, s.tokens, s.d_in, s.d_in, width, width, s.dtype, false, false};
+  } else {
+    // Column-major T~ (t x 2r, ld t: rows d_in.. of X^T) = X (X^T row-major is column-major
+    // t x d_in, op N) L~ (L~^T row-major 2r x d_in is column-major d_in x 2r, op N).
+    g = {Op::kN, Op::kN, s.tokens, 2 * r, s.d_in, s.tokens, s.d_in, s.tokens, s.dtype, false, false};
+  }
+  return g;
+}
+
 GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu) {
   GemmShape g;  // Y (t x d_out, column-major = Y^T row-major) (+)= T (t x r) R (r x d_out)
   g.op_a = Op::kN;
@@ -41,7 +58,14 @@ GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu) {
 
 }  // namespace
 
-const char* to_string(AdapterForm form) { return form == AdapterForm::kMerged ? "merged" : "preadd"; }
+const char* to_string(AdapterForm form) {
+  switch (form) {
+    case AdapterForm::kMerged: return "merged";
+    case AdapterForm::kPreAdd: return "preadd";
+    case AdapterForm::kFolded: return "folded";
+  }
+  return "?";
+}
 
 int64_t padded_rank(int64_t rank) { return (rank + 15) / 16 * 16; }
 
@@ -51,12 +75,18 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   require(spec.rank >= 0, "adapter rank must be non-negative");
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
+  const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
   if (spec.bias) bias_.reserve(output_rows() * 2);
-  // The sparse product: W, or [W; L^T] when merged. ReLU goes last: into the sparse epilogue
-  // unless the merged adapter's product still has to add to Y.
-  sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), spec.d_in, spec.tokens,
+  // The sparse product: W, [W; L^T] when merged, [W | R~] when folded. ReLU goes last: into
+  // the sparse epilogue unless the merged adapter's product still has to add to Y.
+  sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), input_width(), spec.tokens,
                                            spec.dtype, Tiling::kNone, stream, spec.bias ? bias_.get() : nullptr,
                                            spec.input, spec.relu && !merged);
+  if (folded) {
+    l_.reserve(2 * rank_ * spec.d_in * 2);  // L~^T
+    xl_ = &dense.get(folded_xl_shape(spec, rank_), stream);
+    return;
+  }
   if (rank_ > 0) {
     l_.reserve(spec.d_in * rank_ * 2);
     r_.reserve(rank_ * spec.d_out * 2);
@@ -72,16 +102,25 @@ int64_t SparseInferenceLinear::output_rows() const {
   return spec_.d_out + (spec_.form == AdapterForm::kMerged ? rank_ : 0);
 }
 
+int64_t SparseInferenceLinear::input_width() const {
+  return spec_.d_in + (spec_.form == AdapterForm::kFolded ? 2 * rank_ : 0);
+}
+
 void SparseInferenceLinear::set_weights(const void* w, const void* l, const void* r, const void* bias,
                                         cudaStream_t stream) {
   const InferenceLinearSpec& s = spec_;
-  const int64_t rows = output_rows();
-  DeviceBuffer merged(rows * s.d_in * 2);
-  SLOPE_CHECK(cudaMemcpyAsync(merged.get(), w, s.d_out * s.d_in * 2, cudaMemcpyDeviceToDevice, stream));
+  const bool folded = s.form == AdapterForm::kFolded && rank_ > 0;
+  const int64_t rows = output_rows(), width = input_width();
+  // The sparse operand before pruning: W, with L^T below it (merged) or R~ beside it (folded).
+  DeviceBuffer sparse_w(rows * width * 2);
+  SLOPE_CHECK(cudaMemsetAsync(sparse_w.get(), 0, rows * width * 2, stream));
+  SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.get(), width * 2, w, s.d_in * 2, s.d_in * 2, s.d_out,
+                                cudaMemcpyDeviceToDevice, stream));
+  DeviceBuffer lt, spread;
   if (rank_ > 0) {
     require(l != nullptr && r != nullptr, "an adapter layer needs L and R");
     // L^T (rank_ x d_in), zero rows for the padding, pruned 2:4 along d_in.
-    DeviceBuffer lt(rank_ * s.d_in * 2);
+    lt.reserve(rank_ * s.d_in * 2);
     SLOPE_CHECK(cudaMemsetAsync(lt.get(), 0, rank_ * s.d_in * 2, stream));
     DeviceBuffer l_padded(s.d_in * rank_ * 2);
     SLOPE_CHECK(cudaMemsetAsync(l_padded.get(), 0, s.d_in * rank_ * 2, stream));
@@ -89,32 +128,58 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
                                   cudaMemcpyDeviceToDevice, stream));
     transpose_16bit(l_padded.get(), lt.get(), s.d_in, rank_, stream);
     prune_rows_2to4(lt.get(), lt.get(), nullptr, rank_, s.d_in, s.dtype, stream);
-    // The pruned L, back in d_in x rank_ layout, for the pre-add form's dense product.
-    transpose_16bit(lt.get(), l_.get(), rank_, s.d_in, stream);
-    if (s.form == AdapterForm::kMerged)
-      SLOPE_CHECK(cudaMemcpyAsync(merged.as<uint8_t>() + s.d_out * s.d_in * 2, lt.get(), rank_ * s.d_in * 2,
-                                  cudaMemcpyDeviceToDevice, stream));
-    SLOPE_CHECK(cudaMemsetAsync(r_.get(), 0, rank_ * s.d_out * 2, stream));
-    SLOPE_CHECK(cudaMemcpyAsync(r_.get(), r, s.rank * s.d_out * 2, cudaMemcpyDeviceToDevice, stream));
+    if (folded) {
+      // L~^T: L^T's rows at the even rows of 2 rank_ x d_in, odd rows zero.
+      SLOPE_CHECK(cudaMemsetAsync(l_.get(), 0, 2 * rank_ * s.d_in * 2, stream));
+      SLOPE_CHECK(cudaMemcpy2DAsync(l_.get(), 2 * s.d_in * 2, lt.get(), s.d_in * 2, s.d_in * 2, rank_,
+                                    cudaMemcpyDeviceToDevice, stream));
+      // R~ (d_out x 2 rank_): R's rows spread to the even rows of 2 rank_ x d_out, then
+      // transposed beside W.
+      spread.reserve(2 * rank_ * s.d_out * 2);
+      SLOPE_CHECK(cudaMemsetAsync(spread.get(), 0, 2 * rank_ * s.d_out * 2, stream));
+      SLOPE_CHECK(cudaMemcpy2DAsync(spread.get(), 2 * s.d_out * 2, r, s.d_out * 2, s.d_out * 2, s.rank,
+                                    cudaMemcpyDeviceToDevice, stream));
+      DeviceBuffer r_spread_t(s.d_out * 2 * rank_ * 2);
+      transpose_16bit(spread.get(), r_spread_t.get(), 2 * rank_, s.d_out, stream);
+      SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, r_spread_t.get(),
+                                    2 * rank_ * 2, 2 * rank_ * 2, s.d_out, cudaMemcpyDeviceToDevice, stream));
+      SLOPE_CHECK(cudaStreamSynchronize(stream));  // r_spread_t dies here
+    } else {
+      // The pruned L, back in d_in x rank_ layout, for the pre-add form's dense product.
+      transpose_16bit(lt.get(), l_.get(), rank_, s.d_in, stream);
+      if (s.form == AdapterForm::kMerged)
+        SLOPE_CHECK(cudaMemcpyAsync(sparse_w.as<uint8_t>() + s.d_out * s.d_in * 2, lt.get(), rank_ * s.d_in * 2,
+                                    cudaMemcpyDeviceToDevice, stream));
+      SLOPE_CHECK(cudaMemsetAsync(r_.get(), 0, rank_ * s.d_out * 2, stream));
+      SLOPE_CHECK(cudaMemcpyAsync(r_.get(), r, s.rank * s.d_out * 2, cudaMemcpyDeviceToDevice, stream));
+    }
   }
   if (s.bias) {
     require(bias != nullptr, "this layer needs a bias");
     SLOPE_CHECK(cudaMemsetAsync(bias_.get(), 0, rows * 2, stream));  // adapter rows get no bias
     SLOPE_CHECK(cudaMemcpyAsync(bias_.get(), bias, s.d_out * 2, cudaMemcpyDeviceToDevice, stream));
   }
-  // W's rows are pruned on their own whether or not L^T follows them: row-wise pruning.
-  prune_rows_2to4(merged.get(), merged.get(), nullptr, rows, s.d_in, s.dtype, stream);
-  sparse_->set_weight(merged.get(), stream);
-  SLOPE_CHECK(cudaStreamSynchronize(stream));  // `merged` and `lt` die here
+  // Row-wise pruning: W's rows are pruned on their own whether or not L^T follows them, and
+  // R~'s groups of four hold two values each, which pruning keeps.
+  prune_rows_2to4(sparse_w.get(), sparse_w.get(), nullptr, rows, width, s.dtype, stream);
+  sparse_->set_weight(sparse_w.get(), stream);
+  SLOPE_CHECK(cudaStreamSynchronize(stream));  // the temporaries die here
 }
 
-void SparseInferenceLinear::forward(const void* x, void* y, cudaStream_t stream) const {
+void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const {
   if (rank_ == 0) {
     sparse_->forward(x, y, stream);
   } else if (spec_.form == AdapterForm::kMerged) {
     sparse_->forward(x, y, stream);  // [Y^T; (X L)^T] (+ [b; 0])
     const auto* xl = static_cast<const uint8_t*>(y) + spec_.d_out * spec_.tokens * 2;
     tr_->run(xl, r_.get(), y, stream, 1.0f, 1.0f);  // Y += (X L) R in place (+ ReLU)
+  } else if (spec_.form == AdapterForm::kFolded) {
+    auto* ext = static_cast<uint8_t*>(x) + spec_.d_in * 2 * (spec_.input == InputLayout::kTokenMajor ? 1 : spec_.tokens);
+    if (spec_.input == InputLayout::kTokenMajor)
+      xl_->run(l_.get(), x, ext, stream);  // T~^T = L~^T X^T, into X's columns past d_in
+    else
+      xl_->run(x, l_.get(), ext, stream);  // T~ = X L~, into X^T's rows past d_in
+    sparse_->forward(x, y, stream);        // Y^T = [W | R~] [X | T~]^T (+ b), ReLU
   } else {
     xl_->run(x, l_.get(), t_.get(), stream);        // T = X L
     tr_->run(t_.get(), r_.get(), y, stream);        // Y = T R

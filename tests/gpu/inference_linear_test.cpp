@@ -16,7 +16,7 @@ struct Case {
 class InferenceLinear : public GpuTest, public ::testing::WithParamInterface<Case> {};
 
 // relu(X W'^T + X L' R + b) with W' = W pruned 2:4 by rows and L' = L pruned 2:4 along d_in
-// (the rows of L^T): what both forms must compute.
+// (the rows of L^T): what every form must compute.
 MatrixF reference(const Case& c, const MatrixF& x, const MatrixF& w, const MatrixF& l, const MatrixF& r,
                   const std::vector<float>& b) {
   MatrixF y = linear_forward(x, prune(w, {2, 4}, PruneAxis::kRows), c.bias ? &b : nullptr);
@@ -30,7 +30,17 @@ MatrixF reference(const Case& c, const MatrixF& x, const MatrixF& w, const Matri
   return y;
 }
 
-TEST_P(InferenceLinear, BothFormsMatchTheCpuReference) {
+// X widened to `width` features with large junk past d_in: the folded form must overwrite
+// them with its adapter features, the other forms must not read them.
+MatrixF widened(const MatrixF& x, int64_t width, DType dtype) {
+  const MatrixF junk = random_matrix(x.rows, std::max<int64_t>(width - x.cols, 1), 6, dtype, 64.0f);
+  MatrixF out(x.rows, width);
+  for (int64_t i = 0; i < x.rows; ++i)
+    for (int64_t j = 0; j < width; ++j) out(i, j) = j < x.cols ? x(i, j) : junk(i, j - x.cols);
+  return out;
+}
+
+TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
   const Case c = GetParam();
   const MatrixF x = random_matrix(c.t, c.d_in, 1, c.dtype), w = random_matrix(c.d_out, c.d_in, 2, c.dtype);
   const MatrixF l = random_matrix(c.d_in, std::max<int64_t>(c.rank, 1), 3, c.dtype, 0.5f);
@@ -38,15 +48,17 @@ TEST_P(InferenceLinear, BothFormsMatchTheCpuReference) {
   const MatrixF b = random_matrix(1, c.d_out, 5, c.dtype);
   const MatrixF want = transpose(reference(c, x, w, l, r, b.data));
   const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
-  gpu::DeviceBuffer dx = gpu::upload(token_major ? x : transpose(x), c.dtype, stream_);
   gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_), dl = gpu::upload(l, c.dtype, stream_);
   gpu::DeviceBuffer dr = gpu::upload(r, c.dtype, stream_), db = gpu::upload(b, c.dtype, stream_);
   gpu::SparseEngine engine(nullptr);
   gpu::DenseGemmCache dense(false);
-  for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd}) {
+  for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kFolded}) {
     gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form};
     gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
     EXPECT_EQ(layer.rank() % 16, 0);
+    EXPECT_EQ(layer.input_width(), c.d_in + (form == gpu::AdapterForm::kFolded ? 2 * layer.rank() : 0));
+    const MatrixF x_in = widened(x, layer.input_width(), c.dtype);
+    gpu::DeviceBuffer dx = gpu::upload(token_major ? x_in : transpose(x_in), c.dtype, stream_);
     layer.set_weights(dw.get(), dl.get(), dr.get(), db.get(), stream_);
     gpu::DeviceBuffer y(layer.output_rows() * c.t * 2);
     gpu::poison(y.get(), layer.output_rows() * c.t, stream_);

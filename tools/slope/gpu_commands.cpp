@@ -33,6 +33,7 @@ struct GpuArgs {
   std::vector<double> ratios;
   std::vector<int> accumulation;
   std::string mode = "inference";
+  std::string input = "token-major";
   int64_t tokens = 2048;
   std::string dtype = "fp16";
   int samples = 30;
@@ -154,6 +155,7 @@ void run_spmm(const GpuArgs& a) {
   validate(a);
   SpmmOptions o;
   fill_sweep(o, a);
+  o.input = a.input == "feature-major" ? gpu::InputLayout::kFeatureMajor : gpu::InputLayout::kTokenMajor;
   run_in_session(a, "spmm", [&](GpuSession& g, Metadata& summary) {
     return run_spmm_experiment(o, g.engine, g.dense, summary, progress);
   });
@@ -239,6 +241,8 @@ void register_gpu_commands(CLI::App& app) {
   auto spmm = std::make_shared<GpuArgs>();
   CLI::App* s = app.add_subcommand("spmm", "2:4 sparse vs dense products for the paper's linear shapes (GPU)");
   add_gpu_options(*s, *spmm);
+  s->add_option("--input", spmm->input, "Layout of X: token-major (t x k, default) or feature-major (X^T, k x t)")
+      ->check(CLI::IsMember({"token-major", "feature-major"}));
   s->callback([spmm] { run_spmm(*spmm); });
 
   auto setup = std::make_shared<GpuArgs>();

@@ -34,7 +34,11 @@ struct SweepOptions {
   int samples = 30;
 };
 
-using SpmmOptions = SweepOptions;
+struct SpmmOptions : SweepOptions {
+  // X as nn.Linear holds it (token-major), or as a chain of slope layers passes it on
+  // (feature-major, X^T); the dense twin reads the same layout.
+  gpu::InputLayout input = gpu::InputLayout::kTokenMajor;
+};
 
 // Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,
 // sparse_tflops, rel_error, tiles, plan (searched / cached / default), engine_uses.

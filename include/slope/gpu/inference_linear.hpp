@@ -1,13 +1,22 @@
 // SLoPe's inference layer: Y = act(X W^T + (X L) R + b) with W 2:4-sparse and a lazy
 // low-rank adapter (L: d_in x r, R: r x d_out). Output feature-major (Y^T, d_out x t).
 //
-// Two forms, same function:
+// Three forms, same function:
 //  - kMerged (the paper's): L^T joins W as r extra rows, pruned 2:4 with it, so one sparse
 //    product yields Y^T and (X L)^T; then Y += (X L) R in one cuBLASLt call with beta = 1
 //    that reads the (X L) rows in place (ReLU in its epilogue, bias in the sparse one).
 //  - kPreAdd (ours): T = X L and Y = T R first (two small dense products), then the sparse
 //    product accumulates onto Y with beta = 1 and applies bias and ReLU in its epilogue. It
 //    saves the merged form's extra pass over Y, which costs most where d_out is large.
+//  - kFolded (ours): the adapter rides in the sparse product's K dimension. With T = X L,
+//    X W^T + T R = [X | T~] [W | R~]^T, where T~ spreads T's columns to the even columns of
+//    t x 2r (odd columns zero) and R~ puts R^T's columns at W's extension's even columns:
+//    every group of four extension columns then holds two values, so [W | R~] is 2:4 and
+//    one sparse product with K = d_in + 2r yields the whole output, bias and ReLU in its
+//    epilogue. No pass over Y beyond the one the layer makes anyway; the price is 2r/d_in
+//    more sparse work and the thin product T~ = X L~. T~ is written into the input buffer
+//    past X's d_in features, so the layer's input is input_width() wide (columns of X when
+//    token-major, rows of X^T when feature-major) and the caller allocates it so.
 // L is pruned 2:4 along d_in in both forms (the merged form's pruning), so they agree.
 // Ranks are padded with zeros to a multiple of 16: the sparse rows and the tensor cores
 // need it, and padding changes no result.
@@ -25,7 +34,7 @@
 
 namespace slope::gpu {
 
-enum class AdapterForm { kMerged, kPreAdd };
+enum class AdapterForm { kMerged, kPreAdd, kFolded };
 const char* to_string(AdapterForm form);
 
 struct InferenceLinearSpec {
@@ -54,8 +63,12 @@ class SparseInferenceLinear {
   // d_out), bias (d_out). l, r and bias may be null when unused.
   void set_weights(const void* w, const void* l, const void* r, const void* bias, cudaStream_t stream);
   // Y^T into `y`, which holds output_rows() x tokens elements; Y^T is its first d_out rows.
-  void forward(const void* x, void* y, cudaStream_t stream) const;
+  // `x` is input_width() features wide (its leading dimension when token-major, its rows when
+  // feature-major); the folded form writes its adapter features past the first d_in, the
+  // other forms only read x.
+  void forward(void* x, void* y, cudaStream_t stream) const;
   int64_t output_rows() const;
+  int64_t input_width() const;
   int64_t rank() const { return rank_; }
   const InferenceLinearSpec& spec() const { return spec_; }
 
@@ -64,7 +77,7 @@ class SparseInferenceLinear {
   int64_t rank_;  // padded
   std::unique_ptr<SparseLinear> sparse_;
   DeviceBuffer l_, r_, bias_, t_;
-  const DenseGemm* xl_ = nullptr;  // T = X L (pre-add form)
+  const DenseGemm* xl_ = nullptr;  // T = X L (pre-add form), T~ = X L~ (folded form)
   const DenseGemm* tr_ = nullptr;  // Y (+)= T R
 };
 
