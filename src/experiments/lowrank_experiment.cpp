@@ -9,21 +9,20 @@
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
-#include "slope/gpu/low_rank_product.hpp"
 #include "slope/gpu/stream.hpp"
 
 namespace slope {
 namespace {
 
 struct Operands {
-  gpu::DeviceBuffer x, l, r, y;
+  gpu::DeviceBuffer x, l, r, t, y;
 };
 
 }  // namespace
 
 Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const Progress& progress) {
   Table table({"hidden", "rank_ratio", "rank", "tokens", "method", "ms", "tflops", "gbps", "hbm_fraction",
-               "speedup_vs_full", "ideal_speedup", "chunks"});
+               "speedup_vs_full", "ideal_speedup"});
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const double hbm = bench::measure_copy_gbps(stream);
@@ -38,14 +37,13 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
       for (const std::string method : {"plain", "ours"}) {
         const int64_t exact = std::max<int64_t>(1, static_cast<int64_t>(std::floor(ratio * d + 1e-9)));
         const int64_t r = method == "plain" ? exact : gpu::padded_rank(exact);
-        // plain: cuBLASLt's first heuristic pick, the exact rank, two products in a row.
-        // ours: the rank padded to 16, cuBLASLt's candidates timed, and the products
-        // pipelined over token chunks (gpu::LowRankProduct) with the fastest chunk count.
         gpu::DenseGemmCache& cache = method == "plain" ? plain : tuned;
-        std::vector<int> chunk_counts = {1};
-        if (method == "ours")
-          for (int c : {2, 4, 8})
-            if (t % (16 * c) == 0) chunk_counts.push_back(c);
+        // T (t x r) = X L and Y (t x d) = T R, everything row-major token-major: column-major
+        // T^T = L^T X^T and Y^T = R^T T^T.
+        gpu::GemmShape s1{gpu::Op::kN, gpu::Op::kN, r, t, d, r, d, r, o.dtype, false, false};
+        gpu::GemmShape s2{gpu::Op::kN, gpu::Op::kN, d, t, r, d, r, d, o.dtype, false, false};
+        const gpu::DenseGemm& g1 = cache.get(s1, stream);
+        const gpu::DenseGemm& g2 = cache.get(s2, stream);
         const double bytes = 2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d);
         const int sets = bench::rotation_count(bytes);
         std::vector<Operands> ops(static_cast<size_t>(sets));
@@ -54,33 +52,25 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           op.x = gpu::DeviceBuffer(t * d * 2);
           op.l = gpu::DeviceBuffer(d * r * 2);
           op.r = gpu::DeviceBuffer(r * d * 2);
+          op.t = gpu::DeviceBuffer(t * r * 2);
           op.y = gpu::DeviceBuffer(t * d * 2);
           gpu::fill_uniform(op.x.get(), t * d, 10 + i, 1.0f, o.dtype, stream);
           gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, o.dtype, stream);
           gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
         }
-        double ms = 1e30;
-        int best_chunks = 1;
-        for (int chunks : chunk_counts) {
-          const gpu::LowRankProduct product(cache, t, d, r, d, o.dtype, chunks, stream);
-          const double chunk_ms = bench::time_device(
-                                      [&](int call) {
-                                        Operands& op = ops[static_cast<size_t>(call % sets)];
-                                        product.run(op.x.get(), op.l.get(), op.r.get(), op.y.get(), stream);
-                                      },
-                                      stream, o.samples, 5, sets)
-                                      .median_ms;
-          if (chunk_ms < ms) {
-            ms = chunk_ms;
-            best_chunks = chunks;
-          }
-        }
+        const bench::Timing timing = bench::time_device(
+            [&](int call) {
+              Operands& op = ops[static_cast<size_t>(call % sets)];
+              g1.run(op.l.get(), op.x.get(), op.t.get(), stream);
+              g2.run(op.r.get(), op.t.get(), op.y.get(), stream);
+            },
+            stream, o.samples, 5, sets);
+        const double ms = timing.median_ms;
         if (ratio == 1.0) full_ms[method] = ms;
         const double gbps = bytes / ms * 1e-6;
         const double flops = 4.0 * t * d * exact;  // the useful work: padding adds none
         const double speedup = full_ms.count(method) ? full_ms[method] / ms : NAN;
-        table.add_row(
-            {d, ratio, r, t, method, ms, flops / ms * 1e-9, gbps, gbps / hbm, speedup, 1.0 / ratio, best_chunks});
+        table.add_row({d, ratio, r, t, method, ms, flops / ms * 1e-9, gbps, gbps / hbm, speedup, 1.0 / ratio});
         if (d >= 4096 && ratio <= 0.05 + 1e-9) {
           floor_log[method].first += std::log(gbps / hbm);
           floor_log[method].second += 1;

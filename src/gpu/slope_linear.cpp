@@ -1,7 +1,5 @@
 #include "slope/gpu/slope_linear.hpp"
 
-#include <algorithm>
-
 #include "slope/core/error.hpp"
 #include "slope/gpu/adamw.hpp"
 #include "slope/gpu/compressed_layout.hpp"
@@ -10,16 +8,6 @@
 #include "slope/gpu/kernels.hpp"
 
 namespace slope::gpu {
-
-int64_t weight_grad_chunk_rows(int64_t d_out, int64_t d_in) {
-  // A chunk must fit the L2 with room to spare (H200: 60 MB, in two halves) and stay tall
-  // enough that its GEMM is still compute-bound although every chunk reads all of X again.
-  constexpr int64_t kChunkBytes = int64_t{12} << 20;
-  constexpr int64_t kMinRows = 512;
-  for (int64_t n = std::min(d_out - 16, kChunkBytes / (2 * d_in)) / 16 * 16; n >= kMinRows; n -= 16)
-    if (d_out % n == 0) return n;
-  return d_out;  // no chunk both fits and pays: one product
-}
 
 void* TrainingWorkspace::grad_scratch(int64_t elements) {
   scratch_.reserve(static_cast<size_t>(elements) * 2);
@@ -44,10 +32,8 @@ SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec&
   t_ = std::make_unique<SparseLinear>(workspace.engine(), spec.d_in, spec.d_out, spec.tokens, spec.dtype,
                                       can_tile(spec.d_in, spec.d_out) ? Tiling::kAuto : Tiling::kNone, stream, nullptr,
                                       InputLayout::kFeatureMajor);
-  grad_chunk_rows_ = weight_grad_chunk_rows(spec.d_out, spec.d_in);
   dw_ = &workspace.dense().get(
-      weight_grad_shape(spec.tokens, grad_chunk_rows_, spec.d_in, spec.dtype, spec.input == InputLayout::kTokenMajor),
-      stream);
+      weight_grad_shape(spec.tokens, spec.d_out, spec.d_in, spec.dtype, spec.input == InputLayout::kTokenMajor), stream);
   workspace.grad_scratch(n);
   const SparseLtContext& ctx = workspace.engine().context();
   in_place_ = compressed_values_lead(ctx, spec.d_out, spec.d_in, spec.dtype, stream) &&
@@ -149,16 +135,10 @@ void SlopeLinear::forward(const void* x, void* y, cudaStream_t stream) {
 void SlopeLinear::grad_input(const void* dy, void* dx, cudaStream_t stream) const { t_->forward(dy, dx, stream); }
 
 void SlopeLinear::grad_weight(const void* x, const void* dy, bool accumulate, cudaStream_t stream) {
-  // Chunk by chunk of dW's rows through the same scratch: each dense chunk is gathered right
-  // after the GEMM wrote it, from the L2.
   void* scratch = ws_.grad_scratch(spec_.d_out * spec_.d_in);
-  const int64_t n = grad_chunk_rows_, k = spec_.d_in, t = spec_.tokens;
-  for (int64_t row = 0; row < spec_.d_out; row += n) {
-    // dY^T's rows [row, row + n) and the matching rows of W's indices and kept gradient.
-    dw_->run(x, static_cast<const uint8_t*>(dy) + row * t * 2, scratch, stream);
-    gather_kept_2to4(scratch, indices_.as<uint8_t>() + row * k / 8, grad_.as<uint8_t>() + row * k / 2 * 2, n, k,
-                     accumulate, spec_.dtype, stream);
-  }
+  dw_->run(x, dy, scratch, stream);
+  gather_kept_2to4(scratch, indices_.as<uint8_t>(), grad_.get(), spec_.d_out, spec_.d_in, accumulate, spec_.dtype,
+                   stream);
   if (spec_.bias) row_sums(dy, bias_grad_.get(), spec_.d_out, spec_.tokens, accumulate, spec_.dtype, stream);
 }
 

@@ -56,28 +56,13 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{DType::kF16, 48, 80, 112, gpu::InputLayout::kTokenMajor, true},
                       Case{DType::kBF16, 64, 208, 96, gpu::InputLayout::kTokenMajor, false},
                       Case{DType::kF16, 32, 96, 384, gpu::InputLayout::kFeatureMajor, true},
-                      Case{DType::kF16, 64, 384, 96, gpu::InputLayout::kTokenMajor, false},
-                      // The weight gradient in chunks of rows (2 and 4 of them).
-                      Case{DType::kF16, 48, 1536, 48, gpu::InputLayout::kTokenMajor, true},
-                      Case{DType::kBF16, 16, 2048, 8192, gpu::InputLayout::kFeatureMajor, false}),
+                      Case{DType::kF16, 64, 384, 96, gpu::InputLayout::kTokenMajor, false}),
     [](const auto& info) {
       const Case& c = info.param;
       return std::string(to_string(c.dtype)) + "_t" + std::to_string(c.t) + "_" + std::to_string(c.d_out) + "x" +
              std::to_string(c.d_in) + (c.input == gpu::InputLayout::kTokenMajor ? "_tok" : "_feat") +
              (c.bias ? "_bias" : "");
     });
-
-// The chunk rule: a divisor of d_out of at least 512 rows whose 16-bit chunk fits 12 MB, or
-// no chunking at all.
-TEST(WeightGradChunks, DivideTheRowsIntoL2SizedChunksOrNotAtAll) {
-  EXPECT_EQ(gpu::weight_grad_chunk_rows(2560, 2560), 1280);
-  EXPECT_EQ(gpu::weight_grad_chunk_rows(16384, 4096), 1024);
-  EXPECT_EQ(gpu::weight_grad_chunk_rows(1536, 48), 768);
-  EXPECT_EQ(gpu::weight_grad_chunk_rows(2048, 8192), 512);
-  EXPECT_EQ(gpu::weight_grad_chunk_rows(4096, 16384), 4096);  // 512 rows would not fit
-  EXPECT_EQ(gpu::weight_grad_chunk_rows(80, 112), 80);        // too small to chunk
-  EXPECT_EQ(gpu::weight_grad_chunk_rows(1040, 64), 1040);     // 1040 = 16 x 65: no divisor >= 512
-}
 
 }  // namespace
 }  // namespace slope::testing

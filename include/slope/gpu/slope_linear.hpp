@@ -37,11 +37,6 @@ namespace slope::gpu {
 class AdamW;
 class SparseInferenceLinear;
 
-// Rows of dW per chunk of the weight gradient (a divisor of d_out, or d_out itself). The
-// dense gradient is made and gathered chunk by chunk through the same scratch, so that the
-// gather reads each chunk from the L2 and the dense dW never travels to HBM and back.
-int64_t weight_grad_chunk_rows(int64_t d_out, int64_t d_in);
-
 // What the layers of a model share: engines and the dense weight-gradient scratch. Like the
 // scratch, everything here serves one layer at a time: the layers of a workspace run on one
 // stream.
@@ -147,8 +142,7 @@ class SlopeLinear {
   std::unique_ptr<SparseLinear> t_;  // (W^{R,C})^T, d_in x d_out
   std::unique_ptr<TrainingAdapter> adapter_;
   std::unique_ptr<CompressedWeight> baseline_w_, baseline_t_;  // refresh_by_recompress's targets
-  const DenseGemm* dw_ = nullptr;  // one chunk of grad_chunk_rows_ rows of dW
-  int64_t grad_chunk_rows_ = 0;
+  const DenseGemm* dw_ = nullptr;
 };
 
 // After an optimizer step: every layer's T refreshed, or its column mask recomputed when
