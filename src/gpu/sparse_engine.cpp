@@ -126,15 +126,7 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, con
   const int config_id = config ? config->config_id : 0;
   SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &config_id,
                                               sizeof(config_id)));
-  if (config && config->split_k_mode >= CUSPARSELT_HEURISTIC) {
-    // A work-scheduling mode (data-parallel, split-K, stream-K), with its split count if any.
-    if (config->split_k > 0)
-      SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &config->split_k,
-                                                  sizeof(config->split_k)));
-    const auto mode = static_cast<cusparseLtSplitKMode_t>(config->split_k_mode);
-    SLOPE_CHECK(
-        cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode, sizeof(mode)));
-  } else if (config && config->split_k > 0) {  // -1: let cuSPARSELt's heuristic choose, as the search left it
+  if (config && config->split_k > 0) {  // -1: let cuSPARSELt's heuristic choose, as the search left it
     SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &config->split_k,
                                                 sizeof(config->split_k)));
     if (config->split_k > 1) {
@@ -215,35 +207,14 @@ double time_plan(const SparsePlan& plan, const void* w, const void* x, void* y, 
 
 }  // namespace
 
-std::vector<TuningEntry> scheduling_variants(int config_id) {
-  std::vector<TuningEntry> v;
-  auto add = [&](int split_k, cusparseLtSplitKMode_t mode, int buffers) {
-    TuningEntry e;
-    e.config_id = config_id;
-    e.split_k = split_k;
-    e.split_k_mode = static_cast<int>(mode);
-    e.split_k_buffers = buffers;
-    v.push_back(e);
-  };
-  add(-1, CUSPARSELT_STREAMK, 1);
-  add(-1, CUSPARSELT_DATAPARALLEL, 1);
-  for (int split : {2, 4}) add(split, CUSPARSELT_SPLITK, 1);
-  for (int split : {2, 4}) add(split, CUSPARSELT_SPLIT_K_MODE_ONE_KERNEL, 1);
-  return v;
-}
-
 TuningEntry search_configurations(SparsePlan& plan, const void* w, const void* x, void* y, cudaStream_t stream) {
-  // cuSPARSELt's own search first, then every kernel configuration timed on its own with
-  // CUDA events: the library's search times few iterations and, for the small shapes of the
-  // paper (d <= 1024, ~10 us products), its pick is often not the fastest. Then the three
-  // fastest configurations again under each explicit work-scheduling mode (stream-K, data-
-  // parallel, split-K): the search leaves the mode to a heuristic, and a product of few
-  // output tiles (d = 768) or a tile count just past a multiple of the 132 SMs (d = 2560)
-  // is where the mode matters. Plans are cheap to make (< 1 ms), so the scan costs
-  // milliseconds to a second per shape, once.
+  // cuSPARSELt's own search first (it also weighs split-K), then every kernel configuration
+  // timed on its own with CUDA events: the library's search times few iterations and, for
+  // the small shapes of the paper (d <= 1024, ~10 us products), its pick is often not the
+  // fastest. Plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
+  // second per shape, once.
   TuningEntry best = plan.search(w, x, y, stream);
   best.search_ms = time_plan(plan, w, x, y, stream);
-  std::vector<std::pair<double, int>> by_time = {{best.search_ms, best.config_id}};
   const int count = plan.config_count();
   for (int id = 0; id < count; ++id) {
     if (id == best.config_id) continue;
@@ -252,27 +223,11 @@ TuningEntry search_configurations(SparsePlan& plan, const void* w, const void* x
     candidate.split_k = -1;
     SparsePlan trial(plan.context(), plan.shape(), &candidate);
     const double ms = time_plan(trial, w, x, y, stream);
-    by_time.emplace_back(ms, id);
     if (ms < best.search_ms) {
       best = candidate;
       best.search_ms = ms;
     }
   }
-  std::sort(by_time.begin(), by_time.end());
-  for (size_t i = 0; i < std::min<size_t>(3, by_time.size()); ++i)
-    for (const TuningEntry& candidate : scheduling_variants(by_time[i].second)) {
-      double ms = 0;
-      try {
-        SparsePlan trial(plan.context(), plan.shape(), &candidate);
-        ms = time_plan(trial, w, x, y, stream);
-      } catch (const Error&) {
-        continue;  // not every configuration takes every mode
-      }
-      if (ms < best.search_ms) {
-        best = candidate;
-        best.search_ms = ms;
-      }
-    }
   return best;
 }
 
@@ -326,8 +281,8 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
     try {
       event.entry = search_configurations(*made, cw.data(), x.get(), y.get(), stream);
       event.searched = true;
-      // The plan a later run will build from the tuning cache, so that both runs agree.
-      made = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);
+      if (event.entry.config_id != made->config_id())
+        made = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);
     } catch (const Error& e) {
       // A failed search must not stop the run: keep the default algorithm, say so, and
       // remember nothing.

@@ -51,37 +51,6 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SparseMatmul,
 
 class SparseFeatures : public GpuTest {};
 
-// The search may pick any work-scheduling mode for a configuration: each one that cuSPARSELt
-// accepts must compute the same product.
-TEST_F(SparseFeatures, EverySchedulingModeTheSearchTriesComputesTheProduct) {
-  const int64_t t = 256, m = 384, k = 512;
-  const DType d = DType::kF16;
-  const MatrixF x = random_matrix(t, k, 3, d);
-  const MatrixF w = prune(random_matrix(m, k, 4, d), {2, 4}, PruneAxis::kRows);
-  const MatrixF want = transpose(matmul_nt(x, w));
-  gpu::SparseEngine engine(nullptr);
-  const gpu::SparseShape shape{m, k, t, d};
-  gpu::CompressedWeight cw(engine.context(), m, k, d);
-  gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), dx = gpu::upload(x, d, stream_), y(t * m * 2);
-  cw.compress(dw.get(), stream_);
-  int accepted = 0;
-  for (int id : {0, 1})
-    for (const TuningEntry& e : gpu::scheduling_variants(id)) {
-      gpu::poison(y.get(), t * m, stream_);
-      try {
-        const gpu::SparsePlan plan(engine.context(), shape, &e);
-        plan.matmul(cw.data(), dx.get(), y.get(), stream_);
-      } catch (const Error&) {
-        continue;  // a mode this configuration does not take: the search skips it too
-      }
-      ++accepted;
-      SCOPED_TRACE("config " + std::to_string(id) + " mode " + std::to_string(e.split_k_mode) + " split " +
-                   std::to_string(e.split_k));
-      expect_close(gpu::download(y.get(), m, t, d, stream_), want, d);
-    }
-  EXPECT_GT(accepted, 0);
-}
-
 TEST_F(SparseFeatures, TiledEqualsUntiled) {
   for (DType d : {DType::kF16, DType::kBF16}) {
     const int64_t t = 96, k = 80, m = 4 * k;

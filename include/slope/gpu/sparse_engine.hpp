@@ -135,10 +135,6 @@ class SparsePlan {
   size_t workspace_bytes_ = 0;
 };
 
-// The explicit work-scheduling modes the search tries for a kernel configuration: stream-K,
-// data-parallel, split-K in 2 and 4, and the one-kernel split-K in 2 and 4.
-std::vector<TuningEntry> scheduling_variants(int config_id);
-
 // The fastest configuration for `plan`'s shape: cuSPARSELt's search, then every kernel
 // configuration timed with CUDA events. `plan` keeps the library search's choice.
 TuningEntry search_configurations(SparsePlan& plan, const void* w_compressed, const void* x, void* y,
