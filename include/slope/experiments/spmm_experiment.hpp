@@ -41,7 +41,8 @@ struct SpmmOptions : SweepOptions {
 };
 
 // Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,
-// sparse_tflops, rel_error, tiles, plan (searched / cached / default), engine_uses.
+// sparse_tflops, rel_error, tiles, plan (searched / cached / default), engine_uses,
+// dense_eager_ms, sparse_eager_ms, eager_speedup (the same products launched eagerly).
 // `summary` receives geometric-mean and minimum speedups over the engine's choices.
 Table run_spmm_experiment(const SpmmOptions& options, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                           Metadata& summary, const Progress& progress);
