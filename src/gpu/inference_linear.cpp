@@ -116,7 +116,7 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
   SLOPE_CHECK(cudaMemsetAsync(sparse_w.get(), 0, rows * width * 2, stream));
   SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.get(), width * 2, w, s.d_in * 2, s.d_in * 2, s.d_out,
                                 cudaMemcpyDeviceToDevice, stream));
-  DeviceBuffer lt, spread;
+  DeviceBuffer lt, spread, spread_t;  // temporaries, alive until the sync at the end
   if (rank_ > 0) {
     require(l != nullptr && r != nullptr, "an adapter layer needs L and R");
     // L^T (rank_ x d_in), zero rows for the padding, pruned 2:4 along d_in.
@@ -139,11 +139,10 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
       SLOPE_CHECK(cudaMemsetAsync(spread.get(), 0, 2 * rank_ * s.d_out * 2, stream));
       SLOPE_CHECK(cudaMemcpy2DAsync(spread.get(), 2 * s.d_out * 2, r, s.d_out * 2, s.d_out * 2, s.rank,
                                     cudaMemcpyDeviceToDevice, stream));
-      DeviceBuffer r_spread_t(s.d_out * 2 * rank_ * 2);
-      transpose_16bit(spread.get(), r_spread_t.get(), 2 * rank_, s.d_out, stream);
-      SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, r_spread_t.get(),
-                                    2 * rank_ * 2, 2 * rank_ * 2, s.d_out, cudaMemcpyDeviceToDevice, stream));
-      SLOPE_CHECK(cudaStreamSynchronize(stream));  // r_spread_t dies here
+      spread_t.reserve(s.d_out * 2 * rank_ * 2);
+      transpose_16bit(spread.get(), spread_t.get(), 2 * rank_, s.d_out, stream);
+      SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, spread_t.get(), 2 * rank_ * 2,
+                                    2 * rank_ * 2, s.d_out, cudaMemcpyDeviceToDevice, stream));
     } else {
       // The pruned L, back in d_in x rank_ layout, for the pre-add form's dense product.
       transpose_16bit(lt.get(), l_.get(), rank_, s.d_in, stream);

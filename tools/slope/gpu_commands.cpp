@@ -8,6 +8,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "slope/bench/timer.hpp"
 #include "slope/core/dtype.hpp"
 #include "slope/core/error.hpp"
 #include "slope/core/tuning_cache.hpp"
@@ -68,13 +69,17 @@ void validate(const GpuArgs& a) {
   for (int64_t d : a.hidden) require(d > 0 && d % 16 == 0, "--hidden must be a positive multiple of 16 (got " + std::to_string(d) + ")");
 }
 
-// How the experiment's device times were taken (bench/timer.hpp says why).
-std::string timing_note(const std::string& experiment) {
-  if (experiment == "memory_measured") return "not timed";
-  if (experiment == "layer_step")
-    return "CUDA events around eager launches (the optimizer step syncs with the host); inputs rotated past the L2";
-  return "CUDA events around a replayed CUDA graph of each sample's calls (device time, no host launch cost); "
-         "inputs rotated past the L2";
+// The metadata every GPU result file carries. `timing`: how its device times were taken
+// (bench::kGraphTiming or kEagerTiming), or null for a file that times nothing.
+Metadata run_metadata(const std::string& experiment, const GpuArgs& a, const gpu::DeviceInfo& info,
+                      const char* timing) {
+  Metadata meta = base_metadata();
+  meta.emplace_back("experiment", experiment);
+  gpu::append_device_metadata(meta, info);
+  meta.emplace_back("dtype", a.dtype);
+  meta.emplace_back("tokens", std::to_string(a.tokens));
+  if (timing) meta.emplace_back("timing", timing);
+  return meta;
 }
 
 // Everything a GPU command shares: the device check, the tuning cache, the engines, and the
@@ -89,13 +94,8 @@ struct GpuSession {
     progress("GPU: " + info.name + ", driver " + info.driver + ", cuSPARSELt " + info.cusparselt +
              ", tuning cache " + (a.no_search ? std::string("off") : cache.path()));
   }
-  Metadata metadata(const std::string& experiment, const GpuArgs& a) const {
-    Metadata meta = base_metadata();
-    meta.emplace_back("experiment", experiment);
-    gpu::append_device_metadata(meta, info);
-    meta.emplace_back("dtype", a.dtype);
-    meta.emplace_back("tokens", std::to_string(a.tokens));
-    meta.emplace_back("timing", timing_note(experiment));
+  Metadata metadata(const std::string& experiment, const GpuArgs& a, const char* timing) const {
+    Metadata meta = run_metadata(experiment, a, info, timing);
     const PlanCounts c = plan_counts();
     meta.emplace_back("plans_searched", std::to_string(c.searched));
     meta.emplace_back("plans_from_tuning_cache", std::to_string(c.cached));
@@ -143,12 +143,12 @@ void emit_with_summary(const Table& table, Metadata meta, const Metadata& summar
 // Runs one experiment in a fresh GpuSession: reports the plans, then writes the table with
 // the run's metadata and the experiment's summary.
 template <typename Experiment>
-void run_in_session(const GpuArgs& a, const std::string& name, Experiment&& experiment) {
+void run_in_session(const GpuArgs& a, const std::string& name, const char* timing, Experiment&& experiment) {
   GpuSession session(a);
   Metadata summary;
   const Table table = experiment(session, summary);
   session.report_plans();
-  emit_with_summary(table, session.metadata(name, a), summary, a.output);
+  emit_with_summary(table, session.metadata(name, a, timing), summary, a.output);
 }
 
 void run_spmm(const GpuArgs& a) {
@@ -156,7 +156,7 @@ void run_spmm(const GpuArgs& a) {
   SpmmOptions o;
   fill_sweep(o, a);
   o.input = a.input == "feature-major" ? gpu::InputLayout::kFeatureMajor : gpu::InputLayout::kTokenMajor;
-  run_in_session(a, "spmm", [&](GpuSession& g, Metadata& summary) {
+  run_in_session(a, "spmm", bench::kGraphTiming, [&](GpuSession& g, Metadata& summary) {
     return run_spmm_experiment(o, g.engine, g.dense, summary, progress);
   });
 }
@@ -165,7 +165,7 @@ void run_setup(const GpuArgs& a) {
   validate(a);
   SetupOptions o;
   fill_sweep(o, a);
-  run_in_session(a, "setup", [&](GpuSession& g, Metadata&) { return run_setup_experiment(o, g.engine, g.dense, progress); });
+  run_in_session(a, "setup", bench::kGraphTiming, [&](GpuSession& g, Metadata&) { return run_setup_experiment(o, g.engine, g.dense, progress); });
 }
 
 void run_lowrank(const GpuArgs& a) {
@@ -178,13 +178,7 @@ void run_lowrank(const GpuArgs& a) {
   const gpu::DeviceInfo info = gpu::query_device_info();
   Metadata summary;
   const Table table = run_lowrank_experiment(o, summary, progress);
-  Metadata meta = base_metadata();
-  meta.emplace_back("experiment", "lowrank");
-  gpu::append_device_metadata(meta, info);
-  meta.emplace_back("dtype", a.dtype);
-  meta.emplace_back("tokens", std::to_string(a.tokens));
-  meta.emplace_back("timing", timing_note("lowrank"));
-  emit_with_summary(table, meta, summary, a.output);
+  emit_with_summary(table, run_metadata("lowrank", a, info, bench::kGraphTiming), summary, a.output);
 }
 
 void run_layer(const GpuArgs& a) {
@@ -197,7 +191,7 @@ void run_layer(const GpuArgs& a) {
     if (!a.token_list.empty()) o.tokens = a.token_list;
     o.dtype = parse_dtype(a.dtype);
     o.samples = a.samples;
-    run_in_session(a, "layer_training", [&](GpuSession& g, Metadata& summary) {
+    run_in_session(a, "layer_training", bench::kGraphTiming, [&](GpuSession& g, Metadata& summary) {
       return run_layer_training_experiment(o, g.engine, g.dense, summary, progress);
     });
     return;
@@ -211,7 +205,8 @@ void run_layer(const GpuArgs& a) {
     if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
     o.dtype = parse_dtype(a.dtype);
     o.samples = a.samples;
-    run_in_session(a, "layer_step", [&](GpuSession& g, Metadata& summary) {
+    // Eager: the optimizer step reads the gradient norm on the host.
+    run_in_session(a, "layer_step", bench::kEagerTiming, [&](GpuSession& g, Metadata& summary) {
       return run_layer_step_experiment(o, g.engine, g.dense, summary, progress);
     });
     return;
@@ -219,7 +214,7 @@ void run_layer(const GpuArgs& a) {
   LayerInferenceOptions o;
   fill_sweep(o, a);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
-  run_in_session(a, "layer_inference", [&](GpuSession& g, Metadata& summary) {
+  run_in_session(a, "layer_inference", bench::kGraphTiming, [&](GpuSession& g, Metadata& summary) {
     return run_layer_inference_experiment(o, g.engine, g.dense, summary, progress);
   });
 }
@@ -232,7 +227,7 @@ void run_memcheck(const GpuArgs& a) {
   for (const auto& name : names) o.models.push_back(find_model(name));
   GpuSession session(a);
   const Table table = run_memory_check_experiment(o, session.engine, session.dense);
-  emit(table, session.metadata("memory_measured", a), a.output);
+  emit(table, session.metadata("memory_measured", a, nullptr), a.output);
 }
 
 }  // namespace

@@ -44,6 +44,12 @@ Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int 
 Timing time_device_eager(const std::function<void(int)>& fn, cudaStream_t stream, int samples = 30,
                          int warmup = 5, int rotation = 1);
 
+// How each timer times, for the `timing` field of result files.
+inline constexpr char kGraphTiming[] =
+    "CUDA events around a replayed CUDA graph of each sample's calls (device time, no host launch cost); "
+    "inputs rotated past the L2";
+inline constexpr char kEagerTiming[] = "CUDA events around eager launches; inputs rotated past the L2";
+
 // How many copies of a working set of `bytes` to rotate through so that the total is at
 // least twice a 60 MB L2 (at most `cap`).
 int rotation_count(double bytes, int cap = 32);
