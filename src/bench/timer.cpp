@@ -96,38 +96,83 @@ void capture(const std::function<void(int)>& fn, int& call, int calls, cudaStrea
   SLOPE_CHECK(cudaGraphInstantiate(&out.exec, out.graph, 0));
 }
 
+// One timed function made ready to sample: warmed up, its sample sized and, on a created
+// stream, its sample's calls captured into a graph.
+class Sampler {
+ public:
+  Sampler(const std::function<void(int)>& fn, cudaStream_t stream, int warmup, int rotation, bool graph)
+      : fn_(fn), stream_(stream), graph_(graph && capturable(stream)) {
+    for (int i = 0; i < warmup; ++i) fn_(call_++);
+    // One eager call sizes the sample; whatever the host adds only makes the sample longer.
+    per_sample_ = calls_per_sample(events_.time(stream_, 1, [&] { fn_(call_++); }), rotation);
+    device_calls_ = call_;
+    if (graph_) {
+      capture(fn_, call_, per_sample_, stream_, exec_);
+      SLOPE_CHECK(cudaGraphLaunch(exec_.exec, stream_));  // uploads the graph; not timed
+      device_calls_ += per_sample_;
+    }
+  }
+  // Milliseconds per call of one sample.
+  double sample() {
+    device_calls_ += per_sample_;
+    if (graph_) return events_.time(stream_, per_sample_, [&] { SLOPE_CHECK(cudaGraphLaunch(exec_.exec, stream_)); });
+    return events_.time(stream_, per_sample_, [&] {
+      for (int i = 0; i < per_sample_; ++i) fn_(call_++);
+    });
+  }
+  Timing summary(std::vector<double> times) const {
+    return summarize(std::move(times), per_sample_, graph_, call_, device_calls_);
+  }
+
+ private:
+  const std::function<void(int)>& fn_;
+  cudaStream_t stream_;
+  bool graph_;
+  int call_ = 0;
+  int per_sample_ = 1;
+  int device_calls_ = 0;
+  EventPair events_;
+  GraphExec exec_;
+};
+
+Timing sample_all(Sampler& sampler, int samples) {
+  require(samples > 0, "timing: at least one sample is needed");
+  std::vector<double> times;
+  for (int s = 0; s < samples; ++s) times.push_back(sampler.sample());
+  return sampler.summary(std::move(times));
+}
+
 }  // namespace
 
 Timing time_device_eager(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup,
                          int rotation) {
-  int call = 0;
-  for (int i = 0; i < warmup; ++i) fn(call++);
-  EventPair events;
-  auto run = [&](int calls) {
-    return events.time(stream, calls, [&] {
-      for (int i = 0; i < calls; ++i) fn(call++);
-    });
-  };
-  const int per_sample = calls_per_sample(run(1), rotation);
-  std::vector<double> times;
-  for (int s = 0; s < samples; ++s) times.push_back(run(per_sample));
-  return summarize(times, per_sample, false, call, call);
+  Sampler sampler(fn, stream, warmup, rotation, false);
+  return sample_all(sampler, samples);
 }
 
 Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup, int rotation) {
-  if (!capturable(stream)) return time_device_eager(fn, stream, samples, warmup, rotation);
-  int call = 0;
-  for (int i = 0; i < warmup; ++i) fn(call++);
-  EventPair events;
-  // One eager call sizes the sample; whatever the host adds only makes the sample longer.
-  const int per_sample = calls_per_sample(events.time(stream, 1, [&] { fn(call++); }), rotation);
-  GraphExec graph;
-  capture(fn, call, per_sample, stream, graph);
-  SLOPE_CHECK(cudaGraphLaunch(graph.exec, stream));  // uploads the graph; not timed
-  std::vector<double> times;
-  for (int s = 0; s < samples; ++s)
-    times.push_back(events.time(stream, per_sample, [&] { SLOPE_CHECK(cudaGraphLaunch(graph.exec, stream)); }));
-  return summarize(times, per_sample, true, call, warmup + 1 + per_sample * (samples + 1));
+  Sampler sampler(fn, stream, warmup, rotation, true);
+  return sample_all(sampler, samples);
+}
+
+PairTiming time_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b, cudaStream_t stream,
+                     int samples, int warmup, int rotation) {
+  require(samples > 0, "time_pair: at least one sample is needed");
+  Sampler a(fn_a, stream, warmup, rotation, true), b(fn_b, stream, warmup, rotation, true);
+  std::vector<double> ta, tb, ratios;
+  for (int s = 0; s < samples; ++s) {
+    // A B, then B A: a drift in clocks or temperature during the run falls on both alike.
+    if (s % 2 == 0) {
+      ta.push_back(a.sample());
+      tb.push_back(b.sample());
+    } else {
+      tb.push_back(b.sample());
+      ta.push_back(a.sample());
+    }
+    ratios.push_back(ta.back() / tb.back());
+  }
+  std::sort(ratios.begin(), ratios.end());
+  return PairTiming{a.summary(std::move(ta)), b.summary(std::move(tb)), ratios[ratios.size() / 2]};
 }
 
 int rotation_count(double bytes, int cap) {

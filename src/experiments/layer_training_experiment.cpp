@@ -155,18 +155,18 @@ Table run_layer_training_experiment(const LayerTrainingOptions& o, gpu::SparseEn
         sfn.push_back([&](int c) { sp.forward(c); sp.grad_input(c); sp.grad_weight(c); });
         dfn.push_back([&](int c) { dp.forward(c); dp.grad_input(c); dp.grad_weight(c); });
         for (size_t p = 0; p < ceilings.size(); ++p) {
-          const double dms = bench::time_device(dfn[p], stream, o.samples, 5, sets).median_ms;
-          const double sms = bench::time_device(sfn[p], stream, o.samples, 5, sets).median_ms;
-          table.add_row({d, shape, t, ceilings[p].first, dms, sms, dms / sms, ceilings[p].second});
+          const bench::PairTiming paired = bench::time_pair(dfn[p], sfn[p], stream, o.samples, 5, sets);
+          const double dms = paired.a.median_ms, sms = paired.b.median_ms, speedup = paired.ratio_median;
+          table.add_row({d, shape, t, ceilings[p].first, dms, sms, speedup, ceilings[p].second});
           if (ceilings[p].first == "total") {
             if (shape == "mlp_block" && d >= 4096 && t == t_max) {
-              block_log += std::log(dms / sms);
+              block_log += std::log(speedup);
               ++block_count;
             }
-            if (d >= 2048) min_total = std::min(min_total, dms / sms);
+            if (d >= 2048) min_total = std::min(min_total, speedup);
             if (progress)
               progress(fmt::format("layer training d={:5} {:10} t={:5} dense {:8.4f} ms  sparse {:8.4f} ms  speedup {:5.2f}",
-                                   d, shape, t, dms, sms, dms / sms));
+                                   d, shape, t, dms, sms, speedup));
           }
         }
       }

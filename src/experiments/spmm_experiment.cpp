@@ -79,18 +79,15 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
       run_dense(0);
       run_sparse(0);
       const double rel = gpu::relative_error_device(ops[0].y_sparse.get(), ops[0].y_dense.get(), t * s.m, o.dtype, stream);
-      // Device time (CUDA graph replay): interleave dense and sparse measurements twice and
-      // keep each one's better median. Then once more with eager launches, which for the
+      // Device time (CUDA graph replay), dense and sparse samples interleaved; the speedup is
+      // the median of the paired ratios. Then once more with eager launches, which for the
       // small shapes measure the host's enqueue rate rather than the GPU.
-      double dense_ms = 1e30, sparse_ms = 1e30;
-      for (int round = 0; round < 2; ++round) {
-        dense_ms = std::min(dense_ms, bench::time_device(run_dense, stream, o.samples, 5, sets).median_ms);
-        sparse_ms = std::min(sparse_ms, bench::time_device(run_sparse, stream, o.samples, 5, sets).median_ms);
-      }
+      const bench::PairTiming paired = bench::time_pair(run_dense, run_sparse, stream, 2 * o.samples, 5, sets);
+      const double dense_ms = paired.a.median_ms, sparse_ms = paired.b.median_ms;
       const double dense_eager_ms = bench::time_device_eager(run_dense, stream, o.samples, 5, sets).median_ms;
       const double sparse_eager_ms = bench::time_device_eager(run_sparse, stream, o.samples, 5, sets).median_ms;
       const double flops = 2.0 * t * s.m * s.k;
-      const double speedup = dense_ms / sparse_ms;
+      const double speedup = paired.ratio_median;
       std::string plan = engine.policy() == gpu::SearchPolicy::kDefault ? "default" : "cached";
       for (size_t e = events_before; e < engine.events().size(); ++e)
         if (engine.events()[e].searched) plan = "searched";

@@ -73,6 +73,38 @@ TEST_F(TimerTest, LegacyStreamAndEagerTimingLaunchEveryCall) {
   }
 }
 
+TEST_F(TimerTest, PairedTimingInterleavesBothFunctionsAndRatesThemPerSample) {
+  reset();
+  // b does the work of a three times over: its samples must be about three times longer.
+  gpu::DeviceBuffer other(sizeof(int));
+  SLOPE_CHECK(cudaMemset(other.get(), 0, sizeof(int)));
+  int a_calls = 0, b_calls = 0;
+  auto a = [&](int) {
+    ++a_calls;
+    SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), stream_));
+  };
+  auto b = [&](int) {
+    ++b_calls;
+    for (int k = 0; k < 3; ++k) SLOPE_CHECK(launch_count(static_cast<int*>(other.get()), stream_));
+  };
+  const bench::PairTiming p = bench::time_pair(a, b, stream_, 9, 2, 2);
+  SLOPE_CHECK(cudaStreamSynchronize(stream_));
+  EXPECT_TRUE(p.a.graph);
+  EXPECT_TRUE(p.b.graph);
+  EXPECT_EQ(p.a.samples, 9);
+  EXPECT_EQ(p.b.samples, 9);
+  EXPECT_EQ(p.a.calls_per_sample % 2, 0);
+  EXPECT_EQ(a_calls, p.a.host_calls);
+  EXPECT_EQ(b_calls, p.b.host_calls);
+  EXPECT_EQ(device_count(), p.a.device_calls) << "a's work ran exactly as often as its timing says";
+  int b_count = 0;
+  SLOPE_CHECK(cudaMemcpy(&b_count, other.get(), sizeof(int), cudaMemcpyDeviceToHost));
+  EXPECT_EQ(b_count, 3 * p.b.device_calls);
+  EXPECT_GT(p.ratio_median, 0.0);
+  EXPECT_LT(p.ratio_median, 1.0) << "a is the shorter of the two";
+  EXPECT_THROW(bench::time_pair(a, b, stream_, 0, 1, 1), Error);
+}
+
 TEST_F(TimerTest, UncapturableCallIsAnErrorAndTheStreamStaysUsable) {
   reset();
   auto syncs = [&](int) {

@@ -156,7 +156,7 @@ void run_spmm(const GpuArgs& a) {
   SpmmOptions o;
   fill_sweep(o, a);
   o.input = a.input == "feature-major" ? gpu::InputLayout::kFeatureMajor : gpu::InputLayout::kTokenMajor;
-  run_in_session(a, "spmm", bench::kGraphTiming, [&](GpuSession& g, Metadata& summary) {
+  run_in_session(a, "spmm", bench::kPairedGraphTiming, [&](GpuSession& g, Metadata& summary) {
     return run_spmm_experiment(o, g.engine, g.dense, summary, progress);
   });
 }
@@ -191,7 +191,7 @@ void run_layer(const GpuArgs& a) {
     if (!a.token_list.empty()) o.tokens = a.token_list;
     o.dtype = parse_dtype(a.dtype);
     o.samples = a.samples;
-    run_in_session(a, "layer_training", bench::kGraphTiming, [&](GpuSession& g, Metadata& summary) {
+    run_in_session(a, "layer_training", bench::kPairedGraphTiming, [&](GpuSession& g, Metadata& summary) {
       return run_layer_training_experiment(o, g.engine, g.dense, summary, progress);
     });
     return;
@@ -214,7 +214,7 @@ void run_layer(const GpuArgs& a) {
   LayerInferenceOptions o;
   fill_sweep(o, a);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
-  run_in_session(a, "layer_inference", bench::kGraphTiming, [&](GpuSession& g, Metadata& summary) {
+  run_in_session(a, "layer_inference", bench::kPairedGraphTiming, [&](GpuSession& g, Metadata& summary) {
     return run_layer_inference_experiment(o, g.engine, g.dense, summary, progress);
   });
 }

@@ -44,10 +44,23 @@ Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int 
 Timing time_device_eager(const std::function<void(int)>& fn, cudaStream_t stream, int samples = 30,
                          int warmup = 5, int rotation = 1);
 
+// Two functions timed in one run, their samples interleaved (A B, B A, A B, ...) so that a
+// change of clocks or temperature during the run does not favour either; for comparing
+// sparse with dense. `ratio_median`: the median over sample pairs of a's time over b's.
+struct PairTiming {
+  Timing a, b;
+  double ratio_median = 0.0;
+};
+PairTiming time_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b, cudaStream_t stream,
+                     int samples = 30, int warmup = 5, int rotation = 1);
+
 // How each timer times, for the `timing` field of result files.
 inline constexpr char kGraphTiming[] =
     "CUDA events around a replayed CUDA graph of each sample's calls (device time, no host launch cost); "
     "inputs rotated past the L2";
+inline constexpr char kPairedGraphTiming[] =
+    "CUDA events around replayed CUDA graphs of each sample's calls (device time, no host launch cost), "
+    "sparse and dense samples interleaved; inputs rotated past the L2";
 inline constexpr char kEagerTiming[] = "CUDA events around eager launches; inputs rotated past the L2";
 
 // How many copies of a working set of `bytes` to rotate through so that the total is at
