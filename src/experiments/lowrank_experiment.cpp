@@ -18,23 +18,46 @@ struct Operands {
   gpu::DeviceBuffer x, l, r, t, y;
 };
 
-// Dense GEMM throughput in TFLOP/s on a large square product (8192^3, compute bound), the
-// compute ceiling of the roofline the low-rank products are held against.
+// How the adapter factors are stored. T (t x r) = X L and Y (t x d) = T R, activations
+// row-major token-major, i.e. column-major T^T = L^T X^T and Y^T = R^T T^T.
+//   nn: L as d x r and R as r x d, row-major (both products "NN" for cuBLASLt);
+//   tn: L^T (r x d) and R^T (d x r) row-major, so both products read their weight along K
+//       ("TN"), the layout with the most tensor-core kernels.
+// The factors are slope's own, so it may store them either way: the faster is kept.
+struct Layout {
+  const char* name;
+  gpu::GemmShape first, second;
+};
+
+Layout layout(bool tn, int64_t t, int64_t d, int64_t r, DType dtype) {
+  using gpu::Op;
+  if (tn)
+    return {"tn", {Op::kT, Op::kN, r, t, d, d, d, r, dtype, false, false},
+            {Op::kT, Op::kN, d, t, r, r, r, d, dtype, false, false}};
+  return {"nn", {Op::kN, Op::kN, r, t, d, r, d, r, dtype, false, false},
+          {Op::kN, Op::kN, d, t, r, d, r, d, dtype, false, false}};
+}
+
+// Dense GEMM throughput in TFLOP/s, the compute ceiling of the roofline the low-rank products
+// are held against: the best of three large square products (compute bound).
 double measure_gemm_tflops(gpu::DenseGemmCache& cache, DType dtype, cudaStream_t stream) {
-  const int64_t n = 8192;
-  const gpu::DenseGemm& g = cache.get(gpu::linear_shape(n, n, n, dtype), stream);
-  gpu::DeviceBuffer a(n * n * 2), b(n * n * 2), c(n * n * 2);
-  gpu::fill_uniform(a.get(), n * n, 1, 1.0f, dtype, stream);
-  gpu::fill_uniform(b.get(), n * n, 2, 1.0f, dtype, stream);
-  const double ms = bench::time_device([&](int) { g.run(a.get(), b.get(), c.get(), stream); }, stream, 5, 2).median_ms;
-  return 2.0 * n * n * n / ms * 1e-9;
+  double best = 0.0;
+  for (int64_t n : {4096, 6144, 8192}) {
+    const gpu::DenseGemm& g = cache.get(gpu::linear_shape(n, n, n, dtype), stream);
+    gpu::DeviceBuffer a(n * n * 2), b(n * n * 2), c(n * n * 2);
+    gpu::fill_uniform(a.get(), n * n, 1, 1.0f, dtype, stream);
+    gpu::fill_uniform(b.get(), n * n, 2, 1.0f, dtype, stream);
+    const double ms = bench::time_device([&](int) { g.run(a.get(), b.get(), c.get(), stream); }, stream, 5, 2).median_ms;
+    best = std::max(best, 2.0 * n * n * n / ms * 1e-9);
+  }
+  return best;
 }
 
 }  // namespace
 
 Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const Progress& progress) {
-  Table table({"hidden", "rank_ratio", "rank", "tokens", "method", "ms", "tflops", "gbps", "hbm_fraction",
-               "roofline_fraction", "speedup_vs_full", "ideal_speedup"});
+  Table table({"hidden", "rank_ratio", "rank", "tokens", "method", "layout", "ms", "first_ms", "second_ms", "tflops",
+               "gbps", "hbm_fraction", "roofline_fraction", "speedup_vs_full", "ideal_speedup"});
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const double hbm = bench::measure_copy_gbps(stream);
@@ -43,7 +66,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
   gpu::DenseGemmCache plain(false), tuned(true);
   const double peak_tflops = measure_gemm_tflops(tuned, o.dtype, stream);
   summary.emplace_back("dense_gemm_tflops", fmt::format("{:.0f}", peak_tflops));
-  if (progress) progress(fmt::format("lowrank: dense GEMM (8192^3) {:.0f} TFLOP/s", peak_tflops));
+  if (progress) progress(fmt::format("lowrank: dense GEMM ceiling {:.0f} TFLOP/s", peak_tflops));
   std::map<std::string, std::pair<double, int>> floor_log, roofline_log;  // method -> (sum of logs, count)
   const int64_t t = o.tokens;
   for (int64_t d : o.hidden) {
@@ -53,12 +76,6 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         const int64_t exact = std::max<int64_t>(1, static_cast<int64_t>(std::floor(ratio * d + 1e-9)));
         const int64_t r = method == "plain" ? exact : gpu::padded_rank(exact);
         gpu::DenseGemmCache& cache = method == "plain" ? plain : tuned;
-        // T (t x r) = X L and Y (t x d) = T R, everything row-major token-major: column-major
-        // T^T = L^T X^T and Y^T = R^T T^T.
-        gpu::GemmShape s1{gpu::Op::kN, gpu::Op::kN, r, t, d, r, d, r, o.dtype, false, false};
-        gpu::GemmShape s2{gpu::Op::kN, gpu::Op::kN, d, t, r, d, r, d, o.dtype, false, false};
-        const gpu::DenseGemm& g1 = cache.get(s1, stream);
-        const gpu::DenseGemm& g2 = cache.get(s2, stream);
         const double bytes = 2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d);
         const int sets = bench::rotation_count(bytes);
         std::vector<Operands> ops(static_cast<size_t>(sets));
@@ -73,14 +90,37 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, o.dtype, stream);
           gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
         }
-        const bench::Timing timing = bench::time_device(
-            [&](int call) {
-              Operands& op = ops[static_cast<size_t>(call % sets)];
-              g1.run(op.l.get(), op.x.get(), op.t.get(), stream);
-              g2.run(op.r.get(), op.t.get(), op.y.get(), stream);
-            },
-            stream, o.samples, 5, sets);
-        const double ms = timing.median_ms;
+        // plain: the paper's way (factors as d x r and r x d, cuBLASLt's first choice);
+        // ours: both storage layouts, the best of cuBLASLt's candidates for each, the faster kept.
+        const std::vector<bool> candidates = method == "plain" ? std::vector<bool>{false} : std::vector<bool>{false, true};
+        double ms = 1e30, first_ms = NAN, second_ms = NAN;
+        const char* chosen = "";
+        for (bool tn : candidates) {
+          const Layout lay = layout(tn, t, d, r, o.dtype);
+          const gpu::DenseGemm& g1 = cache.get(lay.first, stream);
+          const gpu::DenseGemm& g2 = cache.get(lay.second, stream);
+          auto first = [&](int call) {
+            Operands& op = ops[static_cast<size_t>(call % sets)];
+            g1.run(op.l.get(), op.x.get(), op.t.get(), stream);
+          };
+          auto second = [&](int call) {
+            Operands& op = ops[static_cast<size_t>(call % sets)];
+            g2.run(op.r.get(), op.t.get(), op.y.get(), stream);
+          };
+          const double both = bench::time_device(
+              [&](int call) {
+                first(call);
+                second(call);
+              },
+              stream, o.samples, 5, sets).median_ms;
+          if (both < ms) {
+            ms = both;
+            chosen = lay.name;
+            // Each product alone: where the time goes.
+            first_ms = bench::time_device(first, stream, o.samples, 5, sets).median_ms;
+            second_ms = bench::time_device(second, stream, o.samples, 5, sets).median_ms;
+          }
+        }
         if (ratio == 1.0) full_ms[method] = ms;
         const double gbps = bytes / ms * 1e-6;
         const double flops = 4.0 * t * d * exact;  // the useful work: padding adds none
@@ -89,8 +129,8 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // compute bound (their flops take longer at the GEMM ceiling than their bytes at the
         // copy ceiling), so the copy fraction alone cannot reach 1 there.
         const double floor_ms = std::max(bytes / hbm * 1e-6, flops / peak_tflops * 1e-9);
-        table.add_row({d, ratio, r, t, method, ms, flops / ms * 1e-9, gbps, gbps / hbm, floor_ms / ms, speedup,
-                       1.0 / ratio});
+        table.add_row({d, ratio, r, t, method, std::string(chosen), ms, first_ms, second_ms, flops / ms * 1e-9, gbps,
+                       gbps / hbm, floor_ms / ms, speedup, 1.0 / ratio});
         if (d >= 4096 && ratio <= 0.05 + 1e-9) {
           floor_log[method].first += std::log(gbps / hbm);
           floor_log[method].second += 1;
@@ -98,8 +138,9 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           roofline_log[method].second += 1;
         }
         if (progress)
-          progress(fmt::format("lowrank d={:5} ratio {:4} rank {:5} {:5}  {:8.4f} ms  {:6.0f} GB/s ({:4.1f}% of copy)",
-                               d, ratio, r, method, ms, gbps, 100 * gbps / hbm));
+          progress(fmt::format(
+              "lowrank d={:5} ratio {:4} rank {:5} {:5} ({})  {:8.4f} ms ({:.4f} + {:.4f})  {:6.0f} GB/s ({:4.1f}% of copy)",
+              d, ratio, r, method, chosen, ms, first_ms, second_ms, gbps, 100 * gbps / hbm));
       }
     }
   }
