@@ -144,7 +144,7 @@ def plot_setup(args):
 
 def plot_lowrank(args):
     rows = read_csv(args.csv)
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    fig, (ax, bw) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     paper = paper_points("lowrank_speedup")
     ratios = sorted({num(r["rank_ratio"]) for r in rows if num(r["rank_ratio"]) < 1}, reverse=True)
     for i, ratio in enumerate(ratios):
@@ -163,6 +163,27 @@ def plot_lowrank(args):
     ax.set_ylabel("speedup over rank = d (log); dotted: ideal 1/ratio; x: paper")
     ax.set_title(args.title or "Low-rank product (X L) R")
     ax.legend(fontsize=7, ncol=2)
+    # Right: how close the small ranks come to the hardware, per method.
+    small = [r for r in rows if num(r["rank_ratio"]) <= 0.05 + 1e-9]
+    for i, ratio in enumerate(ratios):
+        if ratio > 0.05 + 1e-9:
+            continue
+        for method, ls in (("plain", "-"), ("ours", "-.")):
+            pts = sorted((int(r["hidden"]), num(r["hbm_fraction"])) for r in small
+                         if num(r["rank_ratio"]) == ratio and r["method"] == method)
+            if pts:
+                bw.plot(*zip(*pts), ls=ls, marker="o", color=f"C{i}", label=f"r={ratio:g} {method}")
+        if "roofline_fraction" in small[0]:
+            pts = sorted((int(r["hidden"]), num(r["roofline_fraction"])) for r in small
+                         if num(r["rank_ratio"]) == ratio and r["method"] == "ours")
+            if pts:
+                bw.plot(*zip(*pts), ls=":", marker=".", color=f"C{i}", alpha=0.6)
+    bw.axhline(0.5, color="grey", lw=0.6, ls="--")
+    bw.set_ylim(0, 1)
+    bw.set_xlabel("hidden dimension d")
+    bw.set_ylabel("fraction of copy bandwidth; dotted: of the roofline (ours)")
+    bw.set_title("Rank ratio <= 0.05: achieved vs ceiling")
+    bw.legend(fontsize=7, ncol=2)
     save(fig, args.out)
 
 

@@ -1,6 +1,7 @@
 #include "slope/experiments/lowrank_experiment.hpp"
 
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include <fmt/format.h>
@@ -9,13 +10,14 @@
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
+#include "slope/gpu/lowrank_kernels.hpp"
 #include "slope/gpu/stream.hpp"
 
 namespace slope {
 namespace {
 
 struct Operands {
-  gpu::DeviceBuffer x, l, r, t, y;
+  gpu::DeviceBuffer x, l, r, t, t32, y;
 };
 
 // How the adapter factors are stored. T (t x r) = X L and Y (t x d) = T R, activations
@@ -24,17 +26,18 @@ struct Operands {
 //   tn: L^T (r x d) and R^T (d x r) row-major, so both products read their weight along K
 //       ("TN"), the layout with the most tensor-core kernels.
 // The factors are slope's own, so it may store them either way: the faster is kept.
+// A third way, `kernel` (ranks up to gpu::kMaxThinRank), runs slope's own thin-product
+// kernels (gpu/lowrank_kernels.hpp) on the nn layout.
 struct Layout {
-  const char* name;
   gpu::GemmShape first, second;
 };
 
 Layout layout(bool tn, int64_t t, int64_t d, int64_t r, DType dtype) {
   using gpu::Op;
   if (tn)
-    return {"tn", {Op::kT, Op::kN, r, t, d, d, d, r, dtype, false, false},
+    return {{Op::kT, Op::kN, r, t, d, d, d, r, dtype, false, false},
             {Op::kT, Op::kN, d, t, r, r, r, d, dtype, false, false}};
-  return {"nn", {Op::kN, Op::kN, r, t, d, r, d, r, dtype, false, false},
+  return {{Op::kN, Op::kN, r, t, d, r, d, r, dtype, false, false},
           {Op::kN, Op::kN, d, t, r, d, r, d, dtype, false, false}};
 }
 
@@ -85,28 +88,45 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           op.l = gpu::DeviceBuffer(d * r * 2);
           op.r = gpu::DeviceBuffer(r * d * 2);
           op.t = gpu::DeviceBuffer(t * r * 2);
+          if (method == "ours" && r <= gpu::kMaxThinRank) op.t32 = gpu::DeviceBuffer(t * r * 4);
           op.y = gpu::DeviceBuffer(t * d * 2);
           gpu::fill_uniform(op.x.get(), t * d, 10 + i, 1.0f, o.dtype, stream);
           gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, o.dtype, stream);
           gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
         }
         // plain: the paper's way (factors as d x r and r x d, cuBLASLt's first choice);
-        // ours: both storage layouts, the best of cuBLASLt's candidates for each, the faster kept.
-        const std::vector<bool> candidates = method == "plain" ? std::vector<bool>{false} : std::vector<bool>{false, true};
+        // ours: both storage layouts with the best of cuBLASLt's candidates for each, and
+        // slope's kernels where the rank allows; the fastest kept.
+        std::vector<std::string> candidates = {"nn"};
+        if (method == "ours") candidates.push_back("tn");
+        if (method == "ours" && r <= gpu::kMaxThinRank) candidates.push_back("kernel");
         double ms = 1e30, first_ms = NAN, second_ms = NAN;
-        const char* chosen = "";
-        for (bool tn : candidates) {
-          const Layout lay = layout(tn, t, d, r, o.dtype);
-          const gpu::DenseGemm& g1 = cache.get(lay.first, stream);
-          const gpu::DenseGemm& g2 = cache.get(lay.second, stream);
-          auto first = [&](int call) {
-            Operands& op = ops[static_cast<size_t>(call % sets)];
-            g1.run(op.l.get(), op.x.get(), op.t.get(), stream);
-          };
-          auto second = [&](int call) {
-            Operands& op = ops[static_cast<size_t>(call % sets)];
-            g2.run(op.r.get(), op.t.get(), op.y.get(), stream);
-          };
+        std::string chosen;
+        for (const std::string& way : candidates) {
+          std::function<void(int)> first, second;
+          if (way == "kernel") {
+            first = [&](int call) {
+              Operands& op = ops[static_cast<size_t>(call % sets)];
+              SLOPE_CHECK(cudaMemsetAsync(op.t32.get(), 0, static_cast<size_t>(t * r) * 4, stream));
+              gpu::lowrank_down(op.x.get(), op.l.get(), op.t32.as<float>(), t, d, r, o.dtype, stream);
+            };
+            second = [&](int call) {
+              Operands& op = ops[static_cast<size_t>(call % sets)];
+              gpu::lowrank_up(op.t32.as<float>(), op.r.get(), op.y.get(), t, r, d, o.dtype, stream);
+            };
+          } else {
+            const Layout lay = layout(way == "tn", t, d, r, o.dtype);
+            const gpu::DenseGemm* g1 = &cache.get(lay.first, stream);
+            const gpu::DenseGemm* g2 = &cache.get(lay.second, stream);
+            first = [&, g1](int call) {
+              Operands& op = ops[static_cast<size_t>(call % sets)];
+              g1->run(op.l.get(), op.x.get(), op.t.get(), stream);
+            };
+            second = [&, g2](int call) {
+              Operands& op = ops[static_cast<size_t>(call % sets)];
+              g2->run(op.r.get(), op.t.get(), op.y.get(), stream);
+            };
+          }
           const double both = bench::time_device(
               [&](int call) {
                 first(call);
@@ -115,7 +135,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
               stream, o.samples, 5, sets).median_ms;
           if (both < ms) {
             ms = both;
-            chosen = lay.name;
+            chosen = way;
             // Each product alone: where the time goes.
             first_ms = bench::time_device(first, stream, o.samples, 5, sets).median_ms;
             second_ms = bench::time_device(second, stream, o.samples, 5, sets).median_ms;
@@ -129,7 +149,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // compute bound (their flops take longer at the GEMM ceiling than their bytes at the
         // copy ceiling), so the copy fraction alone cannot reach 1 there.
         const double floor_ms = std::max(bytes / hbm * 1e-6, flops / peak_tflops * 1e-9);
-        table.add_row({d, ratio, r, t, method, std::string(chosen), ms, first_ms, second_ms, flops / ms * 1e-9, gbps,
+        table.add_row({d, ratio, r, t, method, chosen, ms, first_ms, second_ms, flops / ms * 1e-9, gbps,
                        gbps / hbm, floor_ms / ms, speedup, 1.0 / ratio});
         if (d >= 4096 && ratio <= 0.05 + 1e-9) {
           floor_log[method].first += std::log(gbps / hbm);
