@@ -60,7 +60,7 @@ double measure_gemm_tflops(gpu::DenseGemmCache& cache, DType dtype, cudaStream_t
 
 Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const Progress& progress) {
   Table table({"hidden", "rank_ratio", "rank", "tokens", "method", "layout", "ms", "first_ms", "second_ms", "tflops",
-               "gbps", "hbm_fraction", "roofline_fraction", "speedup_vs_full", "ideal_speedup"});
+               "gbps", "hbm_fraction", "roofline_fraction", "speedup_vs_full", "ideal_speedup", "candidates_ms"});
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const double hbm = bench::measure_copy_gbps(stream);
@@ -101,7 +101,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         if (method == "ours") candidates.push_back("tn");
         if (method == "ours" && r <= gpu::kMaxThinRank) candidates.push_back("kernel");
         double ms = 1e30, first_ms = NAN, second_ms = NAN;
-        std::string chosen;
+        std::string chosen, tried;  // tried: every candidate's time, "nn=0.0188 tn=0.0190 ..."
         for (const std::string& way : candidates) {
           std::function<void(int)> first, second;
           if (way == "kernel") {
@@ -133,12 +133,15 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
                 second(call);
               },
               stream, o.samples, 5, sets).median_ms;
+          // Each product alone: where the time goes.
+          const double one = bench::time_device(first, stream, o.samples, 5, sets).median_ms;
+          const double two = bench::time_device(second, stream, o.samples, 5, sets).median_ms;
+          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f})", tried.empty() ? "" : " ", way, both, one, two);
           if (both < ms) {
             ms = both;
             chosen = way;
-            // Each product alone: where the time goes.
-            first_ms = bench::time_device(first, stream, o.samples, 5, sets).median_ms;
-            second_ms = bench::time_device(second, stream, o.samples, 5, sets).median_ms;
+            first_ms = one;
+            second_ms = two;
           }
         }
         if (ratio == 1.0) full_ms[method] = ms;
@@ -150,7 +153,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // copy ceiling), so the copy fraction alone cannot reach 1 there.
         const double floor_ms = std::max(bytes / hbm * 1e-6, flops / peak_tflops * 1e-9);
         table.add_row({d, ratio, r, t, method, chosen, ms, first_ms, second_ms, flops / ms * 1e-9, gbps,
-                       gbps / hbm, floor_ms / ms, speedup, 1.0 / ratio});
+                       gbps / hbm, floor_ms / ms, speedup, 1.0 / ratio, tried});
         if (d >= 4096 && ratio <= 0.05 + 1e-9) {
           floor_log[method].first += std::log(gbps / hbm);
           floor_log[method].second += 1;
@@ -159,8 +162,8 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         }
         if (progress)
           progress(fmt::format(
-              "lowrank d={:5} ratio {:4} rank {:5} {:5} ({})  {:8.4f} ms ({:.4f} + {:.4f})  {:6.0f} GB/s ({:4.1f}% of copy)",
-              d, ratio, r, method, chosen, ms, first_ms, second_ms, gbps, 100 * gbps / hbm));
+              "lowrank d={:5} ratio {:4} rank {:5} {:5} ({})  {:8.4f} ms ({:.4f} + {:.4f})  {:6.0f} GB/s ({:4.1f}% of copy)  [{}]",
+              d, ratio, r, method, chosen, ms, first_ms, second_ms, gbps, 100 * gbps / hbm, tried));
       }
     }
   }

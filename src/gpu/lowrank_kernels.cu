@@ -245,10 +245,11 @@ int current_sm_count() {
 void lowrank_down(const void* x, const void* l, float* t32, int64_t tokens, int64_t d_in, int64_t rank,
                   DType dtype, cudaStream_t stream) {
   check_thin("lowrank_down", tokens, rank, d_in, x, l, t32);
-  // Slices of d_in so that about two blocks per SM run at once: each block then streams its
-  // X tile while the partial sums it adds stay small beside it (2 r / slice of X's bytes).
+  // Slices of d_in so that every SM gets about one block: enough bytes in flight through its
+  // pipeline to stream X, while the partial sums (2 r / slice of X's bytes, added at the
+  // blocks' end) stay few.
   const int64_t tiles = (tokens + kTileTokens - 1) / kTileTokens;
-  const int64_t want = std::max<int64_t>(1, (2 * current_sm_count() + tiles - 1) / tiles);
+  const int64_t want = std::max<int64_t>(1, current_sm_count() / tiles);
   int64_t slice = (d_in + want - 1) / want;
   slice = std::max<int64_t>(kStep, (slice + kStep - 1) / kStep * kStep);
   const int64_t slices = (d_in + slice - 1) / slice;
