@@ -1,7 +1,6 @@
 #include "slope/experiments/lowrank_experiment.hpp"
 
 #include <cmath>
-#include <functional>
 #include <map>
 
 #include <fmt/format.h>
@@ -10,14 +9,13 @@
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
-#include "slope/gpu/lowrank_kernels.hpp"
 #include "slope/gpu/stream.hpp"
 
 namespace slope {
 namespace {
 
 struct Operands {
-  gpu::DeviceBuffer x, l, r, t, t32, y;
+  gpu::DeviceBuffer x, l, r, t, y;
 };
 
 // How the adapter factors are stored. T (t x r) = X L and Y (t x d) = T R, activations
@@ -26,8 +24,6 @@ struct Operands {
 //   tn: L^T (r x d) and R^T (d x r) row-major, so both products read their weight along K
 //       ("TN"), the layout with the most tensor-core kernels.
 // The factors are slope's own, so it may store them either way: the faster is kept.
-// A third way, `kernel` (ranks up to gpu::kMaxThinRank), runs slope's own thin-product
-// kernels (gpu/lowrank_kernels.hpp) on the nn layout.
 struct Layout {
   gpu::GemmShape first, second;
 };
@@ -88,45 +84,30 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           op.l = gpu::DeviceBuffer(d * r * 2);
           op.r = gpu::DeviceBuffer(r * d * 2);
           op.t = gpu::DeviceBuffer(t * r * 2);
-          if (method == "ours" && r <= gpu::kMaxThinRank) op.t32 = gpu::DeviceBuffer(t * r * 4);
           op.y = gpu::DeviceBuffer(t * d * 2);
           gpu::fill_uniform(op.x.get(), t * d, 10 + i, 1.0f, o.dtype, stream);
           gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, o.dtype, stream);
           gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
         }
         // plain: the paper's way (factors as d x r and r x d, cuBLASLt's first choice);
-        // ours: both storage layouts with the best of cuBLASLt's candidates for each, and
-        // slope's kernels where the rank allows; the fastest kept.
+        // ours: both storage layouts with the best of cuBLASLt's candidates for each, the
+        // faster kept.
         std::vector<std::string> candidates = {"nn"};
         if (method == "ours") candidates.push_back("tn");
-        if (method == "ours" && r <= gpu::kMaxThinRank) candidates.push_back("kernel");
         double ms = 1e30, first_ms = NAN, second_ms = NAN;
-        std::string chosen, tried;  // tried: every candidate's time, "nn=0.0188 tn=0.0190 ..."
+        std::string chosen, tried;  // tried: every candidate's time, "nn=0.0188(0.0096+0.0077) ..."
         for (const std::string& way : candidates) {
-          std::function<void(int)> first, second;
-          if (way == "kernel") {
-            first = [&](int call) {
-              Operands& op = ops[static_cast<size_t>(call % sets)];
-              SLOPE_CHECK(cudaMemsetAsync(op.t32.get(), 0, static_cast<size_t>(t * r) * 4, stream));
-              gpu::lowrank_down(op.x.get(), op.l.get(), op.t32.as<float>(), t, d, r, o.dtype, stream);
-            };
-            second = [&](int call) {
-              Operands& op = ops[static_cast<size_t>(call % sets)];
-              gpu::lowrank_up(op.t32.as<float>(), op.r.get(), op.y.get(), t, r, d, o.dtype, stream);
-            };
-          } else {
-            const Layout lay = layout(way == "tn", t, d, r, o.dtype);
-            const gpu::DenseGemm* g1 = &cache.get(lay.first, stream);
-            const gpu::DenseGemm* g2 = &cache.get(lay.second, stream);
-            first = [&, g1](int call) {
-              Operands& op = ops[static_cast<size_t>(call % sets)];
-              g1->run(op.l.get(), op.x.get(), op.t.get(), stream);
-            };
-            second = [&, g2](int call) {
-              Operands& op = ops[static_cast<size_t>(call % sets)];
-              g2->run(op.r.get(), op.t.get(), op.y.get(), stream);
-            };
-          }
+          const Layout lay = layout(way == "tn", t, d, r, o.dtype);
+          const gpu::DenseGemm& g1 = cache.get(lay.first, stream);
+          const gpu::DenseGemm& g2 = cache.get(lay.second, stream);
+          auto first = [&](int call) {
+            Operands& op = ops[static_cast<size_t>(call % sets)];
+            g1.run(op.l.get(), op.x.get(), op.t.get(), stream);
+          };
+          auto second = [&](int call) {
+            Operands& op = ops[static_cast<size_t>(call % sets)];
+            g2.run(op.r.get(), op.t.get(), op.y.get(), stream);
+          };
           const double both = bench::time_device(
               [&](int call) {
                 first(call);
@@ -148,7 +129,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         const double gbps = bytes / ms * 1e-6;
         const double flops = 4.0 * t * d * exact;  // the useful work: padding adds none
         const double speedup = full_ms.count(method) ? full_ms[method] / ms : NAN;
-        // The roofline: neither bound alone. At ratio 0.05 and d >= 7168 the two products are
+        // The roofline: neither bound alone. At ratio 0.05 and d >= 5120 the two products are
         // compute bound (their flops take longer at the GEMM ceiling than their bytes at the
         // copy ceiling), so the copy fraction alone cannot reach 1 there.
         const double floor_ms = std::max(bytes / hbm * 1e-6, flops / peak_tflops * 1e-9);
