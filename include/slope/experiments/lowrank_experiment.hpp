@@ -20,9 +20,10 @@ struct LowRankOptions : SweepOptions {
 
 // Columns: hidden, rank_ratio, rank, tokens, method (plain / ours), layout (nn / tn), ms,
 // first_ms (X L alone), second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction,
-// speedup_vs_full, ideal_speedup, candidates_ms (each way tried and its time). `summary` gets the measured copy bandwidth and GEMM ceiling
-// and, per method, the geometric-mean fractions of the copy bandwidth and of the roofline
-// for d >= 4096 and ratio <= 0.05.
+// speedup_vs_full, ideal_speedup, candidates_ms (each layout tried, with its times).
+// `summary` gets the measured copy bandwidth and GEMM ceiling and, per method, the
+// geometric-mean fractions of the copy bandwidth and of the roofline for d >= 4096 and
+// ratio <= 0.05.
 Table run_lowrank_experiment(const LowRankOptions& options, Metadata& summary, const Progress& progress);
 
 }  // namespace slope
