@@ -183,7 +183,8 @@ def plot_lowrank(args):
     bw.set_xlabel("hidden dimension d")
     bw.set_ylabel("fraction of copy bandwidth; dotted: of the roofline (ours)")
     bw.set_title("Rank ratio <= 0.05: achieved vs ceiling")
-    bw.legend(fontsize=7, ncol=2)
+    if small:
+        bw.legend(fontsize=7, ncol=2)
     save(fig, args.out)
 
 
