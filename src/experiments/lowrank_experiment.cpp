@@ -21,18 +21,17 @@ struct Operands {
 // How the adapter factors are stored. T (t x r) = X L and Y (t x d) = T R, activations
 // row-major token-major, i.e. column-major T^T = L^T X^T and Y^T = R^T T^T.
 //   nn: L as d x r and R as r x d, row-major (both products "NN" for cuBLASLt);
-//   tn: L^T (r x d) and R^T (d x r) row-major, so both products read their weight along K
-//       ("TN"), the layout with the most tensor-core kernels.
+//   tn: L^T (r x d) and R^T (d x r) row-major: the factors are then the weights of two
+//       linear layers (gpu::linear_shape), read along K ("TN", the layout with the most
+//       tensor-core kernels).
 // The factors are slope's own, so it may store them either way: the faster is kept.
 struct Layout {
   gpu::GemmShape first, second;
 };
 
 Layout layout(bool tn, int64_t t, int64_t d, int64_t r, DType dtype) {
+  if (tn) return {gpu::linear_shape(t, r, d, dtype), gpu::linear_shape(t, d, r, dtype)};
   using gpu::Op;
-  if (tn)
-    return {{Op::kT, Op::kN, r, t, d, d, d, r, dtype, false, false},
-            {Op::kT, Op::kN, d, t, r, r, r, d, dtype, false, false}};
   return {{Op::kN, Op::kN, r, t, d, r, d, r, dtype, false, false},
           {Op::kN, Op::kN, d, t, r, d, r, d, dtype, false, false}};
 }
