@@ -122,35 +122,112 @@ DenseGemm::DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool 
   workspace_.reserve(std::max<size_t>(workspace_bytes_, 256));
 }
 
+namespace {
+
+// Split-K variants of cuBLASLt's candidates, for products whose output has too few tiles to
+// fill the GPU (the low-rank adapters' X L: 2048 x r with K = d). cuBLASLt's heuristic
+// returns at most one split for each kernel, and for these shapes it is often not the
+// fastest: up to kSplitAlgos kernels that accept split-K are retried with each split and
+// each reduction scheme they support.
+constexpr int kSplitAlgos = 4;
+constexpr int kSplits[] = {2, 4, 8, 16, 32};
+
+bool few_output_tiles(const GemmShape& s) {
+  const int64_t tiles = ((s.m + 127) / 128) * ((s.n + 127) / 128);
+  return tiles < 132 && s.k >= 4 * std::min(s.m, s.n);
+}
+
+std::vector<cublasLtMatmulHeuristicResult_t> split_k_variants(
+    const CublasLtHandle& handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+    cublasLtMatrixLayout_t d, int count, const cublasLtMatmulHeuristicResult_t* results) {
+  std::vector<cublasLtMatmulHeuristicResult_t> variants;
+  int algos = 0;
+  for (int i = 0; i < count && algos < kSplitAlgos; ++i) {
+    int32_t split_support = 0;
+    uint32_t schemes = 0;
+    size_t written = 0;
+    if (cublasLtMatmulAlgoCapGetAttribute(&results[i].algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &split_support,
+                                          sizeof(split_support), &written) != CUBLAS_STATUS_SUCCESS ||
+        split_support == 0)
+      continue;
+    if (cublasLtMatmulAlgoCapGetAttribute(&results[i].algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes,
+                                          sizeof(schemes), &written) != CUBLAS_STATUS_SUCCESS)
+      continue;
+    ++algos;
+    for (int32_t split : kSplits) {
+      for (uint32_t scheme : {CUBLASLT_REDUCTION_SCHEME_INPLACE, CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE,
+                              CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE}) {
+        if ((schemes & scheme) == 0) continue;
+        cublasLtMatmulHeuristicResult_t v = results[i];
+        if (cublasLtMatmulAlgoConfigSetAttribute(&v.algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof(split)) !=
+                CUBLAS_STATUS_SUCCESS ||
+            cublasLtMatmulAlgoConfigSetAttribute(&v.algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
+                                                 sizeof(scheme)) != CUBLAS_STATUS_SUCCESS)
+          continue;
+        // The check refuses what the kernel cannot run and sizes its workspace.
+        if (cublasLtMatmulAlgoCheck(handle.get(), desc, a, b, d, d, &v.algo, &v) != CUBLAS_STATUS_SUCCESS) continue;
+        if (v.workspaceSize > kWorkspaceBytes) continue;
+        variants.push_back(v);
+      }
+    }
+  }
+  return variants;
+}
+
+}  // namespace
+
 void DenseGemm::tune_on_scratch(cudaStream_t stream, int count, const cublasLtMatmulHeuristicResult_t* results) {
+  std::vector<cublasLtMatmulHeuristicResult_t> candidates(results, results + count);
+  heuristic_candidates_ = count;
+  if (few_output_tiles(shape_)) {
+    const auto variants = split_k_variants(handle_, desc_, a_, b_, d_, count, results);
+    candidates.insert(candidates.end(), variants.begin(), variants.end());
+    split_k_candidates_ = static_cast<int>(variants.size());
+  }
   const bool at = shape_.op_a == Op::kT, bt = shape_.op_b == Op::kT;
   const int64_t a_elems = shape_.lda * (at ? shape_.m : shape_.k);
   const int64_t b_elems = shape_.ldb * (bt ? shape_.k : shape_.n);
   const int64_t d_elems = shape_.ldd * shape_.n;
-  DeviceBuffer a(a_elems * 2), b(b_elems * 2), d(d_elems * 2), bias(shape_.m * 2), ws(kWorkspaceBytes);
-  // Random operands: zeros run faster than real data on tensor cores and would bias the pick.
-  fill_uniform(a.get(), a_elems, 11, 1.0f, shape_.dtype, stream);
-  fill_uniform(b.get(), b_elems, 12, 1.0f, shape_.dtype, stream);
+  // Operand sets rotated past the L2, as the benchmarks time: a memory-bound product picked
+  // on L2-resident operands (a thin product's X of 16 MB fits in the 60 MB L2) is not the
+  // one that is fastest from HBM.
+  const int sets = bench::rotation_count(2.0 * (a_elems + b_elems + d_elems), 16);
+  struct Operands {
+    DeviceBuffer a, b, d;
+  };
+  std::vector<Operands> ops(static_cast<size_t>(sets));
+  for (int i = 0; i < sets; ++i) {
+    Operands& op = ops[static_cast<size_t>(i)];
+    op.a = DeviceBuffer(a_elems * 2);
+    op.b = DeviceBuffer(b_elems * 2);
+    op.d = DeviceBuffer(d_elems * 2);
+    // Random operands: zeros run faster than real data on tensor cores and would bias the pick.
+    fill_uniform(op.a.get(), a_elems, 11 + 2 * i, 1.0f, shape_.dtype, stream);
+    fill_uniform(op.b.get(), b_elems, 12 + 2 * i, 1.0f, shape_.dtype, stream);
+  }
+  DeviceBuffer bias(shape_.m * 2), ws(kWorkspaceBytes);
   fill_uniform(bias.get(), shape_.m, 13, 1.0f, shape_.dtype, stream);
+  if (shape_.bias) {
+    const void* ptr = bias.get();
+    SLOPE_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ptr, sizeof(ptr)));
+  }
   double best = 1e30;
   const float alpha = 1.0f, beta = 0.0f;
-  for (int i = 0; i < count; ++i) {
-    if (shape_.bias) {
-      const void* ptr = bias.get();
-      SLOPE_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ptr, sizeof(ptr)));
-    }
-    auto launch = [&] {
-      return cublasLtMatmul(handle_.get(), desc_, &alpha, a.get(), a_, b.get(), b_, &beta, d.get(), d_, d.get(),
-                            d_, &results[i].algo, ws.get(), kWorkspaceBytes, stream);
+  for (const cublasLtMatmulHeuristicResult_t& candidate : candidates) {
+    auto launch = [&](int call) {
+      const Operands& op = ops[static_cast<size_t>(call % sets)];
+      return cublasLtMatmul(handle_.get(), desc_, &alpha, op.a.get(), a_, op.b.get(), b_, &beta, op.d.get(), d_,
+                            op.d.get(), d_, &candidate.algo, ws.get(), kWorkspaceBytes, stream);
     };
-    if (launch() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate may refuse; skip it
-    const double ms = bench::time_device([&](int) { SLOPE_CHECK(launch()); }, stream, 5, 2).median_ms;
+    if (launch(0) != CUBLAS_STATUS_SUCCESS) continue;  // a candidate may refuse; skip it
+    const double ms = bench::time_device([&](int call) { SLOPE_CHECK(launch(call)); }, stream, 5, 2, sets).median_ms;
     if (ms < best) {
       best = ms;
-      algo_ = results[i].algo;
-      workspace_bytes_ = results[i].workspaceSize;
+      algo_ = candidate.algo;
+      workspace_bytes_ = candidate.workspaceSize;
     }
   }
+  SLOPE_CHECK(cudaStreamSynchronize(stream));  // the scratch operands die here
 }
 
 DenseGemm::~DenseGemm() {

@@ -61,6 +61,28 @@ TEST_P(DenseGemmTest, FeatureMajorTwinOfTheSparseProduct) {
   }
 }
 
+// A thin product (T^T = L^T X^T, the low-rank adapter's first half: few output tiles, long
+// K): tuning adds split-K variants of cuBLASLt's kernels, and whichever wins must compute
+// the product, also when it accumulates (beta = 1).
+TEST_P(DenseGemmTest, TunedThinProductWithSplitKCandidatesMatchesTheCpu) {
+  const DType d = GetParam();
+  const int64_t t = 112, r = 48, k = 1040;
+  const MatrixF x = random_matrix(t, k, 9, d), lt = random_matrix(r, k, 10, d, 0.25f);
+  gpu::DeviceBuffer dx = gpu::upload(x, d, stream_), dl = gpu::upload(lt, d, stream_), y(t * r * 2);
+  gpu::DenseGemmCache cache(true);
+  const gpu::DenseGemm& g = cache.get(gpu::linear_shape(t, r, k, d), stream_);
+  EXPECT_GT(g.heuristic_candidates(), 0);
+  EXPECT_GT(g.split_k_candidates(), 0);
+  gpu::poison(y.get(), t * r, stream_);
+  g.run(dl.get(), dx.get(), y.get(), stream_);
+  const MatrixF want = linear_forward(x, lt, nullptr);
+  expect_close(gpu::download(y.get(), t, r, d, stream_), want, d);
+  g.run(dl.get(), dx.get(), y.get(), stream_, 1.0f, 1.0f);
+  MatrixF twice = want;
+  for (auto& v : twice.data) v *= 2;
+  expect_close(gpu::download(y.get(), t, r, d, stream_), twice, d);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, DenseGemmTest, ::testing::Values(DType::kF16, DType::kBF16),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 

@@ -59,8 +59,9 @@ class CublasLtHandle {
 // referenced by pointer).
 class DenseGemm {
  public:
-  // tune: time up to 32 of cuBLASLt's heuristic candidates on scratch operands and keep the
-  // fastest, so that the dense baseline is as good as the library allows.
+  // tune: time up to 32 of cuBLASLt's heuristic candidates (and, for outputs with too few
+  // tiles to fill the GPU, their split-K variants) on scratch operands rotated past the L2,
+  // and keep the fastest, so that the dense baseline is as good as the library allows.
   DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool tune, cudaStream_t stream);
   ~DenseGemm();
   DenseGemm(const DenseGemm&) = delete;
@@ -70,6 +71,9 @@ class DenseGemm {
   void run(const void* a, const void* b, void* d, cudaStream_t stream, float alpha = 1.0f,
            float beta = 0.0f, const void* bias = nullptr) const;
   const GemmShape& shape() const { return shape_; }
+  // What tuning timed: cuBLASLt's heuristic candidates and the split-K variants added to them.
+  int heuristic_candidates() const { return heuristic_candidates_; }
+  int split_k_candidates() const { return split_k_candidates_; }
 
  private:
   void tune_on_scratch(cudaStream_t stream, int count, const cublasLtMatmulHeuristicResult_t* results);
@@ -81,6 +85,7 @@ class DenseGemm {
   cublasLtMatmulAlgo_t algo_{};
   DeviceBuffer workspace_;
   size_t workspace_bytes_ = 0;
+  int heuristic_candidates_ = 0, split_k_candidates_ = 0;
 };
 
 // DenseGemm plans by shape, created on first use.
