@@ -48,11 +48,12 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
     }
     // The search, on a fresh plan (what a first run pays per shape).
     gpu::SparsePlan searched(engine.context(), shape);
+    const gpu::SearchOperands operands(engine.context(), shape, stream);
     const auto search_start = std::chrono::steady_clock::now();
     TuningEntry entry;
     double search_ms = NAN;
     try {
-      entry = gpu::search_configurations(searched, cw.data(), x.get(), y.get(), stream);
+      entry = gpu::search_configurations(searched, operands, stream);
       SLOPE_CHECK(cudaStreamSynchronize(stream));
       search_ms = ms_since(search_start);
     } catch (const Error& e) {

@@ -198,23 +198,45 @@ int SparsePlan::config_count() const {
   return max_id;
 }
 
+SearchOperands::SearchOperands(const SparseLtContext& ctx, const SparseShape& s, cudaStream_t stream) {
+  DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2);
+  fill_uniform(w.get(), s.m * s.k, 1, 1.0f, s.dtype, stream);
+  fill_uniform(x.get(), s.n * s.k, 2, 1.0f, s.dtype, stream);
+  prune_rows_2to4(w.get(), w.get(), nullptr, s.m, s.k, s.dtype, stream);
+  CompressedWeight cw(ctx, s.m, s.k, s.dtype);
+  cw.compress(w.get(), stream);
+  const double bytes_per_call = static_cast<double>(cw.bytes()) + 2.0 * (s.n * s.k + s.n * s.m);
+  const int sets = bench::rotation_count(bytes_per_call, 16);
+  for (int i = 0; i < sets; ++i) {
+    w_.emplace_back(cw.bytes());
+    x_.emplace_back(s.n * s.k * 2);
+    y_.emplace_back(s.n * s.m * 2);
+    SLOPE_CHECK(cudaMemcpyAsync(w_.back().get(), cw.data(), cw.bytes(), cudaMemcpyDeviceToDevice, stream));
+    SLOPE_CHECK(cudaMemcpyAsync(x_.back().get(), x.get(), s.n * s.k * 2, cudaMemcpyDeviceToDevice, stream));
+  }
+  SLOPE_CHECK(cudaStreamSynchronize(stream));  // the temporaries die here
+}
+
 namespace {
 
 // Milliseconds per product of `plan`: enough samples to rank kernel configurations.
-double time_plan(const SparsePlan& plan, const void* w, const void* x, void* y, cudaStream_t stream) {
-  return bench::time_device([&](int) { plan.matmul(w, x, y, stream); }, stream, 7, 3).median_ms;
+double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
+  return bench::time_device([&](int call) {
+    const int set = call % ops.count();
+    plan.matmul(ops.w(set), ops.x(set), ops.y(set), stream);
+  }, stream, 7, 3, ops.count()).median_ms;
 }
 
 }  // namespace
 
-TuningEntry search_configurations(SparsePlan& plan, const void* w, const void* x, void* y, cudaStream_t stream) {
+TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
   // cuSPARSELt's own search first (it also weighs split-K), then every kernel configuration
   // timed on its own with CUDA events: the library's search times few iterations and, for
   // the small shapes of the paper (d <= 1024, ~10 us products), its pick is often not the
   // fastest. Plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
   // second per shape, once.
-  TuningEntry best = plan.search(w, x, y, stream);
-  best.search_ms = time_plan(plan, w, x, y, stream);
+  TuningEntry best = plan.search(ops.w(0), ops.x(0), ops.y(0), stream);
+  best.search_ms = time_plan(plan, ops, stream);
   const int count = plan.config_count();
   for (int id = 0; id < count; ++id) {
     if (id == best.config_id) continue;
@@ -222,7 +244,7 @@ TuningEntry search_configurations(SparsePlan& plan, const void* w, const void* x
     candidate.config_id = id;
     candidate.split_k = -1;
     SparsePlan trial(plan.context(), plan.shape(), &candidate);
-    const double ms = time_plan(trial, w, x, y, stream);
+    const double ms = time_plan(trial, ops, stream);
     if (ms < best.search_ms) {
       best = candidate;
       best.search_ms = ms;
@@ -269,17 +291,10 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
   event.init_ms = ms_since(start);
   if (policy_ == SearchPolicy::kSearch && !cached) {
     // Search on random operands of the right shape: the choice depends on the shape only.
-    const SparseShape& s = shape;
-    DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2), y(s.n * s.m * 2);
-    fill_uniform(w.get(), s.m * s.k, 1, 1.0f, s.dtype, stream);
-    fill_uniform(x.get(), s.n * s.k, 2, 1.0f, s.dtype, stream);
-    prune_rows_2to4(w.get(), w.get(), nullptr, s.m, s.k, s.dtype, stream);
-    CompressedWeight cw(ctx_, s.m, s.k, s.dtype);
-    cw.compress(w.get(), stream);
-    SLOPE_CHECK(cudaStreamSynchronize(stream));
+    const SearchOperands operands(ctx_, shape, stream);
     const auto search_start = std::chrono::steady_clock::now();
     try {
-      event.entry = search_configurations(*made, cw.data(), x.get(), y.get(), stream);
+      event.entry = search_configurations(*made, operands, stream);
       event.searched = true;
       if (event.entry.config_id != made->config_id())
         made = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);

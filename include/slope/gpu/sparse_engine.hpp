@@ -135,10 +135,26 @@ class SparsePlan {
   size_t workspace_bytes_ = 0;
 };
 
-// The fastest configuration for `plan`'s shape: cuSPARSELt's search, then every kernel
-// configuration timed with CUDA events. `plan` keeps the library search's choice.
-TuningEntry search_configurations(SparsePlan& plan, const void* w_compressed, const void* x, void* y,
-                                  cudaStream_t stream);
+// Random operands of one shape for timing kernel configurations: a pruned, compressed
+// weight and an X, copied into enough sets (each with its own Y) to rotate past the L2, as
+// the benchmarks time. Picked on L2-resident operands, a configuration can be the fastest
+// only while the operands stay in the cache.
+class SearchOperands {
+ public:
+  SearchOperands(const SparseLtContext& ctx, const SparseShape& shape, cudaStream_t stream);
+  int count() const { return static_cast<int>(x_.size()); }
+  const void* w(int set) const { return w_[static_cast<size_t>(set)].get(); }
+  const void* x(int set) const { return x_[static_cast<size_t>(set)].get(); }
+  void* y(int set) const { return y_[static_cast<size_t>(set)].get(); }
+
+ private:
+  std::vector<DeviceBuffer> w_, x_, y_;
+};
+
+// The fastest configuration for `plan`'s shape: cuSPARSELt's search (on set 0), then every
+// kernel configuration timed with CUDA events over the rotated sets. `plan` keeps the
+// library search's choice.
+TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& operands, cudaStream_t stream);
 
 // What happened when a plan was made: searched, or taken from the tuning cache.
 struct PlanEvent {
