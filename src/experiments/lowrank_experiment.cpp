@@ -1,6 +1,7 @@
 #include "slope/experiments/lowrank_experiment.hpp"
 
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include <fmt/format.h>
@@ -18,22 +19,38 @@ struct Operands {
   gpu::DeviceBuffer x, l, r, t, y;
 };
 
-// How the adapter factors are stored. T (t x r) = X L and Y (t x d) = T R, activations
-// row-major token-major, i.e. column-major T^T = L^T X^T and Y^T = R^T T^T.
-//   nn: L as d x r and R as r x d, row-major (both products "NN" for cuBLASLt);
-//   tn: L^T (r x d) and R^T (d x r) row-major: the factors are then the weights of two
-//       linear layers (gpu::linear_shape), read along K ("TN", the layout with the most
-//       tensor-core kernels).
-// The factors are slope's own, so it may store them either way: the faster is kept.
+// How the operands are stored. T (t x r) = X L and Y (t x d) = T R. Activations (X, T, Y)
+// token-major (X row-major t x d, as the paper's PyTorch) or feature-major (X^T row-major
+// d x t, slope's layer convention); each factor stored as given (L: d x r, R: r x d) or
+// transposed (L^T, R^T: the weights of two linear layers). The factors and the activations
+// between slope's layers are slope's own, so it may store them either way: the fastest is
+// kept.
 struct Layout {
-  gpu::GemmShape first, second;
+  bool feature_major = false;
+  bool l_transposed = false;
+  bool r_transposed = false;
 };
 
-Layout layout(bool tn, int64_t t, int64_t d, int64_t r, DType dtype) {
-  if (tn) return {gpu::linear_shape(t, r, d, dtype), gpu::linear_shape(t, d, r, dtype)};
+std::string name(const Layout& w) {
+  return std::string(w.feature_major ? "feature" : "token") + (w.l_transposed ? ":Lt" : ":L") +
+         (w.r_transposed ? ",Rt" : ",R");
+}
+
+// Column-major cuBLASLt shapes of the two products (run(a, b, d) operand order below).
+gpu::GemmShape first_shape(const Layout& w, int64_t t, int64_t d, int64_t r, DType dtype) {
   using gpu::Op;
-  return {{Op::kN, Op::kN, r, t, d, r, d, r, dtype, false, false},
-          {Op::kN, Op::kN, d, t, r, d, r, d, dtype, false, false}};
+  if (!w.feature_major)  // T^T (r x t) = L^T X^T: a = L, b = X
+    return {w.l_transposed ? Op::kT : Op::kN, Op::kN, r, t, d, w.l_transposed ? d : r, d, r, dtype, false, false};
+  // T (t x r) = X L: a = X (column-major t x d), b = L
+  return {Op::kN, w.l_transposed ? Op::kN : Op::kT, t, r, d, t, w.l_transposed ? d : r, t, dtype, false, false};
+}
+
+gpu::GemmShape second_shape(const Layout& w, int64_t t, int64_t d, int64_t r, DType dtype) {
+  using gpu::Op;
+  if (!w.feature_major)  // Y^T (d x t) = R^T T^T: a = R, b = T
+    return {w.r_transposed ? Op::kT : Op::kN, Op::kN, d, t, r, w.r_transposed ? r : d, r, d, dtype, false, false};
+  // Y (t x d) = T R: a = T (column-major t x r), b = R
+  return {Op::kN, w.r_transposed ? Op::kN : Op::kT, t, d, r, t, w.r_transposed ? r : d, t, dtype, false, false};
 }
 
 // Dense GEMM throughput in TFLOP/s, the compute ceiling of the roofline the low-rank products
@@ -88,38 +105,63 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, o.dtype, stream);
           gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
         }
-        // plain: the paper's way (factors as d x r and r x d, cuBLASLt's first choice);
-        // ours: both storage layouts with the best of cuBLASLt's candidates for each, the
-        // faster kept.
-        std::vector<std::string> candidates = {"nn"};
-        if (method == "ours") candidates.push_back("tn");
+        // plain: the paper's way (token-major activations, factors as d x r and r x d,
+        // cuBLASLt's first choice); ours: for each activation layout the faster storage of
+        // each factor (each product timed alone) with the best of cuBLASLt's candidates for
+        // each product, then the pair timed together; the faster pair is kept.
+        auto run_first = [&](const gpu::DenseGemm& g, bool feature_major, int call) {
+          Operands& op = ops[static_cast<size_t>(call % sets)];
+          if (feature_major)
+            g.run(op.x.get(), op.l.get(), op.t.get(), stream);
+          else
+            g.run(op.l.get(), op.x.get(), op.t.get(), stream);
+        };
+        auto run_second = [&](const gpu::DenseGemm& g, bool feature_major, int call) {
+          Operands& op = ops[static_cast<size_t>(call % sets)];
+          if (feature_major)
+            g.run(op.t.get(), op.r.get(), op.y.get(), stream);
+          else
+            g.run(op.r.get(), op.t.get(), op.y.get(), stream);
+        };
+        auto time_alone = [&](const std::function<void(int)>& fn) {
+          return bench::time_device(fn, stream, o.samples, 5, sets).median_ms;
+        };
+        std::vector<bool> activation_layouts = {false};
+        if (method == "ours") activation_layouts.push_back(true);
         double ms = 1e30, first_ms = NAN, second_ms = NAN;
-        std::string chosen, tried;  // tried: every candidate's time, "nn=0.0188(0.0096+0.0077) ..."
-        for (const std::string& way : candidates) {
-          const Layout lay = layout(way == "tn", t, d, r, o.dtype);
-          const gpu::DenseGemm& g1 = cache.get(lay.first, stream);
-          const gpu::DenseGemm& g2 = cache.get(lay.second, stream);
-          auto first = [&](int call) {
-            Operands& op = ops[static_cast<size_t>(call % sets)];
-            g1.run(op.l.get(), op.x.get(), op.t.get(), stream);
-          };
-          auto second = [&](int call) {
-            Operands& op = ops[static_cast<size_t>(call % sets)];
-            g2.run(op.r.get(), op.t.get(), op.y.get(), stream);
-          };
-          const double both = bench::time_device(
-              [&](int call) {
-                first(call);
-                second(call);
-              },
-              stream, o.samples, 5, sets).median_ms;
-          // Each product alone: where the time goes.
-          const double one = bench::time_device(first, stream, o.samples, 5, sets).median_ms;
-          const double two = bench::time_device(second, stream, o.samples, 5, sets).median_ms;
-          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f})", tried.empty() ? "" : " ", way, both, one, two);
+        std::string chosen, tried;  // tried: every pair's time, "token:L,R=0.0188(0.0096+0.0077) ..."
+        for (const bool feature_major : activation_layouts) {
+          Layout way{feature_major, false, false};
+          double one = 1e30, two = 1e30;
+          for (const bool transposed : {false, true}) {
+            if (method == "plain" && transposed) continue;
+            Layout trial = way;
+            trial.l_transposed = transposed;
+            const gpu::DenseGemm& g = cache.get(first_shape(trial, t, d, r, o.dtype), stream);
+            const double alone = time_alone([&](int call) { run_first(g, feature_major, call); });
+            if (alone < one) {
+              one = alone;
+              way.l_transposed = transposed;
+            }
+            trial = way;
+            trial.r_transposed = transposed;
+            const gpu::DenseGemm& h = cache.get(second_shape(trial, t, d, r, o.dtype), stream);
+            const double alone2 = time_alone([&](int call) { run_second(h, feature_major, call); });
+            if (alone2 < two) {
+              two = alone2;
+              way.r_transposed = transposed;
+            }
+          }
+          const gpu::DenseGemm& g1 = cache.get(first_shape(way, t, d, r, o.dtype), stream);
+          const gpu::DenseGemm& g2 = cache.get(second_shape(way, t, d, r, o.dtype), stream);
+          const double both = time_alone([&](int call) {
+            run_first(g1, feature_major, call);
+            run_second(g2, feature_major, call);
+          });
+          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f})", tried.empty() ? "" : " ", name(way), both, one, two);
           if (both < ms) {
             ms = both;
-            chosen = way;
+            chosen = name(way);
             first_ms = one;
             second_ms = two;
           }
