@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "gpu_test.hpp"
 #include "slope/core/nm_prune.hpp"
 #include "slope/core/random.hpp"
@@ -30,13 +32,15 @@ MatrixF reference(const Case& c, const MatrixF& x, const MatrixF& w, const Matri
   return y;
 }
 
-// X widened to `width` features with large junk past d_in: the folded form must overwrite
-// them with its adapter features, the other forms must not read them.
+// X widened to `width` features with junk past d_in, large values and NaN in turn: the
+// folded form must overwrite every one of them (a zero weight times NaN is NaN), the other
+// forms must not read them.
 MatrixF widened(const MatrixF& x, int64_t width, DType dtype) {
   const MatrixF junk = random_matrix(x.rows, std::max<int64_t>(width - x.cols, 1), 6, dtype, 64.0f);
   MatrixF out(x.rows, width);
   for (int64_t i = 0; i < x.rows; ++i)
-    for (int64_t j = 0; j < width; ++j) out(i, j) = j < x.cols ? x(i, j) : junk(i, j - x.cols);
+    for (int64_t j = 0; j < width; ++j)
+      out(i, j) = j < x.cols ? x(i, j) : ((i + j) % 2 ? std::nanf("") : junk(i, j - x.cols));
   return out;
 }
 
