@@ -11,6 +11,7 @@
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/stream.hpp"
+#include "slope/gpu/thin_product.hpp"
 
 namespace slope {
 namespace {
@@ -25,15 +26,18 @@ struct Operands {
 // transposed (L^T, R^T: the weights of two linear layers). The factors and the activations
 // between slope's layers are slope's own, so it may store them either way: the fastest is
 // kept.
+// With feature-major activations and L^T stored, X L can also run on slope's own kernel
+// (gpu::thin_product, ranks up to 128).
 struct Layout {
   bool feature_major = false;
   bool l_transposed = false;
   bool r_transposed = false;
+  bool slope_kernel = false;
 };
 
 std::string name(const Layout& w) {
-  return std::string(w.feature_major ? "feature" : "token") + (w.l_transposed ? ":Lt" : ":L") +
-         (w.r_transposed ? ",Rt" : ",R");
+  return std::string(w.feature_major ? "feature" : "token") +
+         (w.slope_kernel ? ":slope(Lt)" : w.l_transposed ? ":Lt" : ":L") + (w.r_transposed ? "+Rt" : "+R");
 }
 
 // Column-major cuBLASLt shapes of the two products (run(a, b, d) operand order below).
@@ -109,19 +113,31 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // cuBLASLt's first choice); ours: for each activation layout the faster storage of
         // each factor (each product timed alone) with the best of cuBLASLt's candidates for
         // each product, then the pair timed together; the faster pair is kept.
-        auto run_first = [&](const gpu::DenseGemm& g, bool feature_major, int call) {
-          Operands& op = ops[static_cast<size_t>(call % sets)];
-          if (feature_major)
-            g.run(op.x.get(), op.l.get(), op.t.get(), stream);
-          else
-            g.run(op.l.get(), op.x.get(), op.t.get(), stream);
+        // The products of one layout, as functions of the call number (rotating operands).
+        auto first_fn = [&](const Layout& w) -> std::function<void(int)> {
+          if (w.slope_kernel)
+            return [&, w](int call) {
+              Operands& op = ops[static_cast<size_t>(call % sets)];
+              gpu::thin_product(op.l.get(), op.x.get(), op.t.get(), r, d, t, t, o.dtype, stream);
+            };
+          const gpu::DenseGemm* g = &cache.get(first_shape(w, t, d, r, o.dtype), stream);
+          return [&, g, w](int call) {
+            Operands& op = ops[static_cast<size_t>(call % sets)];
+            if (w.feature_major)
+              g->run(op.x.get(), op.l.get(), op.t.get(), stream);
+            else
+              g->run(op.l.get(), op.x.get(), op.t.get(), stream);
+          };
         };
-        auto run_second = [&](const gpu::DenseGemm& g, bool feature_major, int call) {
-          Operands& op = ops[static_cast<size_t>(call % sets)];
-          if (feature_major)
-            g.run(op.t.get(), op.r.get(), op.y.get(), stream);
-          else
-            g.run(op.r.get(), op.t.get(), op.y.get(), stream);
+        auto second_fn = [&](const Layout& w) -> std::function<void(int)> {
+          const gpu::DenseGemm* g = &cache.get(second_shape(w, t, d, r, o.dtype), stream);
+          return [&, g, w](int call) {
+            Operands& op = ops[static_cast<size_t>(call % sets)];
+            if (w.feature_major)
+              g->run(op.t.get(), op.r.get(), op.y.get(), stream);
+            else
+              g->run(op.r.get(), op.t.get(), op.y.get(), stream);
+          };
         };
         auto time_alone = [&](const std::function<void(int)>& fn) {
           return bench::time_device(fn, stream, o.samples, 5, sets).median_ms;
@@ -129,34 +145,39 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         std::vector<bool> activation_layouts = {false};
         if (method == "ours") activation_layouts.push_back(true);
         double ms = 1e30, first_ms = NAN, second_ms = NAN;
-        std::string chosen, tried;  // tried: every pair's time, "token:L,R=0.0188(0.0096+0.0077) ..."
+        std::string chosen, tried;  // tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
         for (const bool feature_major : activation_layouts) {
-          Layout way{feature_major, false, false};
+          // Each product's candidates timed alone; the fastest of each are then paired.
+          std::vector<Layout> firsts = {{feature_major, false, false, false}};
+          if (method == "ours") {
+            firsts.push_back({feature_major, true, false, false});
+            if (feature_major && gpu::thin_product_supports(r, d, t, t)) firsts.push_back({true, true, false, true});
+          }
+          Layout way = firsts.front();
           double one = 1e30, two = 1e30;
+          for (const Layout& trial : firsts) {
+            const double alone = time_alone(first_fn(trial));
+            if (alone < one) {
+              one = alone;
+              way = trial;
+            }
+          }
+          Layout best_second = way;
           for (const bool transposed : {false, true}) {
             if (method == "plain" && transposed) continue;
             Layout trial = way;
-            trial.l_transposed = transposed;
-            const gpu::DenseGemm& g = cache.get(first_shape(trial, t, d, r, o.dtype), stream);
-            const double alone = time_alone([&](int call) { run_first(g, feature_major, call); });
-            if (alone < one) {
-              one = alone;
-              way.l_transposed = transposed;
-            }
-            trial = way;
             trial.r_transposed = transposed;
-            const gpu::DenseGemm& h = cache.get(second_shape(trial, t, d, r, o.dtype), stream);
-            const double alone2 = time_alone([&](int call) { run_second(h, feature_major, call); });
-            if (alone2 < two) {
-              two = alone2;
-              way.r_transposed = transposed;
+            const double alone = time_alone(second_fn(trial));
+            if (alone < two) {
+              two = alone;
+              best_second = trial;
             }
           }
-          const gpu::DenseGemm& g1 = cache.get(first_shape(way, t, d, r, o.dtype), stream);
-          const gpu::DenseGemm& g2 = cache.get(second_shape(way, t, d, r, o.dtype), stream);
+          way = best_second;
+          const std::function<void(int)> f1 = first_fn(way), f2 = second_fn(way);
           const double both = time_alone([&](int call) {
-            run_first(g1, feature_major, call);
-            run_second(g2, feature_major, call);
+            f1(call);
+            f2(call);
           });
           tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f})", tried.empty() ? "" : " ", name(way), both, one, two);
           if (both < ms) {

@@ -78,7 +78,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DType::kF16, 64, 208, 96, 32, gpu::InputLayout::kTokenMajor, false, false},
                       Case{DType::kF16, 48, 80, 112, 0, gpu::InputLayout::kTokenMajor, true, true},
                       Case{DType::kBF16, 32, 208, 96, 20, gpu::InputLayout::kFeatureMajor, true, false},
-                      Case{DType::kF16, 96, 64, 320, 16, gpu::InputLayout::kFeatureMajor, false, true}),
+                      Case{DType::kF16, 96, 64, 320, 16, gpu::InputLayout::kFeatureMajor, false, true},
+                      // Past slope's thin-product kernel: the folded form's T on cuBLASLt.
+                      Case{DType::kF16, 48, 80, 160, 136, gpu::InputLayout::kFeatureMajor, true, true}),
     [](const auto& info) {
       const Case& c = info.param;
       return std::string(to_string(c.dtype)) + "_" + std::to_string(c.d_out) + "x" + std::to_string(c.d_in) +
