@@ -155,8 +155,11 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           }
           Layout way = firsts.front();
           double one = 1e30, two = 1e30;
+          std::string alone_ms;  // each candidate's time alone: " [slope(Lt)=0.0061 ...]"
           for (const Layout& trial : firsts) {
             const double alone = time_alone(first_fn(trial));
+            alone_ms += fmt::format("{}{}={:.4f}", alone_ms.empty() ? "" : " ",
+                                    trial.slope_kernel ? "slope(Lt)" : trial.l_transposed ? "Lt" : "L", alone);
             if (alone < one) {
               one = alone;
               way = trial;
@@ -168,6 +171,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
             Layout trial = way;
             trial.r_transposed = transposed;
             const double alone = time_alone(second_fn(trial));
+            alone_ms += fmt::format(" {}={:.4f}", transposed ? "Rt" : "R", alone);
             if (alone < two) {
               two = alone;
               best_second = trial;
@@ -179,7 +183,8 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
             f1(call);
             f2(call);
           });
-          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f})", tried.empty() ? "" : " ", name(way), both, one, two);
+          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f}) [{}]", tried.empty() ? "" : " ", name(way), both, one, two,
+                               alone_ms);
           if (both < ms) {
             ms = both;
             chosen = name(way);
