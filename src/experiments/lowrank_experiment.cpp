@@ -11,7 +11,6 @@
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/stream.hpp"
-#include "slope/gpu/thin_product.hpp"
 
 namespace slope {
 namespace {
@@ -26,18 +25,15 @@ struct Operands {
 // transposed (L^T, R^T: the weights of two linear layers). The factors and the activations
 // between slope's layers are slope's own, so it may store them either way: the fastest is
 // kept.
-// With feature-major activations and L^T stored, X L can also run on slope's own kernel
-// (gpu::thin_product, ranks up to 128).
 struct Layout {
   bool feature_major = false;
   bool l_transposed = false;
   bool r_transposed = false;
-  bool slope_kernel = false;
 };
 
 std::string name(const Layout& w) {
-  return std::string(w.feature_major ? "feature" : "token") +
-         (w.slope_kernel ? ":slope(Lt)" : w.l_transposed ? ":Lt" : ":L") + (w.r_transposed ? "+Rt" : "+R");
+  return std::string(w.feature_major ? "feature" : "token") + (w.l_transposed ? ":Lt" : ":L") +
+         (w.r_transposed ? "+Rt" : "+R");
 }
 
 // Column-major cuBLASLt shapes of the two products (run(a, b, d) operand order below).
@@ -115,11 +111,6 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // each product, then the pair timed together; the faster pair is kept.
         // The products of one layout, as functions of the call number (rotating operands).
         auto first_fn = [&](const Layout& w) -> std::function<void(int)> {
-          if (w.slope_kernel)
-            return [&, w](int call) {
-              Operands& op = ops[static_cast<size_t>(call % sets)];
-              gpu::thin_product(op.l.get(), op.x.get(), op.t.get(), r, d, t, t, o.dtype, stream);
-            };
           const gpu::DenseGemm* g = &cache.get(first_shape(w, t, d, r, o.dtype), stream);
           return [&, g, w](int call) {
             Operands& op = ops[static_cast<size_t>(call % sets)];
@@ -148,18 +139,15 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         std::string chosen, tried;  // tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
         for (const bool feature_major : activation_layouts) {
           // Each product's candidates timed alone; the fastest of each are then paired.
-          std::vector<Layout> firsts = {{feature_major, false, false, false}};
-          if (method == "ours") {
-            firsts.push_back({feature_major, true, false, false});
-            if (feature_major && gpu::thin_product_supports(r, d, t, t)) firsts.push_back({true, true, false, true});
-          }
+          std::vector<Layout> firsts = {{feature_major, false, false}};
+          if (method == "ours") firsts.push_back({feature_major, true, false});
           Layout way = firsts.front();
           double one = 1e30, two = 1e30;
-          std::string alone_ms;  // each candidate's time alone: " [slope(Lt)=0.0061 ...]"
+          std::string alone_ms;  // each candidate's time alone: "L=0.0092 Lt=0.0088 R=0.0075 Rt=0.0076"
           for (const Layout& trial : firsts) {
             const double alone = time_alone(first_fn(trial));
             alone_ms += fmt::format("{}{}={:.4f}", alone_ms.empty() ? "" : " ",
-                                    trial.slope_kernel ? "slope(Lt)" : trial.l_transposed ? "Lt" : "L", alone);
+                                    trial.l_transposed ? "Lt" : "L", alone);
             if (alone < one) {
               one = alone;
               way = trial;

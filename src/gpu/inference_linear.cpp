@@ -3,7 +3,6 @@
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
-#include "slope/gpu/thin_product.hpp"
 
 namespace slope::gpu {
 namespace {
@@ -90,9 +89,7 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   if (folded) {
     // L~^T (2 rank_ x d_in) for token-major input, L^T (rank_ x d_in) for feature-major.
     l_.reserve((spec.input == InputLayout::kTokenMajor ? 2 : 1) * rank_ * spec.d_in * 2);
-    thin_kernel_ = spec.input == InputLayout::kFeatureMajor &&
-                   thin_product_supports(rank_, spec.d_in, spec.tokens, 2 * spec.tokens);
-    if (!thin_kernel_) xl_ = &dense.get(folded_xl_shape(spec, rank_), stream);
+    xl_ = &dense.get(folded_xl_shape(spec, rank_), stream);
     return;
   }
   if (rank_ > 0) {
@@ -193,11 +190,7 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
       // The odd rows of T~ meet zero weights, but a zero times a non-finite value left in
       // the caller's buffer is not zero: they are cleared on every call.
       SLOPE_CHECK(cudaMemset2DAsync(ext + t * 2, 2 * t * 2, 0, t * 2, rank_, stream));
-      // T = X L, into the even rows of X^T past d_in
-      if (thin_kernel_)
-        thin_product(l_.get(), x, ext, rank_, spec_.d_in, t, 2 * t, spec_.dtype, stream);
-      else
-        xl_->run(x, l_.get(), ext, stream);
+      xl_->run(x, l_.get(), ext, stream);  // T = X L, into the even rows of X^T past d_in
     }
     sparse_->forward(x, y, stream);        // Y^T = [W | R~] [X | T~]^T (+ b), ReLU
   } else {

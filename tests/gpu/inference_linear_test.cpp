@@ -79,7 +79,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DType::kF16, 48, 80, 112, 0, gpu::InputLayout::kTokenMajor, true, true},
                       Case{DType::kBF16, 32, 208, 96, 20, gpu::InputLayout::kFeatureMajor, true, false},
                       Case{DType::kF16, 96, 64, 320, 16, gpu::InputLayout::kFeatureMajor, false, true},
-                      // Past slope's thin-product kernel: the folded form's T on cuBLASLt.
+                      // An odd rank past 128, feature-major.
                       Case{DType::kF16, 48, 80, 160, 136, gpu::InputLayout::kFeatureMajor, true, true}),
     [](const auto& info) {
       const Case& c = info.param;

@@ -2,7 +2,7 @@
 // R: r x d, X: t x d) for rank ratios of the hidden size, first with plain cuBLASLt at the
 // paper's exact ranks, then the way slope runs it (rank padded with zeros to a multiple of
 // 16, activations and factors stored in the fastest layouts, best of cuBLASLt's candidates
-// and their split-K variants or, for X L, slope's thin-product kernel),
+// and their split-K variants),
 // against the copy bandwidth and the roofline (copy bandwidth and dense GEMM ceiling).
 #pragma once
 
@@ -20,10 +20,10 @@ struct LowRankOptions : SweepOptions {
 };
 
 // Columns: hidden, rank_ratio, rank, tokens, method (plain / ours), layout (activations
-// token- or feature-major : L, Lt or slope's kernel on Lt + R or Rt, e.g. "feature:Lt+R"),
-// ms, first_ms (X L alone),
-// second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction, speedup_vs_full,
-// ideal_speedup, candidates_ms (each activation layout's pair, with its times).
+// token- or feature-major : L or Lt + R or Rt, e.g. "feature:Lt+R"), ms, first_ms (X L
+// alone), second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction,
+// speedup_vs_full, ideal_speedup, candidates_ms (each activation layout's pair with its
+// times, and in brackets every candidate product's time alone).
 // `summary` gets the measured copy bandwidth and GEMM ceiling and, per method, the
 // geometric-mean fractions of the copy bandwidth and of the roofline for d >= 4096 and
 // ratio <= 0.05.

@@ -17,9 +17,8 @@
 //    more sparse work and the thin product T~ = X L~. T~ is written into the input buffer
 //    past X's d_in features, so the layer's input is input_width() wide (columns of X when
 //    token-major, rows of X^T when feature-major) and the caller allocates it so. With
-//    feature-major input the product computes T alone (its rows two apart; on slope's
-//    thin-product kernel up to rank 128) and the odd rows are cleared; token-major, it
-//    computes the zero columns too.
+//    feature-major input the product computes T alone (its rows two apart) and the odd
+//    rows are cleared; token-major, it computes the zero columns too.
 // L is pruned 2:4 along d_in in both forms (the merged form's pruning), so they agree.
 // Ranks are padded with zeros to a multiple of 16: the sparse rows and the tensor cores
 // need it, and padding changes no result.
@@ -81,7 +80,6 @@ class SparseInferenceLinear {
   std::unique_ptr<SparseLinear> sparse_;
   DeviceBuffer l_, r_, bias_, t_;
   const DenseGemm* xl_ = nullptr;  // T = X L (pre-add form), T~ = X L~ (folded form)
-  bool thin_kernel_ = false;       // the folded form's T on slope's kernel (thin_product.hpp)
   const DenseGemm* tr_ = nullptr;  // Y (+)= T R
 };
 
