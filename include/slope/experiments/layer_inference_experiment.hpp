@@ -18,8 +18,10 @@ struct LayerInferenceOptions : SweepOptions {
 };
 
 // Columns: hidden, shape, adapter_ratio, rank, tokens, dense_ms, sparse_ms, speedup, form,
-// merged_ms, preadd_ms, folded_ms, overhead_vs_r0. sparse_ms is the fastest form (a form
-// not run, as every adapter form at r = 0, is nan). `summary` gets the
+// merged_ms, preadd_ms, folded_ms, overhead_vs_r0. Every form's time comes from samples
+// interleaved with dense; overhead_vs_r0 from samples interleaved with the r = 0 layer (the
+// median of the per-pair ratios, minus 1), which also picks the fastest form, reported as
+// sparse_ms (a form not run, as every adapter form at r = 0, is nan). `summary` gets the
 // adapter overheads (geometric mean over d >= 2048, MLP shapes) and the slowest r = 0 speedup
 // for d >= 1024.
 Table run_layer_inference_experiment(const LayerInferenceOptions& options, gpu::SparseEngine& engine,
