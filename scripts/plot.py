@@ -189,31 +189,61 @@ def plot_lowrank(args):
 
 
 def plot_layer(args):
+    """Speedup over dense per shape (one colour each) and variant (one line style each: the
+    adapter ratio, or the token count for training). Inference files also get a right panel:
+    each adapter's overhead over the r = 0 layer, against the targets."""
     rows = read_csv(args.csv)
     if "phase" in rows[0]:  # training: the whole step per shape; per-phase numbers stay in the csv
         rows = [r for r in rows if r["phase"] == "total"]
-        for r in rows:
-            del r["phase"]
-    # One line per (shape, variant); variants are adapter ratio, phase or accumulation.
-    variant_col = next((c for c in ("accumulation", "adapter_ratio") if c in rows[0]), None)
+    variant_col = next((c for c in ("adapter_ratio", "tokens") if c in rows[0] and len({r[c] for r in rows}) > 1),
+                       None)
+    shapes = sorted({r.get("shape", "mlp_block") for r in rows})
+    colors = {shape: f"C{i}" for i, shape in enumerate(shapes)}
+    variants = sorted({num(r[variant_col]) for r in rows}) if variant_col else [None]
+    styles = {v: ("-", "--", ":", "-.")[i % 4] for i, v in enumerate(variants)}
+
+    def variant_label(v):
+        if variant_col == "adapter_ratio":
+            return f"adapter {100 * v:.2f}%" if v > 0 else "no adapter"
+        return f"{v:g} tokens" if variant_col else ""
+
     groups = defaultdict(list)
     for r in rows:
-        key = r["shape"] if "shape" in r else "mlp_block"
-        if "tokens" in r and len({x["tokens"] for x in rows}) > 1:
-            key += f" t={r['tokens']}"
-        if variant_col:
-            key += f" {variant_col}={r[variant_col]}"
-        groups[key].append((int(r["hidden"]), num(r["speedup"])))
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for key, pts in sorted(groups.items()):
-        ax.plot(*zip(*sorted(pts)), marker="o", label=key)
-    ax.axhline(1.0, color="gray", lw=0.8)
+        groups[(r.get("shape", "mlp_block"), num(r[variant_col]) if variant_col else None)].append(
+            (int(r["hidden"]), num(r["speedup"])))
+    overhead = "overhead_vs_r0" in rows[0]
+    fig, axes = plt.subplots(1, 2 if overhead else 1, figsize=(14 if overhead else 9, 5), squeeze=False)
+    left = axes[0][0]
+    for (shape, v), pts in sorted(groups.items()):
+        left.plot(*zip(*sorted(pts)), marker="o", ms=4, color=colors[shape], ls=styles[v],
+                  label=f"{shape}, {variant_label(v)}" if variant_col else shape)
+    left.axhline(1.0, color="gray", lw=0.8)
     if args.ceiling:
-        ax.axhline(args.ceiling, color="black", lw=0.8, ls="--", label=f"ceiling {args.ceiling:g}x")
-    ax.set_xlabel("hidden dimension d")
-    ax.set_ylabel("speedup over dense")
-    ax.set_title(args.title or "SLoPe layer speedup")
-    ax.legend(fontsize=6, ncol=2)
+        left.axhline(args.ceiling, color="black", lw=0.8, ls="--", label=f"ceiling {args.ceiling:g}x")
+    left.set_xlabel("hidden dimension d")
+    left.set_ylabel("speedup over dense")
+    left.set_title("Speedup over dense")
+    left.legend(fontsize=6, ncol=2)
+    if overhead:
+        right = axes[0][1]
+        over = defaultdict(list)
+        for r in rows:
+            v = num(r["adapter_ratio"])
+            if v > 0 and int(r["rank"]) > 0 and not math.isnan(num(r["overhead_vs_r0"])):
+                over[(r["shape"], v)].append((int(r["hidden"]), 100 * num(r["overhead_vs_r0"])))
+        for (shape, v), pts in sorted(over.items()):
+            right.plot(*zip(*sorted(pts)), marker="o", ms=4, color=colors[shape], ls=styles[v],
+                       label=f"{shape}, {variant_label(v)}")
+        for target, v in ((8, 1 / 64), (22, 1 / 16)):
+            if v in styles:
+                right.axhline(target, color="black", lw=0.8, ls=styles[v],
+                              label=f"target at {100 * v:.2f}%: {target}% (mean over MLP shapes, d >= 2048)")
+        right.axhline(0, color="gray", lw=0.8)
+        right.set_xlabel("hidden dimension d")
+        right.set_ylabel("adapter overhead over r = 0, % (interleaved samples)")
+        right.set_title("Cost of the lazy low-rank adapter")
+        right.legend(fontsize=6, ncol=2)
+    fig.suptitle(args.title or "SLoPe layer speedup")
     save(fig, args.out)
 
 
