@@ -121,6 +121,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       // Reported from its pairing with the first sparse layer (r = 0 when the ratios start at 0).
       double dense_ms = NAN;
       std::vector<SparseSet> r0_sets;  // kept: every adapter form is paired with it as well
+      double r0_ms = NAN;              // r = 0's time beside dense, for ratios that round to rank 0 too
       for (double ratio : o.adapter_ratios) {
         const int64_t rank = adapter_rank(ratio, d);
         std::map<gpu::AdapterForm, double> form_ms, form_overhead;
@@ -129,6 +130,10 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
                       : std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd,
                                                       gpu::AdapterForm::kFolded};
         for (gpu::AdapterForm form : forms) {
+          if (rank == 0 && !r0_sets.empty()) {  // a small ratio rounded to rank 0: measured already
+            form_ms[form] = r0_ms;
+            continue;
+          }
           std::vector<SparseSet> ssets = build_sparse(rank, form);
           const auto run_sparse = runner(ssets);
           // Every form interleaved with dense: a form's time and r = 0's are then taken under
@@ -139,6 +144,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
           form_ms[form] = paired.b.median_ms;
           if (rank == 0) {
             r0_sets = std::move(ssets);
+            r0_ms = paired.b.median_ms;
           } else if (!r0_sets.empty()) {
             // The adapter's overhead from samples interleaved with the r = 0 layer: two
             // pairings with dense taken minutes apart had put the same r = 0 layer 10-18%

@@ -109,26 +109,26 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // cuBLASLt's first choice); ours: for each activation layout the faster storage of
         // each factor (each product timed alone) with the best of cuBLASLt's candidates for
         // each product, then the pair timed together; the faster pair is kept.
-        // The products of one layout, as functions of the call number (rotating operands).
-        auto first_fn = [&](const Layout& w) -> std::function<void(int)> {
-          const gpu::DenseGemm* g = &cache.get(first_shape(w, t, d, r, o.dtype), stream);
-          return [&, g, w](int call) {
+        //
+        // One product over the rotated operand sets, as a function of the call number:
+        // run(a, b, out) with the operands named by member.
+        using Member = gpu::DeviceBuffer Operands::*;
+        auto product = [&](const gpu::GemmShape& shape, Member a, Member b, Member out) -> std::function<void(int)> {
+          const gpu::DenseGemm* g = &cache.get(shape, stream);
+          return [&, g, a, b, out](int call) {
             Operands& op = ops[static_cast<size_t>(call % sets)];
-            if (w.feature_major)
-              g->run(op.x.get(), op.l.get(), op.t.get(), stream);
-            else
-              g->run(op.l.get(), op.x.get(), op.t.get(), stream);
+            g->run((op.*a).get(), (op.*b).get(), (op.*out).get(), stream);
           };
         };
-        auto second_fn = [&](const Layout& w) -> std::function<void(int)> {
-          const gpu::DenseGemm* g = &cache.get(second_shape(w, t, d, r, o.dtype), stream);
-          return [&, g, w](int call) {
-            Operands& op = ops[static_cast<size_t>(call % sets)];
-            if (w.feature_major)
-              g->run(op.t.get(), op.r.get(), op.y.get(), stream);
-            else
-              g->run(op.r.get(), op.t.get(), op.y.get(), stream);
-          };
+        auto first_fn = [&](const Layout& w) {  // T = X L: operands (X, L) feature-major, (L, X) token-major
+          const gpu::GemmShape shape = first_shape(w, t, d, r, o.dtype);
+          return w.feature_major ? product(shape, &Operands::x, &Operands::l, &Operands::t)
+                                 : product(shape, &Operands::l, &Operands::x, &Operands::t);
+        };
+        auto second_fn = [&](const Layout& w) {  // Y = T R: operands (T, R) feature-major, (R, T) token-major
+          const gpu::GemmShape shape = second_shape(w, t, d, r, o.dtype);
+          return w.feature_major ? product(shape, &Operands::t, &Operands::r, &Operands::y)
+                                 : product(shape, &Operands::r, &Operands::t, &Operands::y);
         };
         auto time_alone = [&](const std::function<void(int)>& fn) {
           return bench::time_device(fn, stream, o.samples, 5, sets).median_ms;
