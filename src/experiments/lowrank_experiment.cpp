@@ -8,10 +8,8 @@
 
 #include "slope/bench/timer.hpp"
 #include "slope/gpu/cuda_check.hpp"
-#include "slope/gpu/device_info.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
-#include "slope/gpu/low_rank_gemm.hpp"
 #include "slope/gpu/stream.hpp"
 
 namespace slope {
@@ -32,6 +30,11 @@ struct Layout {
   bool l_transposed = false;
   bool r_transposed = false;
 };
+
+std::string name(const Layout& w) {
+  return std::string(w.feature_major ? "feature" : "token") + (w.l_transposed ? ":Lt" : ":L") +
+         (w.r_transposed ? "+Rt" : "+R");
+}
 
 // Column-major cuBLASLt shapes of the two products (run(a, b, d) operand order below).
 gpu::GemmShape first_shape(const Layout& w, int64_t t, int64_t d, int64_t r, DType dtype) {
@@ -73,7 +76,6 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const double hbm = bench::measure_copy_gbps(stream);
-  const int sm_count = gpu::query_device_info().sm_count;
   summary.emplace_back("hbm_copy_gbps", fmt::format("{:.0f}", hbm));
   if (progress) progress(fmt::format("lowrank: device-to-device copy bandwidth {:.0f} GB/s", hbm));
   gpu::DenseGemmCache plain(false), tuned(true);
@@ -104,10 +106,9 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
         }
         // plain: the paper's way (token-major activations, factors as d x r and r x d,
-        // cuBLASLt's first choice); ours: for each activation layout, each product's
-        // candidates (each factor stored as given or transposed, on the best of cuBLASLt's
-        // candidates, and token-major also on slope's own kernel) timed alone, the fastest
-        // of each then paired and timed together; the faster pair is kept.
+        // cuBLASLt's first choice); ours: for each activation layout the faster storage of
+        // each factor (each product timed alone) with the best of cuBLASLt's candidates for
+        // each product, then the pair timed together; the faster pair is kept.
         //
         // One product over the rotated operand sets, as a function of the call number:
         // run(a, b, out) with the operands named by member.
@@ -119,83 +120,62 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
             g->run((op.*a).get(), (op.*b).get(), (op.*out).get(), stream);
           };
         };
-        // slope's kernel on token-major activations, the factor stored transposed (k
-        // contiguous): T (t x r) = X Lt^T, Y (t x d) = T Rt^T.
-        auto own_product = [&](const gpu::LowRankGemmShape& shape, gpu::LowRankGemmPlan plan, Member a, Member b,
-                               Member out) -> std::function<void(int)> {
-          gpu::validate(shape, plan);
-          return [&, shape, plan, a, b, out](int call) {
-            Operands& op = ops[static_cast<size_t>(call % sets)];
-            gpu::low_rank_gemm(shape, plan, (op.*a).get(), (op.*b).get(), (op.*out).get(), stream);
-          };
+        auto first_fn = [&](const Layout& w) {  // T = X L: operands (X, L) feature-major, (L, X) token-major
+          const gpu::GemmShape shape = first_shape(w, t, d, r, o.dtype);
+          return w.feature_major ? product(shape, &Operands::x, &Operands::l, &Operands::t)
+                                 : product(shape, &Operands::l, &Operands::x, &Operands::t);
         };
-        struct Candidate {
-          std::string name;  // "L", "Lt", "Lt/slope", "R", ...
-          std::function<void(int)> fn;
+        auto second_fn = [&](const Layout& w) {  // Y = T R: operands (T, R) feature-major, (R, T) token-major
+          const gpu::GemmShape shape = second_shape(w, t, d, r, o.dtype);
+          return w.feature_major ? product(shape, &Operands::t, &Operands::r, &Operands::y)
+                                 : product(shape, &Operands::r, &Operands::t, &Operands::y);
         };
         auto time_alone = [&](const std::function<void(int)>& fn) {
           return bench::time_device(fn, stream, o.samples, 5, sets).median_ms;
-        };
-        // The fastest candidate alone; appends "name=ms" of each to `alone_ms`.
-        auto fastest = [&](const std::vector<Candidate>& candidates, std::string& alone_ms) -> std::pair<size_t, double> {
-          size_t best = 0;
-          double best_ms = 1e30;
-          for (size_t i = 0; i < candidates.size(); ++i) {
-            const double alone = time_alone(candidates[i].fn);
-            alone_ms += fmt::format("{}{}={:.4f}", alone_ms.empty() ? "" : " ", candidates[i].name, alone);
-            if (alone < best_ms) {
-              best_ms = alone;
-              best = i;
-            }
-          }
-          return {best, best_ms};
         };
         std::vector<bool> activation_layouts = {false};
         if (method == "ours") activation_layouts.push_back(true);
         double ms = 1e30, first_ms = NAN, second_ms = NAN;
         std::string chosen, tried;  // tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
         for (const bool feature_major : activation_layouts) {
-          std::vector<Candidate> firsts, seconds;  // T = X L, Y = T R
+          // Each product's candidates timed alone; the fastest of each are then paired.
+          std::vector<Layout> firsts = {{feature_major, false, false}};
+          if (method == "ours") firsts.push_back({feature_major, true, false});
+          Layout way = firsts.front();
+          double one = 1e30, two = 1e30;
+          std::string alone_ms;  // each candidate's time alone: "L=0.0092 Lt=0.0088 R=0.0075 Rt=0.0076"
+          for (const Layout& trial : firsts) {
+            const double alone = time_alone(first_fn(trial));
+            alone_ms += fmt::format("{}{}={:.4f}", alone_ms.empty() ? "" : " ",
+                                    trial.l_transposed ? "Lt" : "L", alone);
+            if (alone < one) {
+              one = alone;
+              way = trial;
+            }
+          }
+          Layout best_second = way;
           for (const bool transposed : {false, true}) {
             if (method == "plain" && transposed) continue;
-            const Layout w{feature_major, transposed, transposed};
-            const gpu::GemmShape s1 = first_shape(w, t, d, r, o.dtype), s2 = second_shape(w, t, d, r, o.dtype);
-            // Operands (X, L) and (T, R) feature-major, (L, X) and (R, T) token-major.
-            firsts.push_back({transposed ? "Lt" : "L", feature_major
-                                                           ? product(s1, &Operands::x, &Operands::l, &Operands::t)
-                                                           : product(s1, &Operands::l, &Operands::x, &Operands::t)});
-            seconds.push_back({transposed ? "Rt" : "R", feature_major
-                                                            ? product(s2, &Operands::t, &Operands::r, &Operands::y)
-                                                            : product(s2, &Operands::r, &Operands::t, &Operands::y)});
+            Layout trial = way;
+            trial.r_transposed = transposed;
+            const double alone = time_alone(second_fn(trial));
+            alone_ms += fmt::format(" {}={:.4f}", transposed ? "Rt" : "R", alone);
+            if (alone < two) {
+              two = alone;
+              best_second = trial;
+            }
           }
-          if (method == "ours" && !feature_major) {
-            const gpu::LowRankGemmShape s1{t, r, d, d, d, r, o.dtype}, s2{t, d, r, r, r, d, o.dtype};
-            const gpu::LowRankGemmPlan p1 = gpu::plan_low_rank_gemm(s1, sm_count);
-            for (int splits : {2, 4, 8})
-              if (p1.block_n <= 128)
-                firsts.push_back({fmt::format("Lt/slope-s{}", splits),
-                                  own_product(s1, {p1.block_n, splits, false}, &Operands::x, &Operands::l, &Operands::t)});
-            gpu::LowRankGemmPlan p2 = gpu::plan_low_rank_gemm(s2, sm_count);
-            seconds.push_back({"Rt/slope", own_product(s2, p2, &Operands::t, &Operands::r, &Operands::y)});
-            p2.direct_store = false;
-            seconds.push_back({"Rt/slope-staged", own_product(s2, p2, &Operands::t, &Operands::r, &Operands::y)});
-          }
-          std::string alone_ms;  // each candidate's time alone: "L=0.0092 Lt=0.0088 R=0.0075 Rt=0.0076"
-          const auto [one_i, one] = fastest(firsts, alone_ms);
-          const auto [two_i, two] = fastest(seconds, alone_ms);
-          const std::function<void(int)>& f1 = firsts[one_i].fn;
-          const std::function<void(int)>& f2 = seconds[two_i].fn;
+          way = best_second;
+          const std::function<void(int)> f1 = first_fn(way), f2 = second_fn(way);
           const double both = time_alone([&](int call) {
             f1(call);
             f2(call);
           });
-          const std::string way =
-              std::string(feature_major ? "feature:" : "token:") + firsts[one_i].name + "+" + seconds[two_i].name;
-          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f}) [{}]", tried.empty() ? "" : " ", way, both, one, two,
+          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f}) [{}]", tried.empty() ? "" : " ", name(way), both, one, two,
                                alone_ms);
           if (both < ms) {
             ms = both;
-            chosen = way;
+            chosen = name(way);
             first_ms = one;
             second_ms = two;
           }

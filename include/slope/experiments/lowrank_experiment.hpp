@@ -1,8 +1,8 @@
 // `slope lowrank`: the paper's low-rank underutilization experiment. Times (X L) R (L: d x r,
 // R: r x d, X: t x d) for rank ratios of the hidden size, first with plain cuBLASLt at the
 // paper's exact ranks, then the way slope runs it (rank padded with zeros to a multiple of
-// 16, activations and factors stored in the fastest layouts, each product on the best of
-// cuBLASLt's candidates and their split-K variants or on slope's own low-rank kernel),
+// 16, activations and factors stored in the fastest layouts, best of cuBLASLt's candidates
+// and their split-K variants),
 // against the copy bandwidth and the roofline (copy bandwidth and dense GEMM ceiling).
 #pragma once
 
@@ -20,8 +20,7 @@ struct LowRankOptions : SweepOptions {
 };
 
 // Columns: hidden, rank_ratio, rank, tokens, method (plain / ours), layout (activations
-// token- or feature-major : L or Lt + R or Rt, "/slope" where slope's kernel ran the
-// product, e.g. "feature:Lt+R" or "token:Lt/slope+Rt"), ms, first_ms (X L
+// token- or feature-major : L or Lt + R or Rt, e.g. "feature:Lt+R"), ms, first_ms (X L
 // alone), second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction,
 // speedup_vs_full, ideal_speedup, candidates_ms (each activation layout's pair with its
 // times, and in brackets every candidate product's time alone).
