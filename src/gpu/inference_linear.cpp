@@ -26,9 +26,9 @@ GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r) {
 
 // Feature-major input up to this rank: the folded form's thin product computes T~'s zero
 // rows too (L~ has zero rows there), instead of T alone plus a memset of those rows. Up to
-// 2r = 96 output rows the product stays bound by reading X (2 x 2r flops per byte of X,
-// under the tensor cores' ~190 per byte), so the zero rows cost no time and the memset's
-// kernel is saved; above, they would double the product's work.
+// 2r = 96 output rows the product stays bound by reading X (2r flops per byte of X, about
+// half the H200's ~180 flops per byte of copy bandwidth), so the zero rows cost no time and
+// the memset's kernel is saved; above, they would double the product's work.
 constexpr int64_t kFoldedZeroRowsMaxRank = 48;
 
 bool folded_computes_zero_rows(const InferenceLinearSpec& s, int64_t r) {
