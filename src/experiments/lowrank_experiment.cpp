@@ -3,16 +3,13 @@
 #include <cmath>
 #include <functional>
 #include <map>
-#include <memory>
 
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
 #include "slope/gpu/cuda_check.hpp"
-#include "slope/gpu/device_info.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
-#include "slope/gpu/thin_gemm.hpp"
 #include "slope/gpu/stream.hpp"
 
 namespace slope {
@@ -32,12 +29,11 @@ struct Layout {
   bool feature_major = false;
   bool l_transposed = false;
   bool r_transposed = false;
-  bool thin_kernel = false;  // X L on slope's thin kernel (token-major, Lt) instead of cuBLASLt
 };
 
 std::string name(const Layout& w) {
   return std::string(w.feature_major ? "feature" : "token") + (w.l_transposed ? ":Lt" : ":L") +
-         (w.thin_kernel ? "/slope" : "") + (w.r_transposed ? "+Rt" : "+R");
+         (w.r_transposed ? "+Rt" : "+R");
 }
 
 // Column-major cuBLASLt shapes of the two products (run(a, b, d) operand order below).
@@ -80,7 +76,6 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const double hbm = bench::measure_copy_gbps(stream);
-  const int sm_count = gpu::query_device_info().sm_count;
   summary.emplace_back("hbm_copy_gbps", fmt::format("{:.0f}", hbm));
   if (progress) progress(fmt::format("lowrank: device-to-device copy bandwidth {:.0f} GB/s", hbm));
   gpu::DenseGemmCache plain(false), tuned(true);
@@ -113,8 +108,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // plain: the paper's way (token-major activations, factors as d x r and r x d,
         // cuBLASLt's first choice); ours: for each activation layout the faster storage of
         // each factor (each product timed alone) with the best of cuBLASLt's candidates for
-        // each product, and for token-major X L also slope's thin kernel (ranks up to 128),
-        // then the pair timed together; the faster pair is kept.
+        // each product, then the pair timed together; the faster pair is kept.
         //
         // One product over the rotated operand sets, as a function of the call number:
         // run(a, b, out) with the operands named by member.
@@ -135,14 +129,6 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
           const gpu::GemmShape shape = second_shape(w, t, d, r, o.dtype);
           return w.feature_major ? product(shape, &Operands::t, &Operands::r, &Operands::y)
                                  : product(shape, &Operands::r, &Operands::t, &Operands::y);
-        };
-        // slope's thin kernel: T (t x r, token-major) = X (t x d) Lt^T (Lt: r x d).
-        std::unique_ptr<gpu::ThinGemm> thin;
-        if (method == "ours" && r <= 128) thin = std::make_unique<gpu::ThinGemm>(
-                                               gpu::ThinGemmShape{t, r, d, d, d, r, o.dtype}, sm_count);
-        auto thin_fn = [&](int call) {
-          Operands& op = ops[static_cast<size_t>(call % sets)];
-          thin->run(op.x.get(), op.l.get(), op.t.get(), stream);
         };
         auto time_alone = [&](const std::function<void(int)>& fn) {
           return bench::time_device(fn, stream, o.samples, 5, sets).median_ms;
@@ -167,15 +153,6 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
               way = trial;
             }
           }
-          if (thin && !feature_major) {
-            const double alone = time_alone(thin_fn);
-            alone_ms += fmt::format(" Lt/slope={:.4f}", alone);
-            if (alone < one) {
-              one = alone;
-              way = {feature_major, true, false};
-              way.thin_kernel = true;
-            }
-          }
           Layout best_second = way;
           for (const bool transposed : {false, true}) {
             if (method == "plain" && transposed) continue;
@@ -189,8 +166,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
             }
           }
           way = best_second;
-          const std::function<void(int)> f1 = way.thin_kernel ? std::function<void(int)>(thin_fn) : first_fn(way);
-          const std::function<void(int)> f2 = second_fn(way);
+          const std::function<void(int)> f1 = first_fn(way), f2 = second_fn(way);
           const double both = time_alone([&](int call) {
             f1(call);
             f2(call);
