@@ -24,37 +24,25 @@ GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r) {
   return g;
 }
 
-// Feature-major input up to this rank: the folded form's thin product computes T~'s zero
-// rows too (L~ has zero rows there), instead of T alone plus a memset of those rows. Up to
-// 2r = 96 output rows the product stays bound by reading X (2r flops per byte of X, about
-// half the H200's ~180 flops per byte of copy bandwidth), so the zero rows cost no time and
-// the memset's kernel is saved; above, they would double the product's work.
-constexpr int64_t kFoldedZeroRowsMaxRank = 48;
-
-bool folded_computes_zero_rows(const InferenceLinearSpec& s, int64_t r) {
-  return s.input == InputLayout::kTokenMajor || r <= kFoldedZeroRowsMaxRank;
-}
-
 // The folded form's thin product: T~ (t x 2r, T = X L at the even columns, zero at the odd
 // ones) written into the input buffer past X's d_in features.
 GemmShape folded_xl_shape(const InferenceLinearSpec& s, int64_t r) {
+  GemmShape g;
   const int64_t width = s.d_in + 2 * r;
   if (s.input == InputLayout::kTokenMajor) {
     // Column-major T~^T (2r x t, ld width) = L~^T (stored 2r x d_in row-major, odd rows zero:
     // op T) X^T (X row-major t x width is column-major width x t: its first d_in rows, op N).
     // T's columns sit two elements apart in a token's row, which no leading dimension can
     // express: the product computes the zero columns too.
-    return {Op::kT, Op::kN, 2 * r, s.tokens, s.d_in, s.d_in, width, width, s.dtype, false, false};
+    g = {Op::kT, Op::kN, 2 * r, s.tokens, s.d_in, s.d_in, width, width, s.dtype, false, false};
+  } else {
+    // Column-major T (t x r) = X (X^T row-major is column-major t x d_in, op N) L (L^T
+    // row-major r x d_in is column-major d_in x r, op N), with leading dimension 2t: column j
+    // lands on row d_in + 2j of X^T, and the odd rows are zeroed separately. Half the work of
+    // computing the zero columns, which makes the product memory-bound up to r = 128.
+    g = {Op::kN, Op::kN, s.tokens, r, s.d_in, s.tokens, s.d_in, 2 * s.tokens, s.dtype, false, false};
   }
-  if (folded_computes_zero_rows(s, r)) {
-    // Column-major T~ (t x 2r, ld t: rows d_in.. of X^T) = X (X^T row-major is column-major
-    // t x d_in, op N) L~ (L~^T row-major 2r x d_in, odd rows zero, is column-major d_in x 2r).
-    return {Op::kN, Op::kN, s.tokens, 2 * r, s.d_in, s.tokens, s.d_in, s.tokens, s.dtype, false, false};
-  }
-  // Column-major T (t x r) = X L (L^T row-major r x d_in is column-major d_in x r, op N),
-  // with leading dimension 2t: column j lands on row d_in + 2j of X^T, and the odd rows are
-  // zeroed separately.
-  return {Op::kN, Op::kN, s.tokens, r, s.d_in, s.tokens, s.d_in, 2 * s.tokens, s.dtype, false, false};
+  return g;
 }
 
 GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu) {
@@ -99,8 +87,8 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
                                            spec.dtype, Tiling::kNone, stream, spec.bias ? bias_.get() : nullptr,
                                            spec.input, spec.relu && !merged);
   if (folded) {
-    // L~^T (2 rank_ x d_in) where the product computes the zero rows, else L^T (rank_ x d_in).
-    l_.reserve((folded_computes_zero_rows(spec, rank_) ? 2 : 1) * rank_ * spec.d_in * 2);
+    // L~^T (2 rank_ x d_in) for token-major input, L^T (rank_ x d_in) for feature-major.
+    l_.reserve((spec.input == InputLayout::kTokenMajor ? 2 : 1) * rank_ * spec.d_in * 2);
     xl_ = &dense.get(folded_xl_shape(spec, rank_), stream);
     return;
   }
@@ -146,7 +134,7 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
     transpose_16bit(l_padded.get(), lt.get(), s.d_in, rank_, stream);
     prune_rows_2to4(lt.get(), lt.get(), nullptr, rank_, s.d_in, s.dtype, stream);
     if (folded) {
-      if (folded_computes_zero_rows(s, rank_)) {
+      if (s.input == InputLayout::kTokenMajor) {
         // L~^T: L^T's rows at the even rows of 2 rank_ x d_in, odd rows zero.
         SLOPE_CHECK(cudaMemsetAsync(l_.get(), 0, 2 * rank_ * s.d_in * 2, stream));
         SLOPE_CHECK(cudaMemcpy2DAsync(l_.get(), 2 * s.d_in * 2, lt.get(), s.d_in * 2, s.d_in * 2, rank_,
@@ -198,8 +186,6 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
     auto* ext = static_cast<uint8_t*>(x) + spec_.d_in * 2 * (spec_.input == InputLayout::kTokenMajor ? 1 : t);
     if (spec_.input == InputLayout::kTokenMajor) {
       xl_->run(l_.get(), x, ext, stream);  // T~^T = L~^T X^T, into X's columns past d_in
-    } else if (folded_computes_zero_rows(spec_, rank_)) {
-      xl_->run(x, l_.get(), ext, stream);  // T~ = X L~, into the rows of X^T past d_in
     } else {
       // The odd rows of T~ meet zero weights, but a zero times a non-finite value left in
       // the caller's buffer is not zero: they are cleared on every call.

@@ -16,9 +16,9 @@
 //    epilogue. No pass over Y beyond the one the layer makes anyway; the price is 2r/d_in
 //    more sparse work and the thin product T~ = X L~. T~ is written into the input buffer
 //    past X's d_in features, so the layer's input is input_width() wide (columns of X when
-//    token-major, rows of X^T when feature-major) and the caller allocates it so. The
-//    product computes T~'s zero columns too, except with feature-major input above rank 48,
-//    where it computes T alone (its rows two apart) and the odd rows are cleared.
+//    token-major, rows of X^T when feature-major) and the caller allocates it so. With
+//    feature-major input the product computes T alone (its rows two apart) and the odd
+//    rows are cleared; token-major, it computes the zero columns too.
 // L is pruned 2:4 along d_in in both forms (the merged form's pruning), so they agree.
 // Ranks are padded with zeros to a multiple of 16: the sparse rows and the tensor cores
 // need it, and padding changes no result.
