@@ -82,7 +82,8 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
   const double peak_tflops = measure_gemm_tflops(tuned, o.dtype, stream);
   summary.emplace_back("dense_gemm_tflops", fmt::format("{:.0f}", peak_tflops));
   if (progress) progress(fmt::format("lowrank: dense GEMM ceiling {:.0f} TFLOP/s", peak_tflops));
-  std::map<std::string, std::pair<double, int>> floor_log, roofline_log;  // method -> (sum of logs, count)
+  // Summary key ("hbm_fraction_geomean_ours_...") -> (sum of logs, count).
+  std::map<std::string, std::pair<double, int>> geomean_logs;
   const int64_t t = o.tokens;
   for (int64_t d : o.hidden) {
     std::map<std::string, double> full_ms;
@@ -191,10 +192,12 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         table.add_row({d, ratio, r, t, method, chosen, ms, first_ms, second_ms, flops / ms * 1e-9, gbps,
                        gbps / hbm, floor_ms / ms, speedup, 1.0 / ratio, tried});
         if (d >= 4096 && ratio <= 0.05 + 1e-9) {
-          floor_log[method].first += std::log(gbps / hbm);
-          floor_log[method].second += 1;
-          roofline_log[method].first += std::log(floor_ms / ms);
-          roofline_log[method].second += 1;
+          for (const auto& [metric, fraction] :
+               {std::pair{"hbm_fraction", gbps / hbm}, {"roofline_fraction", floor_ms / ms}}) {
+            auto& acc = geomean_logs[std::string(metric) + "_geomean_" + method + "_d4096plus_ratio_le_0.05"];
+            acc.first += std::log(fraction);
+            acc.second += 1;
+          }
         }
         if (progress)
           progress(fmt::format(
@@ -203,12 +206,8 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
       }
     }
   }
-  for (const auto& [method, acc] : floor_log)
-    summary.emplace_back("hbm_fraction_geomean_" + method + "_d4096plus_ratio_le_0.05",
-                         fmt::format("{:.3f}", std::exp(acc.first / acc.second)));
-  for (const auto& [method, acc] : roofline_log)
-    summary.emplace_back("roofline_fraction_geomean_" + method + "_d4096plus_ratio_le_0.05",
-                         fmt::format("{:.3f}", std::exp(acc.first / acc.second)));
+  for (const auto& [key, acc] : geomean_logs)
+    summary.emplace_back(key, fmt::format("{:.3f}", std::exp(acc.first / acc.second)));
   return table;
 }
 

@@ -132,9 +132,13 @@ namespace {
 constexpr int kSplitAlgos = 4;
 constexpr int kSplits[] = {2, 4, 8, 16, 32};
 
+// Fewer 128 x 128 output tiles than the GPU has SMs, and a long K to split.
 bool few_output_tiles(const GemmShape& s) {
+  int device = 0, sms = 0;
+  SLOPE_CHECK(cudaGetDevice(&device));
+  SLOPE_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t tiles = ((s.m + 127) / 128) * ((s.n + 127) / 128);
-  return tiles < 132 && s.k >= 4 * std::min(s.m, s.n);
+  return tiles < sms && s.k >= 4 * std::min(s.m, s.n);
 }
 
 std::vector<cublasLtMatmulHeuristicResult_t> split_k_variants(

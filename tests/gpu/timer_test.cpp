@@ -53,18 +53,12 @@ TEST_F(TimerTest, LegacyStreamAndEagerTimingLaunchEveryCall) {
   for (cudaStream_t s : {static_cast<cudaStream_t>(nullptr), stream_}) {
     reset();
     int host_calls = 0;
-    const bench::Timing t = s == nullptr ? bench::time_device(
-                                               [&](int) {
-                                                 ++host_calls;
-                                                 SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), s));
-                                               },
-                                               s, 5, 2)
-                                         : bench::time_device_eager(
-                                               [&](int) {
-                                                 ++host_calls;
-                                                 SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), s));
-                                               },
-                                               s, 5, 2);
+    auto fn = [&](int) {
+      ++host_calls;
+      SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), s));
+    };
+    // The legacy stream cannot be captured, so time_device launches eagerly there too.
+    const bench::Timing t = s == nullptr ? bench::time_device(fn, s, 5, 2) : bench::time_device_eager(fn, s, 5, 2);
     SLOPE_CHECK(cudaDeviceSynchronize());
     EXPECT_FALSE(t.graph);
     EXPECT_EQ(host_calls, 2 + 1 + 5 * t.calls_per_sample);
