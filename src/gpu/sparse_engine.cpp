@@ -131,12 +131,10 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, con
   }
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
   // The configuration goes into the selection before the one and only plan initialisation:
-  // re-initialising a plan after a search crashes cuSPARSELt 0.8 on H200. Without one the
-  // selection keeps the library's default: setting configuration 0 explicitly made the
-  // search fail (INTERNAL_ERROR) for a token-major fp16 output, where the default differs.
-  if (config)
-    SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &config->config_id,
-                                                sizeof(config->config_id)));
+  // re-initialising a plan after a search crashes cuSPARSELt 0.8 on H200.
+  const int config_id = config ? config->config_id : 0;
+  SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &config_id,
+                                              sizeof(config_id)));
   if (config && config->split_k > 0) {  // -1: let cuSPARSELt's heuristic choose, as the search left it
     SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &config->split_k,
                                                 sizeof(config->split_k)));
