@@ -4,10 +4,12 @@
 // compress -> search -> workspace -> matmul) in RAII types that are built in place and never
 // copied or moved: the opaque structs hold pointers to each other.
 //
-// Layout. cuSPARSELt 0.8's algorithm search fails (CUSPARSE_STATUS_INTERNAL_ERROR, and the
-// library is unusable afterwards) on the H200 whenever the output is column-major; with every
-// matrix row-major it works (PyTorch's layout). So slope's sparse products are all row-major
-// and write the *feature-major* output:
+// Layout. With W compressed through a standalone descriptor (CompressedWeight), cuSPARSELt
+// 0.8's algorithm search fails for fp16 (CUSPARSE_STATUS_INTERNAL_ERROR, and the library is
+// unusable afterwards) on the H200 when the output is column-major; with every matrix
+// row-major it works (PyTorch's layout). So slope's sparse products are all row-major and
+// write the *feature-major* output (docs/gpu-engine.md: a column-major output works, and is
+// faster, when W is compressed through the plan):
 //
 //   Y^T (m x t) = W (m x k, 2:4 along k) . X^T
 //
