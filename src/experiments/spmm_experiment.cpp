@@ -63,22 +63,26 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
         gpu::prune_rows_2to4(op.w.get(), op.w.get(), nullptr, s.m, s.k, o.dtype, stream);
         op.sparse = std::make_unique<gpu::SparseLinear>(engine, s.m, s.k, t, o.dtype,
                                                         s.tiled ? gpu::Tiling::kSquare : gpu::Tiling::kNone, stream,
-                                                        nullptr, o.input);
+                                                        nullptr, o.input, false, o.output);
         op.sparse->set_weight(op.w.get(), stream);
       }
-      // The dense twin computes the same Y^T from the same operands in the same layouts.
-      const gpu::DenseGemm& gemm = dense.get(
-          gpu::feature_major_shape(t, s.m, s.k, o.dtype, o.input == gpu::InputLayout::kTokenMajor), stream);
-      auto run_dense = [&](int i) {
+      // The dense twin computes the same Y (or Y^T) from the same operands in the same layouts.
+      const bool token_major_in = o.input == gpu::InputLayout::kTokenMajor;
+      const bool token_major_out = o.output == gpu::OutputLayout::kTokenMajor;
+      const gpu::GemmShape dense_shape = token_major_out
+                                             ? gpu::token_major_output_shape(t, s.m, s.k, o.dtype, token_major_in)
+                                             : gpu::feature_major_shape(t, s.m, s.k, o.dtype, token_major_in);
+      const gpu::DenseGemm& gemm = dense.get(dense_shape, stream);
+      const gpu::DenseGemm& heuristic_gemm = heuristic.get(dense_shape, stream);
+      auto dense_product = [&](const gpu::DenseGemm& g, int i) {
         OperandSet& op = ops[static_cast<size_t>(i % sets)];
-        gemm.run(op.x.get(), op.w.get(), op.y_dense.get(), stream);
+        if (token_major_out)
+          g.run(op.w.get(), op.x.get(), op.y_dense.get(), stream);
+        else
+          g.run(op.x.get(), op.w.get(), op.y_dense.get(), stream);
       };
-      const gpu::DenseGemm& heuristic_gemm = heuristic.get(
-          gpu::feature_major_shape(t, s.m, s.k, o.dtype, o.input == gpu::InputLayout::kTokenMajor), stream);
-      auto run_heuristic = [&](int i) {
-        OperandSet& op = ops[static_cast<size_t>(i % sets)];
-        heuristic_gemm.run(op.x.get(), op.w.get(), op.y_dense.get(), stream);
-      };
+      auto run_dense = [&](int i) { dense_product(gemm, i); };
+      auto run_heuristic = [&](int i) { dense_product(heuristic_gemm, i); };
       auto run_sparse = [&](int i) {
         OperandSet& op = ops[static_cast<size_t>(i % sets)];
         op.sparse->forward(op.x.get(), op.y_sparse.get(), stream);
@@ -135,6 +139,8 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
     summary.emplace_back("shapes_in_summary", std::to_string(counted));
     summary.emplace_back("geomean_speedup_vs_heuristic", fmt::format("{:.4f}", std::exp(heuristic_log_sum / counted)));
     summary.emplace_back("min_speedup_vs_heuristic", fmt::format("{:.4f}", heuristic_min));
+    summary.emplace_back("input_layout", o.input == gpu::InputLayout::kTokenMajor ? "token-major" : "feature-major");
+    summary.emplace_back("output_layout", o.output == gpu::OutputLayout::kTokenMajor ? "token-major" : "feature-major");
   }
   return table;
 }

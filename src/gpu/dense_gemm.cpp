@@ -64,6 +64,17 @@ GemmShape feature_major_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool
   return s;
 }
 
+GemmShape token_major_output_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input) {
+  // Y row-major (t x n) is column-major n x t = W X^T: linear_shape's product, with X^T
+  // (row-major k x t, column-major t x k) read through op T when the input is feature-major.
+  GemmShape s = linear_shape(t, n, k, dtype);
+  if (!token_major_input) {
+    s.op_b = Op::kT;
+    s.ldb = t;
+  }
+  return s;
+}
+
 GemmShape input_grad_shape(int64_t t, int64_t n, int64_t k, DType dtype) {
   // Column-major dX (t x k) = dY (t x n, dY^T row-major) W (W row-major n x k is column-major
   // k x n, op T).

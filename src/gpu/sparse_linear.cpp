@@ -12,17 +12,17 @@ namespace slope::gpu {
 bool can_tile(int64_t m, int64_t k) { return m > k && m % k == 0; }
 
 bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
-                 cudaStream_t stream) {
+                 cudaStream_t stream, OutputLayout output) {
   if (!can_tile(m, k)) return false;
   // The decision is stored beside the plans' configurations, under its own key; config_id 1
   // means "tiles are faster".
-  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, input, false}) + "|tiling-decision";
+  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, input, false, output}) + "|tiling-decision";
   TuningCache* cache = engine.tuning_cache();
   if (cache) {
     if (const auto hit = cache->find(key)) return hit->config_id == 1;
   }
-  SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input);
-  SparseLinear tiles(engine, m, k, tokens, dtype, Tiling::kSquare, stream, nullptr, input);
+  SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input, false, output);
+  SparseLinear tiles(engine, m, k, tokens, dtype, Tiling::kSquare, stream, nullptr, input, false, output);
   DeviceBuffer w(m * k * 2), x(tokens * k * 2), y(tokens * m * 2);
   fill_uniform(w.get(), m * k, 7, 1.0f, dtype, stream);
   fill_uniform(x.get(), tokens * k, 8, 1.0f, dtype, stream);
@@ -47,15 +47,15 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
 }
 
 SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
-                           cudaStream_t stream, const void* bias, InputLayout input, bool relu)
-    : engine_(engine), bias_(bias), relu_(relu), m_(m), k_(k), tokens_(tokens), input_(input), dtype_(dtype),
-      tile_rows_(m) {
+                           cudaStream_t stream, const void* bias, InputLayout input, bool relu, OutputLayout output)
+    : engine_(engine), bias_(bias), relu_(relu), m_(m), k_(k), tokens_(tokens), input_(input), output_(output),
+      dtype_(dtype), tile_rows_(m) {
   if (tiling == Tiling::kSquare)
     require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
                                 ") to be a multiple of its columns (" + std::to_string(k) + ")");
   const bool tile = tiling == Tiling::kSquare ||
                     (tiling == Tiling::kAuto && bias == nullptr && !relu &&
-                     tiling_pays(engine, m, k, tokens, dtype, input, stream));
+                     tiling_pays(engine, m, k, tokens, dtype, input, stream, output));
   if (tile) {
     tiles_ = m / k;
     tile_rows_ = k;
@@ -76,8 +76,11 @@ void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float be
 }
 
 std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t stream) const {
-  // Tile i adds bias rows [i * tile_rows, (i + 1) * tile_rows).
-  const SparseShape shape{tile_rows_, k_, tokens_, dtype_, bias_ != nullptr, input_, relu};
+  // Tile i adds bias rows [i * tile_rows, (i + 1) * tile_rows). A tile's token-major output
+  // rows are the whole layer's rows: m apart.
+  const bool token_major_out = output_ == OutputLayout::kTokenMajor;
+  const SparseShape shape{tile_rows_, k_, tokens_, dtype_, bias_ != nullptr, input_, relu, output_,
+                          token_major_out && tiles_ > 1 ? m_ : 0};
   std::vector<const SparsePlan*> plans;
   for (int64_t i = 0; i < tiles_; ++i)
     plans.push_back(&engine_.plan(shape, stream, bias_ ? static_cast<const uint8_t*>(bias_) + i * tile_rows_ * 2 : nullptr));
@@ -97,9 +100,11 @@ void SparseLinear::forward_without_relu(const void* x, void* y, cudaStream_t str
 void SparseLinear::run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream,
                        float beta) const {
   auto* out = static_cast<uint8_t*>(y);
+  // Tile i's output starts at row i * tile_rows of Y^T, or at that column of Y.
+  const int64_t tile_step = output_ == OutputLayout::kTokenMajor ? tile_rows_ : tile_rows_ * tokens_;
   for (int64_t i = 0; i < tiles_; ++i)
-    plans[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_rows_ * tokens_ * 2,
-                                          stream, beta);
+    plans[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_step * 2, stream,
+                                          beta);
 }
 
 size_t SparseLinear::compressed_bytes() const {

@@ -58,6 +58,10 @@ TEST_P(DenseGemmTest, FeatureMajorTwinOfTheSparseProduct) {
     gpu::poison(y.get(), t * n, stream_);
     cache.get(gpu::feature_major_shape(t, n, k, d, token_major), stream_).run(dx.get(), dw.get(), y.get(), stream_);
     expect_close(gpu::download(y.get(), n, t, d, stream_), want, d);
+    // The token-major twin writes Y itself.
+    gpu::poison(y.get(), t * n, stream_);
+    cache.get(gpu::token_major_output_shape(t, n, k, d, token_major), stream_).run(dw.get(), dx.get(), y.get(), stream_);
+    expect_close(gpu::download(y.get(), t, n, d, stream_), transpose(want), d);
   }
 }
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstring>
 
 #include "gpu_test.hpp"
@@ -14,7 +15,12 @@ struct Case {
   DType dtype;
   int64_t t, m, k;
   gpu::InputLayout input = gpu::InputLayout::kTokenMajor;
+  gpu::OutputLayout output = gpu::OutputLayout::kFeatureMajor;
 };
+
+constexpr auto kFeatureIn = gpu::InputLayout::kFeatureMajor;
+constexpr auto kTokenIn = gpu::InputLayout::kTokenMajor;
+constexpr auto kTokenOut = gpu::OutputLayout::kTokenMajor;
 
 class SparseMatmul : public GpuTest, public ::testing::WithParamInterface<Case> {};
 
@@ -24,15 +30,18 @@ TEST_P(SparseMatmul, MatchesTheCpuReference) {
   const MatrixF w = prune(random_matrix(c.m, c.k, 20 + c.k, c.dtype), {2, 4}, PruneAxis::kRows);
   gpu::SparseEngine engine(nullptr);  // searches, remembers nothing
   const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
-  gpu::SparseLinear layer(engine, c.m, c.k, c.t, c.dtype, gpu::Tiling::kNone, stream_, nullptr, c.input);
+  gpu::SparseLinear layer(engine, c.m, c.k, c.t, c.dtype, gpu::Tiling::kNone, stream_, nullptr, c.input, false,
+                          c.output);
   gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_);
   gpu::DeviceBuffer dx = gpu::upload(token_major ? x : transpose(x), c.dtype, stream_);
   gpu::DeviceBuffer y(c.t * c.m * 2);
   layer.set_weight(dw.get(), stream_);
   gpu::poison(y.get(), c.t * c.m, stream_);
   layer.forward(dx.get(), y.get(), stream_);
-  // The output is feature-major: Y^T, m x t.
-  expect_close(gpu::download(y.get(), c.m, c.t, c.dtype, stream_), transpose(matmul_nt(x, w)), c.dtype);
+  if (c.output == kTokenOut)
+    expect_close(gpu::download(y.get(), c.t, c.m, c.dtype, stream_), matmul_nt(x, w), c.dtype);
+  else
+    expect_close(gpu::download(y.get(), c.m, c.t, c.dtype, stream_), transpose(matmul_nt(x, w)), c.dtype);
 }
 
 // Multiples of 16 that are not powers of two, square and both aspect ratios.
@@ -40,36 +49,69 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SparseMatmul,
                          ::testing::Values(Case{DType::kF16, 48, 80, 208}, Case{DType::kF16, 144, 336, 112},
                                            Case{DType::kF16, 16, 16, 16}, Case{DType::kF16, 2048, 768, 768},
                                            Case{DType::kBF16, 48, 80, 208}, Case{DType::kBF16, 112, 208, 400},
-                                           Case{DType::kF16, 48, 80, 208, gpu::InputLayout::kFeatureMajor},
-                                           Case{DType::kBF16, 144, 336, 112, gpu::InputLayout::kFeatureMajor}),
+                                           Case{DType::kF16, 48, 80, 208, kFeatureIn},
+                                           Case{DType::kBF16, 144, 336, 112, kFeatureIn},
+                                           // Y token-major (a column-major D for cuSPARSELt).
+                                           Case{DType::kF16, 48, 80, 208, kTokenIn, kTokenOut},
+                                           Case{DType::kF16, 144, 336, 112, kTokenIn, kTokenOut},
+                                           Case{DType::kF16, 2048, 768, 768, kTokenIn, kTokenOut},
+                                           Case{DType::kBF16, 48, 80, 208, kTokenIn, kTokenOut},
+                                           Case{DType::kBF16, 112, 208, 400, kTokenIn, kTokenOut},
+                                           Case{DType::kF16, 48, 80, 208, kFeatureIn, kTokenOut},
+                                           Case{DType::kBF16, 144, 336, 112, kFeatureIn, kTokenOut}),
                          [](const auto& info) {
                            const Case& c = info.param;
                            return std::string(to_string(c.dtype)) + "_t" + std::to_string(c.t) + "_m" +
                                   std::to_string(c.m) + "_k" + std::to_string(c.k) +
-                                  (c.input == gpu::InputLayout::kTokenMajor ? "" : "_featuremajor");
+                                  (c.input == kTokenIn ? "" : "_featuremajor") +
+                                  (c.output == kTokenOut ? "_tokenmajorout" : "");
                          });
 
 class SparseFeatures : public GpuTest {};
 
 TEST_F(SparseFeatures, TiledEqualsUntiled) {
+  for (DType d : {DType::kF16, DType::kBF16})
+    for (gpu::OutputLayout out : {gpu::OutputLayout::kFeatureMajor, kTokenOut}) {
+      const bool token_out = out == kTokenOut;
+      SCOPED_TRACE(std::string(to_string(d)) + (token_out ? " token-major output" : " feature-major output"));
+      const int64_t t = 96, k = 80, m = 4 * k;
+      const MatrixF x = random_matrix(t, k, 1, d);
+      const MatrixF w = prune(random_matrix(m, k, 2, d), {2, 4}, PruneAxis::kRows);
+      gpu::SparseEngine engine(nullptr);
+      gpu::SparseLinear whole(engine, m, k, t, d, gpu::Tiling::kNone, stream_, nullptr, kTokenIn, false, out);
+      gpu::SparseLinear tiles(engine, m, k, t, d, gpu::Tiling::kSquare, stream_, nullptr, kTokenIn, false, out);
+      ASSERT_EQ(tiles.tiles(), 4);
+      gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), dx = gpu::upload(x, d, stream_), y1(t * m * 2), y2(t * m * 2);
+      whole.set_weight(dw.get(), stream_);
+      tiles.set_weight(dw.get(), stream_);
+      gpu::poison(y1.get(), t * m, stream_);
+      gpu::poison(y2.get(), t * m, stream_);
+      whole.forward(dx.get(), y1.get(), stream_);
+      tiles.forward(dx.get(), y2.get(), stream_);
+      const int64_t rows = token_out ? t : m, cols = token_out ? m : t;
+      const MatrixF a = gpu::download(y1.get(), rows, cols, d, stream_), b = gpu::download(y2.get(), rows, cols, d, stream_);
+      expect_close(b, token_out ? matmul_nt(x, w) : transpose(matmul_nt(x, w)), d);
+      expect_close(a, b, d);
+    }
+}
+
+TEST_F(SparseFeatures, TokenMajorOutputWithBiasAndReluEpilogue) {
+  // The bias belongs to output features: rows of cuSPARSELt's column-major D.
   for (DType d : {DType::kF16, DType::kBF16}) {
-    const int64_t t = 96, k = 80, m = 4 * k;
-    const MatrixF x = random_matrix(t, k, 1, d);
-    const MatrixF w = prune(random_matrix(m, k, 2, d), {2, 4}, PruneAxis::kRows);
+    SCOPED_TRACE(to_string(d));
+    const int64_t t = 80, m = 112, k = 144;
+    const MatrixF x = random_matrix(t, k, 12, d), b = random_matrix(1, m, 13, d);
+    const MatrixF w = prune(random_matrix(m, k, 14, d), {2, 4}, PruneAxis::kRows);
     gpu::SparseEngine engine(nullptr);
-    gpu::SparseLinear whole(engine, m, k, t, d, gpu::Tiling::kNone, stream_);
-    gpu::SparseLinear tiles(engine, m, k, t, d, gpu::Tiling::kSquare, stream_);
-    ASSERT_EQ(tiles.tiles(), 4);
-    gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), dx = gpu::upload(x, d, stream_), y1(t * m * 2), y2(t * m * 2);
-    whole.set_weight(dw.get(), stream_);
-    tiles.set_weight(dw.get(), stream_);
-    gpu::poison(y1.get(), t * m, stream_);
-    gpu::poison(y2.get(), t * m, stream_);
-    whole.forward(dx.get(), y1.get(), stream_);
-    tiles.forward(dx.get(), y2.get(), stream_);
-    const MatrixF a = gpu::download(y1.get(), m, t, d, stream_), b = gpu::download(y2.get(), m, t, d, stream_);
-    expect_close(b, transpose(matmul_nt(x, w)), d);
-    expect_close(a, b, d);
+    gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), dx = gpu::upload(x, d, stream_), db = gpu::upload(b, d, stream_);
+    gpu::DeviceBuffer y(t * m * 2);
+    gpu::SparseLinear layer(engine, m, k, t, d, gpu::Tiling::kNone, stream_, db.get(), kTokenIn, true, kTokenOut);
+    layer.set_weight(dw.get(), stream_);
+    gpu::poison(y.get(), t * m, stream_);
+    layer.forward(dx.get(), y.get(), stream_);
+    MatrixF want = linear_forward(x, w, &b.data);
+    for (float& v : want.data) v = std::max(v, 0.0f);
+    expect_close(gpu::download(y.get(), t, m, d, stream_), want, d);
   }
 }
 

@@ -35,6 +35,7 @@ struct GpuArgs {
   std::vector<int> accumulation;
   std::string mode = "inference";
   std::string input = "token-major";
+  std::string output_layout = "token-major";
   int64_t tokens = 2048;
   std::string dtype = "fp16";
   int samples = 30;
@@ -156,6 +157,7 @@ void run_spmm(const GpuArgs& a) {
   SpmmOptions o;
   fill_sweep(o, a);
   o.input = a.input == "feature-major" ? gpu::InputLayout::kFeatureMajor : gpu::InputLayout::kTokenMajor;
+  o.output = a.output_layout == "feature-major" ? gpu::OutputLayout::kFeatureMajor : gpu::OutputLayout::kTokenMajor;
   run_in_session(a, "spmm", bench::kPairedGraphTiming, [&](GpuSession& g, Metadata& summary) {
     return run_spmm_experiment(o, g.engine, g.dense, summary, progress);
   });
@@ -237,6 +239,9 @@ void register_gpu_commands(CLI::App& app) {
   CLI::App* s = app.add_subcommand("spmm", "2:4 sparse vs dense products for the paper's linear shapes (GPU)");
   add_gpu_options(*s, *spmm);
   s->add_option("--input", spmm->input, "Layout of X: token-major (t x k, default) or feature-major (X^T, k x t)")
+      ->check(CLI::IsMember({"token-major", "feature-major"}));
+  s->add_option("--output-layout", spmm->output_layout,
+                "Layout of Y: token-major (t x m, default; nn.Linear's) or feature-major (Y^T, m x t)")
       ->check(CLI::IsMember({"token-major", "feature-major"}));
   s->callback([spmm] { run_spmm(*spmm); });
 

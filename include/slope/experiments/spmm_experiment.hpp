@@ -38,6 +38,9 @@ struct SpmmOptions : SweepOptions {
   // X as nn.Linear holds it (token-major), or as a chain of slope layers passes it on
   // (feature-major, X^T); the dense twin reads the same layout.
   gpu::InputLayout input = gpu::InputLayout::kTokenMajor;
+  // Y token-major (nn.Linear's layout; cuSPARSELt picks faster kernels for it on the H200) or
+  // feature-major (Y^T, what a chain of sparse layers passes on); the dense twin writes the same.
+  gpu::OutputLayout output = gpu::OutputLayout::kTokenMajor;
 };
 
 // Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,

@@ -36,6 +36,9 @@ GemmShape linear_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool bias =
 // The dense twin of a sparse product: Y^T (n x t, row-major) = W X^T with X token-major
 // (t x k) or feature-major (X^T, k x t). Operands: run(x, w, y).
 GemmShape feature_major_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input);
+// The same product written token-major: Y (t x n, row-major) = X W^T, X token-major or
+// feature-major. Operands: run(w, x, y).
+GemmShape token_major_output_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input);
 // The gradients of that layer (W: n x k), the shapes every dense backward uses:
 //   input gradient   dX^T (k x t, row-major) = W^T dY^T; operands run(dy, w, dx)
 //   weight gradient  dW   (n x k, row-major) = dY^T X, X token- or feature-major as in the

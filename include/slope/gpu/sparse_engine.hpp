@@ -4,18 +4,15 @@
 // compress -> search -> workspace -> matmul) in RAII types that are built in place and never
 // copied or moved: the opaque structs hold pointers to each other.
 //
-// Layout. With W compressed through a standalone descriptor (CompressedWeight), cuSPARSELt
-// 0.8's algorithm search fails for fp16 (CUSPARSE_STATUS_INTERNAL_ERROR, and the library is
-// unusable afterwards) on the H200 when the output is column-major; with every matrix
-// row-major it works (PyTorch's layout). So slope's sparse products are all row-major and
-// write the *feature-major* output (docs/gpu-engine.md: a column-major output works, and is
-// faster, when W is compressed through the plan):
-//
-//   Y^T (m x t) = W (m x k, 2:4 along k) . X^T
-//
-// where X is either token-major (t x k row-major, the nn.Linear layout; cuSPARSELt op T) or
-// already feature-major (X^T, k x t row-major; op N). A chain of sparse layers therefore runs
-// feature-major end to end; dense cuBLASLt products adapt to either layout.
+// Layout. W (m x k, 2:4 along k) is row-major and cuSPARSELt's structured A. X is either
+// token-major (t x k row-major, the nn.Linear layout; op T) or feature-major (X^T, k x t
+// row-major; op N). The output is either
+//   feature-major: Y^T (m x t) row-major, what the next sparse product of a chain wants, or
+//   token-major:   Y (t x m) row-major, i.e. a column-major m x t D, the nn.Linear layout.
+// On the H200 cuSPARSELt 0.8 picks faster kernels for the token-major output (d = 768
+// attention: 5.95 against 8.35 us); docs/gpu-engine.md has the measurements. Its fp16 kernels
+// need W compressed through the plan (cusparseLtSpMMACompress): compressed through a
+// standalone descriptor (cusparseLtSpMMACompress2), the search fails with INTERNAL_ERROR.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -37,6 +34,11 @@ enum class InputLayout {
   kFeatureMajor,  // X^T: k x t row-major
 };
 
+enum class OutputLayout {
+  kFeatureMajor,  // Y^T: m x t row-major
+  kTokenMajor,    // Y: t x m row-major (rows out_ld apart)
+};
+
 struct SparseShape {
   int64_t m = 0;  // rows of W: output features
   int64_t k = 0;  // columns of W: input features, the 2:4 direction
@@ -45,6 +47,8 @@ struct SparseShape {
   bool bias = false;  // epilogue adds a length-m bias to every column of Y^T
   InputLayout input = InputLayout::kTokenMajor;
   bool relu = false;  // epilogue applies max(x, 0) to the result
+  OutputLayout output = OutputLayout::kFeatureMajor;
+  int64_t out_ld = 0;  // token-major output: elements from one token's row to the next (0: m)
   std::string key() const;
 };
 
@@ -153,9 +157,9 @@ class SearchOperands {
   std::vector<DeviceBuffer> w_, x_, y_;
 };
 
-// The fastest configuration for `plan`'s shape: cuSPARSELt's search (on set 0), then every
-// kernel configuration timed with CUDA events over the rotated sets. `plan` keeps the
-// library search's choice.
+// The fastest configuration for `plan`'s shape: cuSPARSELt's search (on set 0), then, for a
+// feature-major output, every kernel configuration timed with CUDA events over the rotated
+// sets. `plan` keeps the library search's choice.
 TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& operands, cudaStream_t stream);
 
 // What happened when a plan was made: searched, or taken from the tuning cache.

@@ -1,10 +1,11 @@
-// Y^T = W X^T with a 2:4 W held compressed, whole or in square tiles (layouts: see
-// sparse_engine.hpp; the output is feature-major, m x t row-major).
+// Y = X W^T with a 2:4 W held compressed, whole or in square tiles (layouts: see
+// sparse_engine.hpp; the output is feature-major, Y^T m x t row-major, or token-major, Y
+// t x m row-major).
 //
 // Tiling (the paper's strategy for the MLP upsample matrix, W of 4d x d): W is split into
 // m / k square k x k tiles, each compressed on its own; one plan (the tile's shape) serves
-// every tile, and tile i writes rows [i k, (i + 1) k) of Y^T in place: no copies, no extra
-// kernels.
+// every tile, and tile i writes rows [i k, (i + 1) k) of Y^T (columns of Y) in place: no
+// copies, no extra kernels.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -29,7 +30,7 @@ bool can_tile(int64_t m, int64_t k);
 // Decides kAuto for (m, k, tokens, dtype): times both layouts once on scratch data and
 // remembers the answer in the engine's tuning cache.
 bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
-                 cudaStream_t stream);
+                 cudaStream_t stream, OutputLayout output = OutputLayout::kFeatureMajor);
 
 class SparseLinear {
  public:
@@ -39,14 +40,14 @@ class SparseLinear {
   // see SparsePlan); `relu`: the epilogue applies max(x, 0) last.
   SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
                cudaStream_t stream, const void* bias = nullptr, InputLayout input = InputLayout::kTokenMajor,
-               bool relu = false);
+               bool relu = false, OutputLayout output = OutputLayout::kFeatureMajor);
   SparseLinear(const SparseLinear&) = delete;
   SparseLinear& operator=(const SparseLinear&) = delete;
 
   // Compresses a dense, row-wise 2:4 W (m x k row-major). Asynchronous on `stream`.
   void set_weight(const void* dense_pruned, cudaStream_t stream);
-  // Y^T (m x tokens) = W X^T (+ beta Y^T) (+ bias), then ReLU if constructed so; X token-major
-  // or feature-major as constructed.
+  // Y = X W^T (+ beta Y) (+ bias), then ReLU if constructed so; X and Y token-major or
+  // feature-major as constructed.
   void forward(const void* x, void* y, cudaStream_t stream, float beta = 0.0f) const;
   // The same product without the ReLU epilogue (a layer whose adapter must be added before
   // the ReLU). Its plans are made on the first call of prepare_without_relu.
@@ -64,7 +65,7 @@ class SparseLinear {
 
  private:
   std::vector<const SparsePlan*> make_plans(bool relu, cudaStream_t stream) const;
-  // Tile i's plan writes rows [i tile_rows, (i + 1) tile_rows) of Y^T.
+  // Tile i's plan writes rows [i tile_rows, (i + 1) tile_rows) of Y^T (columns of Y).
   void run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream, float beta) const;
 
   SparseEngine& engine_;
@@ -72,6 +73,7 @@ class SparseLinear {
   bool relu_;
   int64_t m_, k_, tokens_;
   InputLayout input_;
+  OutputLayout output_;
   DType dtype_;
   int64_t tiles_ = 1;
   int64_t tile_rows_;
