@@ -48,7 +48,7 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
     }
     // The search, on a fresh plan (what a first run pays per shape).
     gpu::SparsePlan searched(engine.context(), shape);
-    const gpu::SearchOperands operands(engine.context(), shape, stream);
+    const gpu::SearchOperands operands(searched, stream);
     const auto search_start = std::chrono::steady_clock::now();
     TuningEntry entry;
     double search_ms = NAN;

@@ -61,8 +61,11 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
     tile_rows_ = k;
   }
   plans_ = make_plans(relu, stream);
+  // A token-major output's fp16 kernels read W as its plan compresses it (sparse_engine.hpp).
   for (int64_t i = 0; i < tiles_; ++i)
-    parts_.push_back(std::make_unique<CompressedWeight>(engine.context(), tile_rows_, k, dtype));
+    parts_.push_back(output == OutputLayout::kTokenMajor
+                         ? std::make_unique<CompressedWeight>(*plans_[static_cast<size_t>(i)])
+                         : std::make_unique<CompressedWeight>(engine.context(), tile_rows_, k, dtype));
 }
 
 void SparseLinear::set_weight(const void* dense_pruned, cudaStream_t stream) {

@@ -75,11 +75,16 @@ class SparseLtContext {
   std::string gpu_;
 };
 
+class SparsePlan;
+
 // A W of m x k in cuSPARSELt's compressed form (values, then metadata; 9/16 of the dense
-// bytes). Compression depends only on the matrix descriptor, not on a plan.
+// bytes). For a feature-major output the compression depends only on the matrix descriptor;
+// the fp16 kernels for a token-major output need W compressed through their plan.
 class CompressedWeight {
  public:
   CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_t k, DType dtype);
+  // Compressed through `plan`, which must outlive this weight.
+  explicit CompressedWeight(const SparsePlan& plan);
   ~CompressedWeight();
   CompressedWeight(const CompressedWeight&) = delete;
   CompressedWeight& operator=(const CompressedWeight&) = delete;
@@ -98,6 +103,7 @@ class CompressedWeight {
   const SparseLtContext& ctx_;
   int64_t m_, k_;
   DType dtype_;
+  const SparsePlan* plan_ = nullptr;  // set: compressed through this plan, no descriptor of its own
   cusparseLtMatDescriptor_t desc_{};
   size_t compressed_bytes_ = 0;
   size_t scratch_bytes_ = 0;
@@ -124,6 +130,7 @@ class SparsePlan {
   const SparseShape& shape() const { return shape_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   const SparseLtContext& context() const { return ctx_; }
+  const cusparseLtMatmulPlan_t* handle() const { return &plan_; }
   int config_id() const;     // the kernel configuration in use
   int config_count() const;  // how many configurations cuSPARSELt has for this problem
 
@@ -147,7 +154,8 @@ class SparsePlan {
 // only while the operands stay in the cache.
 class SearchOperands {
  public:
-  SearchOperands(const SparseLtContext& ctx, const SparseShape& shape, cudaStream_t stream);
+  // W is compressed through `plan` when its output is token-major (see CompressedWeight).
+  SearchOperands(const SparsePlan& plan, cudaStream_t stream);
   int count() const { return static_cast<int>(x_.size()); }
   const void* w(int set) const { return w_[static_cast<size_t>(set)].get(); }
   const void* x(int set) const { return x_[static_cast<size_t>(set)].get(); }
