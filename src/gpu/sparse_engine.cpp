@@ -221,36 +221,67 @@ int SparsePlan::config_count() const {
 
 SearchOperands::SearchOperands(const SparsePlan& plan, cudaStream_t stream) {
   const SparseShape& s = plan.shape();
+  const bool token_major_out = s.output == OutputLayout::kTokenMajor;
   DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2);
   fill_uniform(w.get(), s.m * s.k, 1, 1.0f, s.dtype, stream);
   fill_uniform(x.get(), s.n * s.k, 2, 1.0f, s.dtype, stream);
   prune_rows_2to4(w.get(), w.get(), nullptr, s.m, s.k, s.dtype, stream);
-  const auto cw = s.output == OutputLayout::kTokenMajor
-                      ? std::make_unique<CompressedWeight>(plan)
-                      : std::make_unique<CompressedWeight>(plan.context(), s.m, s.k, s.dtype);
-  cw->compress(w.get(), stream);
   // A token-major output's rows may be wider than m (a tile of a wider layer).
-  const int64_t y_elems = s.n * (s.output == OutputLayout::kTokenMajor && s.out_ld > 0 ? s.out_ld : s.m);
-  const double bytes_per_call = static_cast<double>(cw->bytes()) + 2.0 * (s.n * s.k + y_elems);
-  const int sets = bench::rotation_count(bytes_per_call, 16);
+  const int64_t y_elems = s.n * (token_major_out && s.out_ld > 0 ? s.out_ld : s.m);
+  // A token-major plan reads one W only (see the header): each trial compresses the dense W
+  // through itself, and only X and Y rotate.
+  std::unique_ptr<CompressedWeight> cw;
+  if (!token_major_out) {
+    cw = std::make_unique<CompressedWeight>(plan.context(), s.m, s.k, s.dtype);
+    cw->compress(w.get(), stream);
+  }
+  const double w_bytes = cw ? static_cast<double>(cw->bytes()) : 0.0;
+  const int sets = bench::rotation_count(w_bytes + 2.0 * (s.n * s.k + y_elems), 16);
   for (int i = 0; i < sets; ++i) {
-    w_.emplace_back(cw->bytes());
+    if (cw) {
+      w_.emplace_back(cw->bytes());
+      SLOPE_CHECK(cudaMemcpyAsync(w_.back().get(), cw->data(), cw->bytes(), cudaMemcpyDeviceToDevice, stream));
+    }
     x_.emplace_back(s.n * s.k * 2);
     y_.emplace_back(y_elems * 2);
-    SLOPE_CHECK(cudaMemcpyAsync(w_.back().get(), cw->data(), cw->bytes(), cudaMemcpyDeviceToDevice, stream));
     SLOPE_CHECK(cudaMemcpyAsync(x_.back().get(), x.get(), s.n * s.k * 2, cudaMemcpyDeviceToDevice, stream));
   }
+  if (token_major_out) dense_w_ = std::move(w);
   SLOPE_CHECK(cudaStreamSynchronize(stream));  // the temporaries die here
 }
 
 namespace {
 
-// Milliseconds per product of `plan`: enough samples to rank kernel configurations.
-double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
+// Milliseconds per product of `plan`: enough samples to rank kernel configurations. W is
+// rotated with X and Y, or fixed when `w` is given.
+double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream, const void* w = nullptr) {
   return bench::time_device([&](int call) {
     const int set = call % ops.count();
-    plan.matmul(ops.w(set), ops.x(set), ops.y(set), stream);
+    plan.matmul(w ? w : ops.w(set), ops.x(set), ops.y(set), stream);
   }, stream, 7, 3, ops.count()).median_ms;
+}
+
+// The token-major scan: every configuration on a fresh plan with W compressed through it.
+// cuSPARSELt's search is not used: it fails (INTERNAL_ERROR) for some of these shapes, and a
+// searched plan keeps reading the search's W.
+TuningEntry scan_token_major(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
+  TuningEntry best;
+  best.search_ms = 1e30;
+  const int count = plan.config_count();
+  for (int id = 0; id < count; ++id) {
+    TuningEntry candidate;
+    candidate.config_id = id;
+    candidate.split_k = -1;
+    SparsePlan trial(plan.context(), plan.shape(), &candidate);
+    CompressedWeight w(trial);
+    w.compress(ops.dense_w(), stream);
+    const double ms = time_plan(trial, ops, stream, w.data());
+    if (ms < best.search_ms) {
+      best = candidate;
+      best.search_ms = ms;
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -261,11 +292,8 @@ TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& ops, c
   // the small shapes of the paper (d <= 1024, ~10 us products), its pick is often not the
   // fastest. Plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
   // second per shape, once.
+  if (plan.shape().output == OutputLayout::kTokenMajor) return scan_token_major(plan, ops, stream);
   TuningEntry best = plan.search(ops.w(0), ops.x(0), ops.y(0), stream);
-  // A token-major (column-major) output keeps the library's pick: that is the path checked on
-  // the H200 so far (search, then products); whether every configuration of the scan runs on a
-  // W compressed through the first plan is not yet known.
-  if (plan.shape().output == OutputLayout::kTokenMajor) return best;
   best.search_ms = time_plan(plan, ops, stream);
   const int count = plan.config_count();
   for (int id = 0; id < count; ++id) {
@@ -304,6 +332,17 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
   return *slot;
 }
 
+std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape& shape, cudaStream_t stream,
+                                                             const void* bias) {
+  require(shape.bias == (bias != nullptr), "a sparse plan with a bias epilogue needs its bias vector (and only then)");
+  SparseShape base = shape;
+  base.bias = false;
+  const std::string key = tuning_key(base);
+  shared_plan(base, stream);  // searches (or reads the cache) once per shape
+  const auto chosen = chosen_.find(key);
+  return std::make_unique<SparsePlan>(ctx_, shape, chosen == chosen_.end() ? nullptr : &chosen->second, bias);
+}
+
 const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream_t stream) {
   const std::string key = tuning_key(shape);
   auto& slot = plans_[key];
@@ -326,7 +365,9 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
     try {
       event.entry = search_configurations(*made, operands, stream);
       event.searched = true;
-      if (event.entry.config_id != made->config_id())
+      // A searched token-major plan would keep reading the search's W (see the header): make
+      // it afresh.
+      if (event.entry.config_id != made->config_id() || shape.output == OutputLayout::kTokenMajor)
         made = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);
     } catch (const Error& e) {
       // A failed search must not stop the run: keep the default algorithm, say so, and

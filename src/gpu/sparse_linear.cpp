@@ -61,7 +61,7 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
     tile_rows_ = k;
   }
   plans_ = make_plans(relu, stream);
-  // A token-major output's fp16 kernels read W as its plan compresses it (sparse_engine.hpp).
+  // A token-major output's fp16 kernels read W as its own plan compresses it (sparse_engine.hpp).
   for (int64_t i = 0; i < tiles_; ++i)
     parts_.push_back(output == OutputLayout::kTokenMajor
                          ? std::make_unique<CompressedWeight>(*plans_[static_cast<size_t>(i)])
@@ -78,19 +78,29 @@ void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float be
   run(plans_, x, y, stream, beta);
 }
 
-std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t stream) const {
+std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t stream) {
   // Tile i adds bias rows [i * tile_rows, (i + 1) * tile_rows). A tile's token-major output
   // rows are the whole layer's rows: m apart.
   const bool token_major_out = output_ == OutputLayout::kTokenMajor;
   const SparseShape shape{tile_rows_, k_, tokens_, dtype_, bias_ != nullptr, input_, relu, output_,
                           token_major_out && tiles_ > 1 ? m_ : 0};
   std::vector<const SparsePlan*> plans;
-  for (int64_t i = 0; i < tiles_; ++i)
-    plans.push_back(&engine_.plan(shape, stream, bias_ ? static_cast<const uint8_t*>(bias_) + i * tile_rows_ * 2 : nullptr));
+  for (int64_t i = 0; i < tiles_; ++i) {
+    const void* bias = bias_ ? static_cast<const uint8_t*>(bias_) + i * tile_rows_ * 2 : nullptr;
+    if (token_major_out) {
+      own_plans_.push_back(engine_.plan_for_one_weight(shape, stream, bias));
+      plans.push_back(own_plans_.back().get());
+    } else {
+      plans.push_back(&engine_.plan(shape, stream, bias));
+    }
+  }
   return plans;
 }
 
 void SparseLinear::prepare_without_relu(cudaStream_t stream) {
+  // Its plans would multiply a W compressed through other plans: not yet checked on a GPU for
+  // the token-major output, whose plans serve one weight each (sparse_engine.hpp).
+  require(output_ == OutputLayout::kFeatureMajor, "forward_without_relu needs a feature-major output");
   if (relu_ && plans_without_relu_.empty()) plans_without_relu_ = make_plans(false, stream);
 }
 

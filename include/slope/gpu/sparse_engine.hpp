@@ -10,9 +10,13 @@
 //   feature-major: Y^T (m x t) row-major, what the next sparse product of a chain wants, or
 //   token-major:   Y (t x m) row-major, i.e. a column-major m x t D, the nn.Linear layout.
 // On the H200 cuSPARSELt 0.8 picks faster kernels for the token-major output (d = 768
-// attention: 5.95 against 8.35 us); docs/gpu-engine.md has the measurements. Its fp16 kernels
-// need W compressed through the plan (cusparseLtSpMMACompress): compressed through a
-// standalone descriptor (cusparseLtSpMMACompress2), the search fails with INTERNAL_ERROR.
+// attention: 5.95 against 8.35 us); docs/gpu-engine.md has the measurements. Two defects of
+// cuSPARSELt 0.8.0's fp16 kernels for that output, measured on the H200, shape this engine:
+//   - W must be compressed through the plan (cusparseLtSpMMACompress): compressed through a
+//     standalone descriptor (cusparseLtSpMMACompress2), the search fails (INTERNAL_ERROR);
+//   - a plan keeps reading W from the address it first multiplied (its search included) and
+//     ignores the W passed later, so every token-major weight gets a plan of its own
+//     (plan_for_one_weight), never one that ran a search.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -157,17 +161,19 @@ class SearchOperands {
   // W is compressed through `plan` when its output is token-major (see CompressedWeight).
   SearchOperands(const SparsePlan& plan, cudaStream_t stream);
   int count() const { return static_cast<int>(x_.size()); }
-  const void* w(int set) const { return w_[static_cast<size_t>(set)].get(); }
+  const void* w(int set) const { return w_[static_cast<size_t>(set)].get(); }  // feature-major output only
+  const void* dense_w() const { return dense_w_.get(); }                      // token-major output only
   const void* x(int set) const { return x_[static_cast<size_t>(set)].get(); }
   void* y(int set) const { return y_[static_cast<size_t>(set)].get(); }
 
  private:
   std::vector<DeviceBuffer> w_, x_, y_;
+  DeviceBuffer dense_w_;  // pruned, uncompressed
 };
 
-// The fastest configuration for `plan`'s shape: cuSPARSELt's search (on set 0), then, for a
-// feature-major output, every kernel configuration timed with CUDA events over the rotated
-// sets. `plan` keeps the library search's choice.
+// The fastest configuration for `plan`'s shape: cuSPARSELt's search (on set 0), then every
+// kernel configuration timed with CUDA events over the rotated sets; `plan` keeps the library
+// search's choice. A token-major output skips the library's search (see the top of the file).
 TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& operands, cudaStream_t stream);
 
 // What happened when a plan was made: searched, or taken from the tuning cache.
@@ -199,6 +205,10 @@ class SparseEngine {
   // the tuning cache, which is saved at once (atomically). A shape with a bias gets a plan of
   // its own per bias vector, made from the same configuration.
   const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream, const void* bias = nullptr);
+  // A plan that must serve one compressed W only (a token-major output: see the top of this
+  // file): made afresh with the configuration plan() chose for `shape`, never searched.
+  std::unique_ptr<SparsePlan> plan_for_one_weight(const SparseShape& shape, cudaStream_t stream,
+                                                  const void* bias = nullptr);
   const SparseLtContext& context() const { return ctx_; }
   const std::vector<PlanEvent>& events() const { return events_; }
   std::string tuning_key(const SparseShape& shape) const;

@@ -64,7 +64,7 @@ class SparseLinear {
   CompressedWeight& part(int64_t i) { return *parts_[static_cast<size_t>(i)]; }
 
  private:
-  std::vector<const SparsePlan*> make_plans(bool relu, cudaStream_t stream) const;
+  std::vector<const SparsePlan*> make_plans(bool relu, cudaStream_t stream);
   // Tile i's plan writes rows [i tile_rows, (i + 1) tile_rows) of Y^T (columns of Y).
   void run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream, float beta) const;
 
@@ -77,7 +77,10 @@ class SparseLinear {
   DType dtype_;
   int64_t tiles_ = 1;
   int64_t tile_rows_;
-  std::vector<const SparsePlan*> plans_;  // per tile (one shared plan unless there is a bias)
+  // Per tile: the engine's shared plan (one for all tiles unless there is a bias), or for a
+  // token-major output a plan of the tile's own, kept in own_plans_.
+  std::vector<const SparsePlan*> plans_;
+  std::vector<std::unique_ptr<SparsePlan>> own_plans_;
   std::vector<const SparsePlan*> plans_without_relu_;
   std::vector<std::unique_ptr<CompressedWeight>> parts_;
 };
