@@ -95,6 +95,34 @@ TEST_F(SparseFeatures, TiledEqualsUntiled) {
     }
 }
 
+TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {
+  // cuSPARSELt 0.8.0's fp16 kernels for this output keep reading the W their plan first saw:
+  // layers of one shape, in one engine, must still each multiply their own W.
+  for (DType d : {DType::kF16, DType::kBF16}) {
+    SCOPED_TRACE(to_string(d));
+    const int64_t t = 64, m = 96, k = 128;
+    const MatrixF x = random_matrix(t, k, 21, d);
+    gpu::SparseEngine engine(nullptr);
+    gpu::DeviceBuffer dx = gpu::upload(x, d, stream_);
+    std::vector<MatrixF> ws;
+    std::vector<gpu::DeviceBuffer> dws;
+    std::vector<std::unique_ptr<gpu::SparseLinear>> layers;
+    for (int i = 0; i < 3; ++i) {
+      ws.push_back(prune(random_matrix(m, k, 22 + i, d), {2, 4}, PruneAxis::kRows));
+      dws.push_back(gpu::upload(ws.back(), d, stream_));
+      layers.push_back(std::make_unique<gpu::SparseLinear>(engine, m, k, t, d, gpu::Tiling::kNone, stream_, nullptr,
+                                                           kTokenIn, false, kTokenOut));
+      layers.back()->set_weight(dws.back().get(), stream_);
+    }
+    for (int i : {2, 0, 1}) {
+      gpu::DeviceBuffer y(t * m * 2);
+      gpu::poison(y.get(), t * m, stream_);
+      layers[static_cast<size_t>(i)]->forward(dx.get(), y.get(), stream_);
+      expect_close(gpu::download(y.get(), t, m, d, stream_), matmul_nt(x, ws[static_cast<size_t>(i)]), d);
+    }
+  }
+}
+
 TEST_F(SparseFeatures, TokenMajorOutputWithBiasAndReluEpilogue) {
   // The bias belongs to output features: rows of cuSPARSELt's column-major D.
   for (DType d : {DType::kF16, DType::kBF16}) {
