@@ -35,7 +35,7 @@ struct GpuArgs {
   std::vector<int> accumulation;
   std::string mode = "inference";
   std::string input = "token-major";
-  std::string output_layout = "token-major";
+  std::string output_layout = "feature-major";
   int64_t tokens = 2048;
   std::string dtype = "fp16";
   int samples = 30;
@@ -241,7 +241,8 @@ void register_gpu_commands(CLI::App& app) {
   s->add_option("--input", spmm->input, "Layout of X: token-major (t x k, default) or feature-major (X^T, k x t)")
       ->check(CLI::IsMember({"token-major", "feature-major"}));
   s->add_option("--output-layout", spmm->output_layout,
-                "Layout of Y: token-major (t x m, default; nn.Linear's) or feature-major (Y^T, m x t)")
+                "Layout of Y: feature-major (Y^T, m x t, default) or token-major (t x m, nn.Linear's; its "
+                "configuration scan takes ~15 s per shape on the H200)")
       ->check(CLI::IsMember({"token-major", "feature-major"}));
   s->callback([spmm] { run_spmm(*spmm); });
 
