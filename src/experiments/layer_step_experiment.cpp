@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
+#include "slope/core/geometric_mean.hpp"
 #include "slope/gpu/adamw.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -151,8 +152,8 @@ Table run_layer_step_experiment(const LayerStepOptions& o, gpu::SparseEngine& en
   const double hbm = bench::measure_copy_gbps(stream);
   progress(fmt::format("layer step: copy bandwidth {:.0f} GB/s", hbm));
   const int64_t t = o.tokens;
-  double speed_log = 0, adapter_log = 0, min_fraction = 1e30;
-  int speed_count = 0, adapter_count = 0;
+  GeometricMean step_speedups, adapter_step_ratios;  // d >= 4096, accumulation 4
+  double min_fraction = 1e30;
   for (int64_t d : o.hidden) {
     BlockActivations acts(d, t, o.dtype, stream);
     DenseBlock dense_block(dense, d, t, o.dtype, stream);
@@ -214,13 +215,10 @@ Table run_layer_step_experiment(const LayerStepOptions& o, gpu::SparseEngine& en
                        std::string(block.in_place() ? "yes" : "no")});
         if (rank == 0) plain_step[acc] = sparse;
         if (acc == 4 && d >= 4096) {
-          if (rank == 0) {
-            speed_log += std::log(dms / sparse);
-            ++speed_count;
-          } else if (std::abs(ratio - 1.0 / 64) < 1e-9 && plain_step.count(acc)) {
-            adapter_log += std::log(sparse / plain_step[acc]);
-            ++adapter_count;
-          }
+          if (rank == 0)
+            step_speedups.add(dms / sparse);
+          else if (std::abs(ratio - 1.0 / 64) < 1e-9 && plain_step.count(acc))
+            adapter_step_ratios.add(sparse / plain_step[acc]);
         }
         if (progress)
           progress(fmt::format("layer step d={:5} acc={:2} adapter={:.4f} dense {:9.3f} ms  sparse {:9.3f} ms  "
@@ -231,11 +229,11 @@ Table run_layer_step_experiment(const LayerStepOptions& o, gpu::SparseEngine& en
       }
     }
   }
-  if (speed_count > 0)
-    summary.emplace_back("step_speedup_geomean_d4096plus_acc4", fmt::format("{:.4f}", std::exp(speed_log / speed_count)));
-  if (adapter_count > 0)
+  if (!step_speedups.empty())
+    summary.emplace_back("step_speedup_geomean_d4096plus_acc4", fmt::format("{:.4f}", step_speedups.value()));
+  if (!adapter_step_ratios.empty())
     summary.emplace_back("adapter_1.56pct_extra_step_time_geomean_d4096plus_acc4",
-                         fmt::format("{:.4f}", std::exp(adapter_log / adapter_count) - 1.0));
+                         fmt::format("{:.4f}", adapter_step_ratios.value() - 1.0));
   if (min_fraction < 1e29) summary.emplace_back("optimizer_refresh_min_fraction_of_hbm", fmt::format("{:.3f}", min_fraction));
   summary.emplace_back("hbm_copy_gbps", fmt::format("{:.0f}", hbm));
   return table;

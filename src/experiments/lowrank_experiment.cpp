@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
+#include "slope/core/geometric_mean.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -82,8 +83,8 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
   const double peak_tflops = measure_gemm_tflops(tuned, o.dtype, stream);
   summary.emplace_back("dense_gemm_tflops", fmt::format("{:.0f}", peak_tflops));
   if (progress) progress(fmt::format("lowrank: dense GEMM ceiling {:.0f} TFLOP/s", peak_tflops));
-  // Summary key ("hbm_fraction_geomean_ours_...") -> (sum of logs, count).
-  std::map<std::string, std::pair<double, int>> geomean_logs;
+  // Summary key ("hbm_fraction_geomean_ours_...") -> its geometric mean.
+  std::map<std::string, GeometricMean> geomeans;
   const int64_t t = o.tokens;
   for (int64_t d : o.hidden) {
     std::map<std::string, double> full_ms;
@@ -194,9 +195,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         if (d >= 4096 && ratio <= 0.05 + 1e-9) {
           for (const auto& [metric, fraction] :
                {std::pair{"hbm_fraction", gbps / hbm}, {"roofline_fraction", floor_ms / ms}}) {
-            auto& acc = geomean_logs[std::string(metric) + "_geomean_" + method + "_d4096plus_ratio_le_0.05"];
-            acc.first += std::log(fraction);
-            acc.second += 1;
+            geomeans[std::string(metric) + "_geomean_" + method + "_d4096plus_ratio_le_0.05"].add(fraction);
           }
         }
         if (progress)
@@ -206,8 +205,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
       }
     }
   }
-  for (const auto& [key, acc] : geomean_logs)
-    summary.emplace_back(key, fmt::format("{:.3f}", std::exp(acc.first / acc.second)));
+  for (const auto& [key, mean] : geomeans) summary.emplace_back(key, fmt::format("{:.3f}", mean.value()));
   return table;
 }
 

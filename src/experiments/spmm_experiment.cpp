@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
+#include "slope/core/geometric_mean.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/sparse_linear.hpp"
@@ -43,8 +44,7 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
-  double log_sum = 0.0, min_speedup = 1e30, heuristic_log_sum = 0.0, heuristic_min = 1e30;
-  int counted = 0;
+  GeometricMean counted_speedups, counted_heuristic_speedups;  // the shapes of the summary
   for (int64_t d : o.hidden) {
     double untiled_speedup = 0.0, untiled_heuristic_speedup = 0.0;
     for (const LinearShape& s : spmm_shapes(d)) {
@@ -115,14 +115,9 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
       }
       // The engine's upsample is whichever layout is faster: count it once, as its best.
       if (s.name == "attention" || s.name == "downsample" || s.name == "upsample_tiled") {
-        const double counted_speedup = s.name == "upsample_tiled" ? std::max(speedup, untiled_speedup) : speedup;
-        log_sum += std::log(counted_speedup);
-        min_speedup = std::min(min_speedup, counted_speedup);
-        const double counted_heuristic =
-            s.name == "upsample_tiled" ? std::max(heuristic_speedup, untiled_heuristic_speedup) : heuristic_speedup;
-        heuristic_log_sum += std::log(counted_heuristic);
-        heuristic_min = std::min(heuristic_min, counted_heuristic);
-        ++counted;
+        const bool tiled = s.name == "upsample_tiled";
+        counted_speedups.add(tiled ? std::max(speedup, untiled_speedup) : speedup);
+        counted_heuristic_speedups.add(tiled ? std::max(heuristic_speedup, untiled_heuristic_speedup) : heuristic_speedup);
       }
       table.add_row({d, s.name, s.m, s.k, t, std::string(to_string(o.dtype)), dense_ms, sparse_ms, speedup,
                      flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), plan, uses,
@@ -133,12 +128,12 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
                              d, s.name, dense_ms, sparse_ms, speedup, rel, plan));
     }
   }
-  if (counted > 0) {
-    summary.emplace_back("geomean_speedup", fmt::format("{:.4f}", std::exp(log_sum / counted)));
-    summary.emplace_back("min_speedup", fmt::format("{:.4f}", min_speedup));
-    summary.emplace_back("shapes_in_summary", std::to_string(counted));
-    summary.emplace_back("geomean_speedup_vs_heuristic", fmt::format("{:.4f}", std::exp(heuristic_log_sum / counted)));
-    summary.emplace_back("min_speedup_vs_heuristic", fmt::format("{:.4f}", heuristic_min));
+  if (!counted_speedups.empty()) {
+    summary.emplace_back("geomean_speedup", fmt::format("{:.4f}", counted_speedups.value()));
+    summary.emplace_back("min_speedup", fmt::format("{:.4f}", counted_speedups.min()));
+    summary.emplace_back("shapes_in_summary", std::to_string(counted_speedups.count()));
+    summary.emplace_back("geomean_speedup_vs_heuristic", fmt::format("{:.4f}", counted_heuristic_speedups.value()));
+    summary.emplace_back("min_speedup_vs_heuristic", fmt::format("{:.4f}", counted_heuristic_speedups.min()));
     summary.emplace_back("input_layout", o.input == gpu::InputLayout::kTokenMajor ? "token-major" : "feature-major");
     summary.emplace_back("output_layout", o.output == gpu::OutputLayout::kTokenMajor ? "token-major" : "feature-major");
   }
