@@ -1,6 +1,7 @@
 #include "slope/gpu/dense_gemm.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "slope/bench/timer.hpp"
@@ -250,6 +251,11 @@ DenseGemm::~DenseGemm() {
   if (b_) cublasLtMatrixLayoutDestroy(b_);
   if (a_) cublasLtMatrixLayoutDestroy(a_);
   if (desc_) cublasLtMatmulDescDestroy(desc_);
+}
+
+bool DenseGemm::same_algorithm(const DenseGemm& other) const {
+  // cublasLtMatmulAlgo_t is opaque plain data: equal bytes, equal algorithm and configuration.
+  return std::memcmp(&algo_, &other.algo_, sizeof(algo_)) == 0;
 }
 
 void DenseGemm::run(const void* a, const void* b, void* d, cudaStream_t stream, float alpha, float beta,

@@ -45,7 +45,9 @@ struct SpmmOptions : SweepOptions {
 
 // Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,
 // sparse_tflops, rel_error, tiles, plan (searched / cached / default), engine_uses,
-// dense_eager_ms, sparse_eager_ms, eager_speedup (the same products launched eagerly).
+// dense_eager_ms, sparse_eager_ms, eager_speedup (the same products launched eagerly),
+// dense_heuristic_ms, speedup_vs_heuristic (against cuBLASLt's untuned first pick),
+// heuristic_is_tuned (yes: tuning kept that pick, and the tuned timing is reused).
 // `summary` receives geometric-mean and minimum speedups over the engine's choices.
 Table run_spmm_experiment(const SpmmOptions& options, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                           Metadata& summary, const Progress& progress);

@@ -77,6 +77,8 @@ class DenseGemm {
   // What tuning timed: cuBLASLt's heuristic candidates and the split-K variants added to them.
   int heuristic_candidates() const { return heuristic_candidates_; }
   int split_k_candidates() const { return split_k_candidates_; }
+  // Whether `other` runs the same cuBLASLt algorithm (kernel, tile, split-K and all).
+  bool same_algorithm(const DenseGemm& other) const;
 
  private:
   void tune_on_scratch(cudaStream_t stream, int count, const cublasLtMatmulHeuristicResult_t* results);
