@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "slope/bench/timer.hpp"
+#include "slope/core/geometric_mean.hpp"
 #include "slope/experiments/block_shapes.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/inference_linear.hpp"
@@ -39,7 +40,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
-  std::map<double, std::pair<double, int>> overhead_log;
+  std::map<double, GeometricMean> overhead_factors;  // 1 + overhead, by adapter ratio
   double min_r0_speedup = 1e30;
   for (int64_t d : o.hidden) {
     for (const std::string& shape : block_shape_names()) {
@@ -168,8 +169,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
                        form_time(gpu::AdapterForm::kFolded), overhead});
         if (rank == 0 && d >= 1024) min_r0_speedup = std::min(min_r0_speedup, dense_ms / best);
         if (rank > 0 && d >= 2048 && shape != "attention" && !std::isnan(overhead)) {
-          overhead_log[ratio].first += std::log1p(overhead);
-          overhead_log[ratio].second += 1;
+          overhead_factors[ratio].add(1.0 + overhead);
         }
         if (progress)
           progress(fmt::format("layer inference d={:5} {:10} r={:4} dense {:8.4f} ms  sparse {:8.4f} ms ({:6})  "
@@ -178,9 +178,9 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       }
     }
   }
-  for (const auto& [ratio, acc] : overhead_log)
+  for (const auto& [ratio, factors] : overhead_factors)
     summary.emplace_back(fmt::format("adapter_overhead_geomean_ratio_{:.4f}_mlp_d2048plus", ratio),
-                         fmt::format("{:.4f}", std::exp(acc.first / acc.second) - 1.0));
+                         fmt::format("{:.4f}", factors.value() - 1.0));
   if (min_r0_speedup < 1e29) summary.emplace_back("min_r0_speedup_d1024plus", fmt::format("{:.4f}", min_r0_speedup));
   return table;
 }
