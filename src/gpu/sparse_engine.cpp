@@ -318,6 +318,9 @@ std::string SparseEngine::tuning_key(const SparseShape& shape) const {
 }
 
 const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stream, const void* bias) {
+  // A shared token-major plan would multiply whichever W it saw first (see the header).
+  require(shape.output == OutputLayout::kFeatureMajor,
+          "a token-major output's plan serves one weight only: use plan_for_one_weight");
   SparseShape base = shape;
   base.bias = false;
   const SparsePlan& shared = shared_plan(base, stream);

@@ -123,6 +123,14 @@ TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {
   }
 }
 
+TEST_F(SparseFeatures, TokenMajorPlansAreNeverShared) {
+  gpu::SparseEngine engine(nullptr);
+  gpu::SparseShape shape{64, 128, 32, DType::kBF16};  // bf16: a quick configuration scan
+  shape.output = kTokenOut;
+  EXPECT_THROW(engine.plan(shape, stream_), Error);
+  EXPECT_NE(engine.plan_for_one_weight(shape, stream_), nullptr);
+}
+
 TEST_F(SparseFeatures, TokenMajorOutputWithBiasAndReluEpilogue) {
   // The bias belongs to output features: rows of cuSPARSELt's column-major D.
   for (DType d : {DType::kF16, DType::kBF16}) {

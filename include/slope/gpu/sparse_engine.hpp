@@ -203,7 +203,7 @@ class SparseEngine {
   // The plan for `shape`, made on first use. A search runs on random scratch operands of the
   // shape (without bias: the epilogue does not change the choice); the choice is stored in
   // the tuning cache, which is saved at once (atomically). A shape with a bias gets a plan of
-  // its own per bias vector, made from the same configuration.
+  // its own per bias vector, made from the same configuration. Feature-major outputs only.
   const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream, const void* bias = nullptr);
   // A plan that must serve one compressed W only (a token-major output: see the top of this
   // file): made afresh with the configuration plan() chose for `shape`, never searched.
