@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
+#include <memory>
 #include <string>
 
 #include "slope/bench/timer.hpp"
@@ -261,21 +263,25 @@ double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t
   }, stream, 7, 3, ops.count()).median_ms;
 }
 
-// The token-major scan: every configuration on a fresh plan with W compressed through it.
-// cuSPARSELt's search is not used: it fails (INTERNAL_ERROR) for some of these shapes, and a
-// searched plan keeps reading the search's W.
-TuningEntry scan_token_major(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
-  TuningEntry best;
-  best.search_ms = 1e30;
+// Times every kernel configuration but `best`'s on a fresh plan and returns the fastest,
+// `best` included. A token-major plan reads only the W compressed through it (see the header),
+// so each trial compresses its own.
+TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream,
+                                TuningEntry best) {
+  const bool own_weight = plan.shape().output == OutputLayout::kTokenMajor;
   const int count = plan.config_count();
   for (int id = 0; id < count; ++id) {
+    if (id == best.config_id) continue;
     TuningEntry candidate;
     candidate.config_id = id;
     candidate.split_k = -1;
     SparsePlan trial(plan.context(), plan.shape(), &candidate);
-    CompressedWeight w(trial);
-    w.compress(ops.dense_w(), stream);
-    const double ms = time_plan(trial, ops, stream, w.data());
+    std::unique_ptr<CompressedWeight> w;
+    if (own_weight) {
+      w = std::make_unique<CompressedWeight>(trial);
+      w->compress(ops.dense_w(), stream);
+    }
+    const double ms = time_plan(trial, ops, stream, w ? w->data() : nullptr);
     if (ms < best.search_ms) {
       best = candidate;
       best.search_ms = ms;
@@ -291,24 +297,20 @@ TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& ops, c
   // timed on its own with CUDA events: the library's search times few iterations and, for
   // the small shapes of the paper (d <= 1024, ~10 us products), its pick is often not the
   // fastest. Plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
-  // second per shape, once.
-  if (plan.shape().output == OutputLayout::kTokenMajor) return scan_token_major(plan, ops, stream);
+  // second per shape, once. A token-major output skips the library's search (it fails for
+  // some of these shapes, and a searched plan keeps reading the search's W); its fp16 scan
+  // takes ~15 s per shape on the H200 (docs/gpu-engine.md).
+  if (plan.shape().output == OutputLayout::kTokenMajor) {
+    TuningEntry none;
+    none.config_id = -1;
+    none.search_ms = std::numeric_limits<double>::infinity();
+    const TuningEntry best = scan_configurations(plan, ops, stream, none);
+    require(best.config_id >= 0, "no sparse kernel configuration ran for " + plan.shape().key());
+    return best;
+  }
   TuningEntry best = plan.search(ops.w(0), ops.x(0), ops.y(0), stream);
   best.search_ms = time_plan(plan, ops, stream);
-  const int count = plan.config_count();
-  for (int id = 0; id < count; ++id) {
-    if (id == best.config_id) continue;
-    TuningEntry candidate;
-    candidate.config_id = id;
-    candidate.split_k = -1;
-    SparsePlan trial(plan.context(), plan.shape(), &candidate);
-    const double ms = time_plan(trial, ops, stream);
-    if (ms < best.search_ms) {
-      best = candidate;
-      best.search_ms = ms;
-    }
-  }
-  return best;
+  return scan_configurations(plan, ops, stream, best);
 }
 
 SparseEngine::SparseEngine(TuningCache* cache, SearchPolicy policy) : cache_(cache), policy_(policy) {}
@@ -337,7 +339,6 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
 
 std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape& shape, cudaStream_t stream,
                                                              const void* bias) {
-  require(shape.bias == (bias != nullptr), "a sparse plan with a bias epilogue needs its bias vector (and only then)");
   SparseShape base = shape;
   base.bias = false;
   const std::string key = tuning_key(base);
@@ -368,9 +369,7 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
     try {
       event.entry = search_configurations(*made, operands, stream);
       event.searched = true;
-      // A searched token-major plan would keep reading the search's W (see the header): make
-      // it afresh.
-      if (event.entry.config_id != made->config_id() || shape.output == OutputLayout::kTokenMajor)
+      if (event.entry.config_id != made->config_id())
         made = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);
     } catch (const Error& e) {
       // A failed search must not stop the run: keep the default algorithm, say so, and
