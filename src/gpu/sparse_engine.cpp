@@ -290,17 +290,20 @@ TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& op
   return best;
 }
 
-}  // namespace
-
-TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
-  // cuSPARSELt's own search first (it also weighs split-K), then every kernel configuration
-  // timed on its own with CUDA events: the library's search times few iterations and, for
-  // the small shapes of the paper (d <= 1024, ~10 us products), its pick is often not the
-  // fastest. Plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
-  // second per shape, once. A token-major output skips the library's search (it fails for
-  // some of these shapes, and a searched plan keeps reading the search's W); its fp16 scan
-  // takes ~15 s per shape on the H200 (docs/gpu-engine.md).
-  if (plan.shape().output == OutputLayout::kTokenMajor) {
+// A token-major output's fp16 plans take ~0.25 s each to initialise on the H200 (row-major
+// outputs: < 1 ms), so a scan of all 52 configurations costs ~15 s per shape. cuSPARSELt's
+// own search tries them all inside one plan in under a second. It runs on `plan` with a W
+// compressed through it; that plan then reads only this W, which is harmless because it
+// serves no weight (plan() refuses token-major shapes). Where the search fails (INTERNAL_ERROR
+// at d = 768 upsample), the scan decides.
+TuningEntry search_token_major(SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
+  try {
+    CompressedWeight w(plan);
+    w.compress(ops.dense_w(), stream);
+    TuningEntry best = plan.search(w.data(), ops.x(0), ops.y(0), stream);
+    best.search_ms = time_plan(plan, ops, stream, w.data());
+    return best;
+  } catch (const Error&) {
     TuningEntry none;
     none.config_id = -1;
     none.search_ms = std::numeric_limits<double>::infinity();
@@ -308,6 +311,17 @@ TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& ops, c
     require(best.config_id >= 0, "no sparse kernel configuration ran for " + plan.shape().key());
     return best;
   }
+}
+
+}  // namespace
+
+TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
+  // cuSPARSELt's own search first (it also weighs split-K), then every kernel configuration
+  // timed on its own with CUDA events: the library's search times few iterations and, for
+  // the small shapes of the paper (d <= 1024, ~10 us products), its pick is often not the
+  // fastest. Plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
+  // second per shape, once.
+  if (plan.shape().output == OutputLayout::kTokenMajor) return search_token_major(plan, ops, stream);
   TuningEntry best = plan.search(ops.w(0), ops.x(0), ops.y(0), stream);
   best.search_ms = time_plan(plan, ops, stream);
   return scan_configurations(plan, ops, stream, best);

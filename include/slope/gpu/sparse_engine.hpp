@@ -173,7 +173,8 @@ class SearchOperands {
 
 // The fastest configuration for `plan`'s shape: cuSPARSELt's search (on set 0), then every
 // kernel configuration timed with CUDA events over the rotated sets; `plan` keeps the library
-// search's choice. A token-major output skips the library's search (see the top of the file).
+// search's choice. A token-major output takes the library's search alone (its plans are slow
+// to make), run with a W compressed through `plan`, and scans only where that search fails.
 TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& operands, cudaStream_t stream);
 
 // What happened when a plan was made: searched, or taken from the tuning cache.
