@@ -40,11 +40,18 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
+  const bool token_major_out = o.output == gpu::OutputLayout::kTokenMajor;
   std::map<double, GeometricMean> overhead_factors;  // 1 + overhead, by adapter ratio
   double min_r0_speedup = 1e30;
+  if (token_major_out)
+    for (int64_t d : o.hidden)
+      for (double ratio : o.adapter_ratios)
+        require(adapter_rank(ratio, d) == 0, fmt::format("a token-major output runs layers without an adapter only: "
+                                                         "adapter ratio {} gives rank {} at d = {} (pass --adapter-ratio 0)",
+                                                         ratio, adapter_rank(ratio, d), d));
   for (int64_t d : o.hidden) {
     for (const std::string& shape : block_shape_names()) {
-      const auto defs = block_linears(shape, d);
+      const auto defs = block_linears(shape, d, token_major_out);
       double weight_bytes = 0, act_bytes = 2.0 * t * defs.front().d_in;
       for (const auto& l : defs) {
         weight_bytes += 2.0 * l.d_out * l.d_in;
@@ -56,7 +63,9 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       std::vector<DenseSet> dsets(static_cast<size_t>(sets));
       std::vector<const gpu::DenseGemm*> gemms;
       for (const auto& l : defs) {
-        gpu::GemmShape g = gpu::feature_major_shape(t, l.d_out, l.d_in, o.dtype, l.input == gpu::InputLayout::kTokenMajor);
+        const bool token_major_in = l.input == gpu::InputLayout::kTokenMajor;
+        gpu::GemmShape g = token_major_out ? gpu::token_major_output_shape(t, l.d_out, l.d_in, o.dtype, token_major_in)
+                                           : gpu::feature_major_shape(t, l.d_out, l.d_in, o.dtype, token_major_in);
         g.relu = l.relu;
         gemms.push_back(&dense.get(g, stream));
       }
@@ -75,7 +84,10 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
         DenseSet& s = dsets[static_cast<size_t>(call % sets)];
         const void* in = s.x.get();
         for (size_t j = 0; j < defs.size(); ++j) {
-          gemms[j]->run(in, s.w[j].get(), s.out[j].get(), stream);
+          if (token_major_out)
+            gemms[j]->run(s.w[j].get(), in, s.out[j].get(), stream);
+          else
+            gemms[j]->run(in, s.w[j].get(), s.out[j].get(), stream);
           in = s.out[j].get();
         }
       };
@@ -86,7 +98,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
           SparseSet& s = ssets[static_cast<size_t>(i)];
           for (size_t j = 0; j < defs.size(); ++j) {
             const auto& l = defs[j];
-            gpu::InferenceLinearSpec spec{l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form};
+            gpu::InferenceLinearSpec spec{l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form, o.output};
             auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, spec, stream);
             gpu::DeviceBuffer w(l.d_out * l.d_in * 2), lw(l.d_in * std::max<int64_t>(rank, 1) * 2),
                 rw(std::max<int64_t>(rank, 1) * l.d_out * 2);
@@ -115,7 +127,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
           void* in = s.x.get();
           for (size_t j = 0; j < s.layers.size(); ++j) {
             s.layers[j]->forward(in, s.out[j].get(), stream);
-            in = s.out[j].get();  // Y^T is the first rows of the output: the next input
+            in = s.out[j].get();  // Y^T is the first rows of the output (or Y): the next input
           }
         };
       };
@@ -182,6 +194,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
     summary.emplace_back(fmt::format("adapter_overhead_geomean_ratio_{:.4f}_mlp_d2048plus", ratio),
                          fmt::format("{:.4f}", factors.value() - 1.0));
   if (min_r0_speedup < 1e29) summary.emplace_back("min_r0_speedup_d1024plus", fmt::format("{:.4f}", min_r0_speedup));
+  summary.emplace_back("output_layout", token_major_out ? "token-major" : "feature-major");
   return table;
 }
 

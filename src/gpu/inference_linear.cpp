@@ -77,6 +77,10 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
                                              const InferenceLinearSpec& spec, cudaStream_t stream)
     : spec_(spec), rank_(padded_rank(spec.rank)) {
   require(spec.rank >= 0, "adapter rank must be non-negative");
+  // The adapter forms read or write Y^T's rows (merged: the (X L) rows; folded: the next
+  // layer's input rows): not yet laid out for a token-major Y.
+  require(spec.output == OutputLayout::kFeatureMajor || rank_ == 0,
+          "a token-major output is supported for layers without an adapter (rank 0) only");
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
   const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
@@ -85,7 +89,7 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   // the sparse epilogue unless the merged adapter's product still has to add to Y.
   sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), input_width(), spec.tokens,
                                            spec.dtype, Tiling::kNone, stream, spec.bias ? bias_.get() : nullptr,
-                                           spec.input, spec.relu && !merged);
+                                           spec.input, spec.relu && !merged, spec.output);
   if (folded) {
     // L~^T (2 rank_ x d_in) for token-major input, L^T (rank_ x d_in) for feature-major.
     l_.reserve((spec.input == InputLayout::kTokenMajor ? 2 : 1) * rank_ * spec.d_in * 2);

@@ -93,6 +93,17 @@ TEST_F(CliTest, MemoryWritesCsvAndJson) {
   EXPECT_TRUE(j["rows"][0].contains("diff"));
 }
 
+TEST_F(CliTest, TokenMajorLayerOutputIsRefusedWhereItIsNotSupported) {
+  // Checked before any GPU work: the same answer with or without a GPU.
+  const Result training = run("layer --mode training --output-layout token-major --out " + file("l.csv"));
+  EXPECT_EQ(training.code, 2) << training.out;  // a usage error
+  EXPECT_NE(training.out.find("--mode inference only"), std::string::npos) << training.out;
+  const Result adapter = run("layer --output-layout token-major --adapter-ratio 0.015625 --out " + file("l.csv"));
+  EXPECT_EQ(adapter.code, 2) << adapter.out;
+  EXPECT_NE(adapter.out.find("without an adapter"), std::string::npos) << adapter.out;
+  EXPECT_FALSE(std::filesystem::exists(file("l.csv")));
+}
+
 TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {
   // Either a GPU build on a GPU machine (skip) or a clear one-line runtime error, exit 1.
   const Result r = run("spmm --hidden 768 --samples 1 --out " + file("s.csv"));

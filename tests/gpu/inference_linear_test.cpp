@@ -72,6 +72,40 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
   }
 }
 
+class InferenceLinearTokenMajor : public GpuTest {};
+
+TEST_F(InferenceLinearTokenMajor, WithoutAnAdapterMatchesTheCpuReference) {
+  for (DType d : {DType::kF16, DType::kBF16})
+    for (gpu::InputLayout input : {gpu::InputLayout::kTokenMajor, gpu::InputLayout::kFeatureMajor}) {
+      const Case c{d, 48, 80, 112, 0, input, true, true};
+      SCOPED_TRACE(std::string(to_string(d)) + (input == gpu::InputLayout::kTokenMajor ? " tok" : " feat"));
+      const MatrixF x = random_matrix(c.t, c.d_in, 11, d), w = random_matrix(c.d_out, c.d_in, 12, d);
+      const MatrixF b = random_matrix(1, c.d_out, 13, d);
+      gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), db = gpu::upload(b, d, stream_);
+      gpu::DeviceBuffer dx = gpu::upload(input == gpu::InputLayout::kTokenMajor ? x : transpose(x), d, stream_);
+      gpu::SparseEngine engine(nullptr);
+      gpu::DenseGemmCache dense(false);
+      gpu::InferenceLinearSpec spec{c.d_out, c.d_in, 0, c.t, d, input, true, true, gpu::AdapterForm::kMerged,
+                                    gpu::OutputLayout::kTokenMajor};
+      gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
+      layer.set_weights(dw.get(), nullptr, nullptr, db.get(), stream_);
+      gpu::DeviceBuffer y(c.t * c.d_out * 2);
+      gpu::poison(y.get(), c.t * c.d_out, stream_);
+      layer.forward(dx.get(), y.get(), stream_);
+      const MatrixF no_adapter(1, 1);
+      expect_close(gpu::download(y.get(), c.t, c.d_out, d, stream_),
+                   reference(c, x, w, no_adapter, no_adapter, b.data), d, 3.0);
+    }
+}
+
+TEST_F(InferenceLinearTokenMajor, IsRefusedWithAnAdapter) {
+  gpu::SparseEngine engine(nullptr);
+  gpu::DenseGemmCache dense(false);
+  gpu::InferenceLinearSpec spec{80, 112, 16, 48, DType::kF16, gpu::InputLayout::kTokenMajor, false, false,
+                                gpu::AdapterForm::kFolded, gpu::OutputLayout::kTokenMajor};
+  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, InferenceLinear,
     ::testing::Values(Case{DType::kF16, 48, 80, 112, 7, gpu::InputLayout::kTokenMajor, true, true},

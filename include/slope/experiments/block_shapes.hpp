@@ -1,6 +1,7 @@
 // The linear layers of the shapes the layer experiments measure: the attention projection
 // (d -> d), the MLP's upsample (d -> 4d) and downsample (4d -> d), and the MLP block (up,
-// ReLU, down on the feature-major activations the up projection writes).
+// ReLU, down on the activations the up projection writes: feature-major, or token-major when
+// the layers write a token-major output).
 #pragma once
 
 #include <string>
@@ -21,12 +22,13 @@ inline const std::vector<std::string>& block_shape_names() {
   return names;
 }
 
-inline std::vector<BlockLinear> block_linears(const std::string& shape, int64_t d) {
+inline std::vector<BlockLinear> block_linears(const std::string& shape, int64_t d, bool token_major_output = false) {
   const auto tok = gpu::InputLayout::kTokenMajor;
+  const auto hidden = token_major_output ? tok : gpu::InputLayout::kFeatureMajor;
   if (shape == "attention") return {{d, d, tok, false}};
   if (shape == "upsample") return {{4 * d, d, tok, false}};
   if (shape == "downsample") return {{d, 4 * d, tok, false}};
-  return {{4 * d, d, tok, true}, {d, 4 * d, gpu::InputLayout::kFeatureMajor, false}};
+  return {{4 * d, d, tok, true}, {d, 4 * d, hidden, false}};
 }
 
 }  // namespace slope

@@ -15,6 +15,9 @@ namespace slope {
 
 struct LayerInferenceOptions : SweepOptions {
   std::vector<double> adapter_ratios = {0.0, 1.0 / 64.0, 1.0 / 16.0};
+  // Token-major: every layer, sparse and dense, writes Y (t x d_out); adapters are not yet
+  // supported that way, so only ratios that round to rank 0 may be asked for.
+  gpu::OutputLayout output = gpu::OutputLayout::kFeatureMajor;
 };
 
 // Columns: hidden, shape, adapter_ratio, rank, tokens, dense_ms, sparse_ms, speedup, form,

@@ -1,5 +1,7 @@
 // SLoPe's inference layer: Y = act(X W^T + (X L) R + b) with W 2:4-sparse and a lazy
-// low-rank adapter (L: d_in x r, R: r x d_out). Output feature-major (Y^T, d_out x t).
+// low-rank adapter (L: d_in x r, R: r x d_out). Output feature-major (Y^T, d_out x t), or,
+// for a layer without an adapter, token-major (Y, t x d_out; sparse_engine.hpp says why it
+// is faster on the H200, and what it costs).
 //
 // Three forms, same function:
 //  - kMerged (the paper's): L^T joins W as r extra rows, pruned 2:4 with it, so one sparse
@@ -49,6 +51,7 @@ struct InferenceLinearSpec {
   bool bias = false;
   bool relu = false;
   AdapterForm form = AdapterForm::kMerged;
+  OutputLayout output = OutputLayout::kFeatureMajor;  // token-major: rank 0 only
 };
 
 // Rank rounded up to the multiple of 16 that the layer uses.
@@ -64,7 +67,8 @@ class SparseInferenceLinear {
   // Device 16-bit buffers: w (d_out x d_in, dense: pruned here), l (d_in x rank), r (rank x
   // d_out), bias (d_out). l, r and bias may be null when unused.
   void set_weights(const void* w, const void* l, const void* r, const void* bias, cudaStream_t stream);
-  // Y^T into `y`, which holds output_rows() x tokens elements; Y^T is its first d_out rows.
+  // Y^T into `y`, which holds output_rows() x tokens elements; Y^T is its first d_out rows
+  // (token-major: Y, tokens x d_out).
   // `x` is input_width() features wide (its leading dimension when token-major, its rows when
   // feature-major); the folded form writes its adapter features past the first d_in, the
   // other forms only read x.
