@@ -100,9 +100,10 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
                    pc_bytes / prune_compress.median_ms * 1e-6, mm.median_ms, dense_mm.median_ms, mm_default.median_ms,
                    host_us, dense_host_us});
     if (progress)
-      progress(fmt::format("setup d={:5} plan {:7.2f} ms (token-major {:7.2f} ms)  search {:8.1f} ms  cache hit {:6.2f} ms  prune+compress "
-                           "{:6.3f} ms  matmul {:6.3f} ms  host/call {:5.1f} us",
-                           d, init_ms, token_major_init_ms, search_ms, hit_ms, prune_compress.median_ms, mm.median_ms, host_us));
+      progress(fmt::format("setup d={:5} plan {:7.2f} ms (token-major {:7.2f} ms)  search {:8.1f} ms  "
+                           "cache hit {:6.2f} ms  prune+compress {:6.3f} ms  matmul {:6.3f} ms  host/call {:5.1f} us",
+                           d, init_ms, token_major_init_ms, search_ms, hit_ms, prune_compress.median_ms,
+                           mm.median_ms, host_us));
   }
   return table;
 }
