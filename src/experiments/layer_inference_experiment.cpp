@@ -64,8 +64,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       std::vector<const gpu::DenseGemm*> gemms;
       for (const auto& l : defs) {
         const bool token_major_in = l.input == gpu::InputLayout::kTokenMajor;
-        gpu::GemmShape g = token_major_out ? gpu::token_major_output_shape(t, l.d_out, l.d_in, o.dtype, token_major_in)
-                                           : gpu::feature_major_shape(t, l.d_out, l.d_in, o.dtype, token_major_in);
+        gpu::GemmShape g = gpu::dense_twin_shape(t, l.d_out, l.d_in, o.dtype, token_major_in, token_major_out);
         g.relu = l.relu;
         gemms.push_back(&dense.get(g, stream));
       }
@@ -84,10 +83,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
         DenseSet& s = dsets[static_cast<size_t>(call % sets)];
         const void* in = s.x.get();
         for (size_t j = 0; j < defs.size(); ++j) {
-          if (token_major_out)
-            gemms[j]->run(s.w[j].get(), in, s.out[j].get(), stream);
-          else
-            gemms[j]->run(in, s.w[j].get(), s.out[j].get(), stream);
+          gpu::run_dense_twin(*gemms[j], token_major_out, in, s.w[j].get(), s.out[j].get(), stream);
           in = s.out[j].get();
         }
       };

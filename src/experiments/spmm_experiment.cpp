@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <memory>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -31,12 +32,24 @@ struct OperandSet {
   std::unique_ptr<gpu::SparseLinear> sparse;
 };
 
+// The rows of each part W is split into: "2560", "2048+512", "768x4".
+std::string row_parts(const gpu::SparseLinear& layer) {
+  const int64_t n = layer.tiles();
+  bool equal = true;
+  for (int64_t i = 1; i < n; ++i) equal = equal && layer.part_rows(i) == layer.part_rows(0);
+  if (n > 1 && equal) return fmt::format("{}x{}", layer.part_rows(0), n);
+  std::string parts;
+  for (int64_t i = 0; i < n; ++i) parts += (i ? "+" : "") + std::to_string(layer.part_rows(i));
+  return parts;
+}
+
 }  // namespace
 
 Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                           Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "m", "k", "tokens", "dtype", "dense_ms", "sparse_ms", "speedup", "dense_tflops",
-               "sparse_tflops", "rel_error", "tiles", "plan", "engine_uses", "dense_eager_ms", "sparse_eager_ms",
+               "sparse_tflops", "rel_error", "tiles", "row_parts", "plan", "engine_uses", "dense_eager_ms",
+               "sparse_eager_ms",
                "eager_speedup", "dense_heuristic_ms", "speedup_vs_heuristic", "heuristic_is_tuned"});
   // The dense baseline is tuned like the sparse product. For comparison, also cuBLASLt's first
   // heuristic pick, not tuned: what a plain cuBLAS call runs.
@@ -51,6 +64,11 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
       const size_t events_before = engine.events().size();
       const double set_bytes = 2.0 * (s.m * s.k + t * s.k + 2 * t * s.m);
       const int sets = bench::rotation_count(set_bytes);
+      // The engine's own choice for one W: whole, or in wave bands where they measure faster
+      // (decided once, for every set).
+      const bool bands = !s.tiled && gpu::tiling_pays(engine, s.m, s.k, t, o.dtype, o.input, stream, o.output,
+                                                      gpu::Tiling::kWaveBands);
+      const gpu::Tiling tiling = s.tiled ? gpu::Tiling::kSquare : bands ? gpu::Tiling::kWaveBands : gpu::Tiling::kNone;
       std::vector<OperandSet> ops(static_cast<size_t>(sets));
       for (int i = 0; i < sets; ++i) {
         OperandSet& op = ops[static_cast<size_t>(i)];
@@ -61,25 +79,19 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
         gpu::fill_uniform(op.w.get(), s.m * s.k, 100 + i, 1.0f, o.dtype, stream);
         gpu::fill_uniform(op.x.get(), t * s.k, 200 + i, 1.0f, o.dtype, stream);
         gpu::prune_rows_2to4(op.w.get(), op.w.get(), nullptr, s.m, s.k, o.dtype, stream);
-        op.sparse = std::make_unique<gpu::SparseLinear>(engine, s.m, s.k, t, o.dtype,
-                                                        s.tiled ? gpu::Tiling::kSquare : gpu::Tiling::kNone, stream,
-                                                        nullptr, o.input, false, o.output);
+        op.sparse = std::make_unique<gpu::SparseLinear>(engine, s.m, s.k, t, o.dtype, tiling, stream, nullptr, o.input,
+                                                        false, o.output);
         op.sparse->set_weight(op.w.get(), stream);
       }
       // The dense twin computes the same Y (or Y^T) from the same operands in the same layouts.
       const bool token_major_in = o.input == gpu::InputLayout::kTokenMajor;
       const bool token_major_out = o.output == gpu::OutputLayout::kTokenMajor;
-      const gpu::GemmShape dense_shape = token_major_out
-                                             ? gpu::token_major_output_shape(t, s.m, s.k, o.dtype, token_major_in)
-                                             : gpu::feature_major_shape(t, s.m, s.k, o.dtype, token_major_in);
+      const gpu::GemmShape dense_shape = gpu::dense_twin_shape(t, s.m, s.k, o.dtype, token_major_in, token_major_out);
       const gpu::DenseGemm& gemm = dense.get(dense_shape, stream);
       const gpu::DenseGemm& heuristic_gemm = heuristic.get(dense_shape, stream);
       auto dense_product = [&](const gpu::DenseGemm& g, int i) {
         OperandSet& op = ops[static_cast<size_t>(i % sets)];
-        if (token_major_out)
-          g.run(op.w.get(), op.x.get(), op.y_dense.get(), stream);
-        else
-          g.run(op.x.get(), op.w.get(), op.y_dense.get(), stream);
+        gpu::run_dense_twin(g, token_major_out, op.x.get(), op.w.get(), op.y_dense.get(), stream);
       };
       auto run_dense = [&](int i) { dense_product(gemm, i); };
       auto run_heuristic = [&](int i) { dense_product(heuristic_gemm, i); };
@@ -123,12 +135,14 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
         counted_heuristic_speedups.add(tiled ? std::max(heuristic_speedup, untiled_heuristic_speedup) : heuristic_speedup);
       }
       table.add_row({d, s.name, s.m, s.k, t, std::string(to_string(o.dtype)), dense_ms, sparse_ms, speedup,
-                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), plan, uses,
+                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(),
+                     row_parts(*ops[0].sparse), plan, uses,
                      dense_eager_ms, sparse_eager_ms, dense_eager_ms / sparse_eager_ms,
                      versus_heuristic.a.median_ms, heuristic_speedup, std::string(heuristic_is_tuned ? "yes" : "no")});
       if (progress)
-        progress(fmt::format("spmm d={:5} {:15} dense {:8.4f} ms  sparse {:8.4f} ms  speedup {:5.2f}  rel.err {:.1e}  ({})",
-                             d, s.name, dense_ms, sparse_ms, speedup, rel, plan));
+        progress(fmt::format("spmm d={:5} {:15} dense {:8.4f} ms  sparse {:8.4f} ms  speedup {:5.2f}  rel.err {:.1e}  "
+                             "({}, rows {})",
+                             d, s.name, dense_ms, sparse_ms, speedup, rel, plan, row_parts(*ops[0].sparse)));
     }
   }
   if (!counted_speedups.empty()) {

@@ -76,6 +76,20 @@ GemmShape token_major_output_shape(int64_t t, int64_t n, int64_t k, DType dtype,
   return s;
 }
 
+GemmShape dense_twin_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input,
+                           bool token_major_output) {
+  return token_major_output ? token_major_output_shape(t, n, k, dtype, token_major_input)
+                            : feature_major_shape(t, n, k, dtype, token_major_input);
+}
+
+void run_dense_twin(const DenseGemm& gemm, bool token_major_output, const void* x, const void* w, void* y,
+                    cudaStream_t stream) {
+  if (token_major_output)
+    gemm.run(w, x, y, stream);
+  else
+    gemm.run(x, w, y, stream);
+}
+
 GemmShape input_grad_shape(int64_t t, int64_t n, int64_t k, DType dtype) {
   // Column-major dX (t x k) = dY (t x n, dY^T row-major) W (W row-major n x k is column-major
   // k x n, op T).

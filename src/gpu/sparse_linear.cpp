@@ -10,19 +10,24 @@
 
 namespace slope::gpu {
 bool can_tile(int64_t m, int64_t k) { return m > k && m % k == 0; }
+bool can_band(int64_t m) { return m > kWaveBandRows && m % kWaveBandRows != 0; }
 
 bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
-                 cudaStream_t stream, OutputLayout output) {
-  if (!can_tile(m, k)) return false;
+                 cudaStream_t stream, OutputLayout output, Tiling candidate) {
+  require(candidate == Tiling::kSquare || candidate == Tiling::kWaveBands,
+          "tiling_pays weighs square tiles or wave bands against one W");
+  const bool bands = candidate == Tiling::kWaveBands;
+  if (bands ? !can_band(m) : !can_tile(m, k)) return false;
   // The decision is stored beside the plans' configurations, under its own key; config_id 1
-  // means "tiles are faster".
-  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, input, false, output}) + "|tiling-decision";
+  // means "the candidate is faster".
+  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, input, false, output}) +
+                          (bands ? "|bands-decision" : "|tiling-decision");
   TuningCache* cache = engine.tuning_cache();
   if (cache) {
     if (const auto hit = cache->find(key)) return hit->config_id == 1;
   }
   SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input, false, output);
-  SparseLinear tiles(engine, m, k, tokens, dtype, Tiling::kSquare, stream, nullptr, input, false, output);
+  SparseLinear tiles(engine, m, k, tokens, dtype, candidate, stream, nullptr, input, false, output);
   DeviceBuffer w(m * k * 2), x(tokens * k * 2), y(tokens * m * 2);
   fill_uniform(w.get(), m * k, 7, 1.0f, dtype, stream);
   fill_uniform(x.get(), tokens * k, 8, 1.0f, dtype, stream);
@@ -49,29 +54,47 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
 SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
                            cudaStream_t stream, const void* bias, InputLayout input, bool relu, OutputLayout output)
     : engine_(engine), bias_(bias), relu_(relu), m_(m), k_(k), tokens_(tokens), input_(input), output_(output),
-      dtype_(dtype), tile_rows_(m) {
+      dtype_(dtype) {
   if (tiling == Tiling::kSquare)
     require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
                                 ") to be a multiple of its columns (" + std::to_string(k) + ")");
-  const bool tile = tiling == Tiling::kSquare ||
-                    (tiling == Tiling::kAuto && bias == nullptr && !relu &&
-                     tiling_pays(engine, m, k, tokens, dtype, input, stream, output));
-  if (tile) {
-    tiles_ = m / k;
-    tile_rows_ = k;
+  if (tiling == Tiling::kWaveBands)
+    require(can_band(m), "wave bands need the rows of W (" + std::to_string(m) + ") above " +
+                             std::to_string(kWaveBandRows) + " and not a multiple of it");
+  // The automatic choices are measured on a layer without an epilogue and apply to that only.
+  const bool measurable = bias == nullptr && !relu;
+  const bool square = tiling == Tiling::kSquare ||
+                      (tiling == Tiling::kAuto && measurable &&
+                       tiling_pays(engine, m, k, tokens, dtype, input, stream, output, Tiling::kSquare));
+  const bool bands = tiling == Tiling::kWaveBands ||
+                     (tiling == Tiling::kAutoBands && measurable &&
+                      tiling_pays(engine, m, k, tokens, dtype, input, stream, output, Tiling::kWaveBands));
+  if (square) {
+    part_rows_.assign(static_cast<size_t>(m / k), k);
+  } else if (bands) {
+    const int64_t first = m / kWaveBandRows * kWaveBandRows;
+    part_rows_ = {first, m - first};
+  } else {
+    part_rows_ = {m};
   }
   plans_ = make_plans(relu, stream);
   // A token-major output's fp16 kernels read W as its own plan compresses it (sparse_engine.hpp).
-  for (int64_t i = 0; i < tiles_; ++i)
+  for (int64_t i = 0; i < tiles(); ++i)
     parts_.push_back(output == OutputLayout::kTokenMajor
                          ? std::make_unique<CompressedWeight>(*plans_[static_cast<size_t>(i)])
-                         : std::make_unique<CompressedWeight>(engine.context(), tile_rows_, k, dtype));
+                         : std::make_unique<CompressedWeight>(engine.context(), part_rows(i), k, dtype));
+}
+
+int64_t SparseLinear::part_start(int64_t i) const {
+  int64_t start = 0;
+  for (int64_t j = 0; j < i; ++j) start += part_rows(j);
+  return start;
 }
 
 void SparseLinear::set_weight(const void* dense_pruned, cudaStream_t stream) {
   const auto* base = static_cast<const uint8_t*>(dense_pruned);
-  // Tile i is rows [i * tile_rows, (i + 1) * tile_rows) of W: contiguous in row-major order.
-  for (int64_t i = 0; i < tiles_; ++i) parts_[static_cast<size_t>(i)]->compress(base + i * tile_rows_ * k_ * 2, stream);
+  // Part i is rows [part_start(i), part_start(i) + part_rows(i)) of W: contiguous in row-major order.
+  for (int64_t i = 0; i < tiles(); ++i) parts_[static_cast<size_t>(i)]->compress(base + part_start(i) * k_ * 2, stream);
 }
 
 void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float beta) const {
@@ -79,14 +102,14 @@ void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float be
 }
 
 std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t stream) {
-  // Tile i adds bias rows [i * tile_rows, (i + 1) * tile_rows). A tile's token-major output
-  // rows are the whole layer's rows: m apart.
+  // Part i adds the bias rows it computes. A part's token-major output rows are the whole
+  // layer's rows: m apart.
   const bool token_major_out = output_ == OutputLayout::kTokenMajor;
-  const SparseShape shape{tile_rows_, k_, tokens_, dtype_, bias_ != nullptr, input_, relu, output_,
-                          token_major_out && tiles_ > 1 ? m_ : 0};
   std::vector<const SparsePlan*> plans;
-  for (int64_t i = 0; i < tiles_; ++i) {
-    const void* bias = bias_ ? static_cast<const uint8_t*>(bias_) + i * tile_rows_ * 2 : nullptr;
+  for (int64_t i = 0; i < tiles(); ++i) {
+    SparseShape shape{part_rows(i), k_, tokens_, dtype_, bias_ != nullptr, input_, relu, output_};
+    shape.out_ld = token_major_out && tiles() > 1 ? m_ : 0;
+    const void* bias = bias_ ? static_cast<const uint8_t*>(bias_) + part_start(i) * 2 : nullptr;
     if (token_major_out) {
       own_plans_.push_back(engine_.plan_for_one_weight(shape, stream, bias));
       plans.push_back(own_plans_.back().get());
@@ -113,11 +136,14 @@ void SparseLinear::forward_without_relu(const void* x, void* y, cudaStream_t str
 void SparseLinear::run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream,
                        float beta) const {
   auto* out = static_cast<uint8_t*>(y);
-  // Tile i's output starts at row i * tile_rows of Y^T, or at that column of Y.
-  const int64_t tile_step = output_ == OutputLayout::kTokenMajor ? tile_rows_ : tile_rows_ * tokens_;
-  for (int64_t i = 0; i < tiles_; ++i)
-    plans[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + i * tile_step * 2, stream,
-                                          beta);
+  // Part i's output starts at row part_start(i) of Y^T, or at that column of Y.
+  const int64_t row_elems = output_ == OutputLayout::kTokenMajor ? 1 : tokens_;
+  int64_t start = 0;
+  for (int64_t i = 0; i < tiles(); ++i) {
+    plans[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + start * row_elems * 2,
+                                          stream, beta);
+    start += part_rows(i);
+  }
 }
 
 size_t SparseLinear::compressed_bytes() const {

@@ -95,6 +95,51 @@ TEST_F(SparseFeatures, TiledEqualsUntiled) {
     }
 }
 
+TEST_F(SparseFeatures, WaveBandsEqualTheCpuReference) {
+  // Two bands of unequal height (2048 + 48 rows), each with its own plan and configuration,
+  // writing their rows of Y^T (columns of Y) in place; the bias rows follow each band.
+  const int64_t t = 48, k = 80, m = gpu::kWaveBandRows + 48;
+  struct Variant {
+    DType dtype;
+    gpu::InputLayout input;
+    gpu::OutputLayout output;
+    bool bias;
+  };
+  constexpr auto kFeatureOut = gpu::OutputLayout::kFeatureMajor;
+  for (const Variant v :
+       {Variant{DType::kF16, kTokenIn, kTokenOut, false}, Variant{DType::kBF16, kTokenIn, kTokenOut, true},
+        Variant{DType::kF16, kTokenIn, kFeatureOut, true}, Variant{DType::kBF16, kFeatureIn, kFeatureOut, false}}) {
+    const bool token_in = v.input == kTokenIn, token_out = v.output == kTokenOut;
+    SCOPED_TRACE(std::string(to_string(v.dtype)) + (token_in ? " token-major X" : " feature-major X") +
+                 (token_out ? ", token-major Y" : ", feature-major Y") + (v.bias ? ", bias" : ""));
+    const MatrixF x = random_matrix(t, k, 31, v.dtype), b = random_matrix(1, m, 33, v.dtype);
+    const MatrixF w = prune(random_matrix(m, k, 32, v.dtype), {2, 4}, PruneAxis::kRows);
+    gpu::SparseEngine engine(nullptr);
+    gpu::DeviceBuffer dw = gpu::upload(w, v.dtype, stream_);
+    gpu::DeviceBuffer dx = gpu::upload(token_in ? x : transpose(x), v.dtype, stream_);
+    gpu::DeviceBuffer db = gpu::upload(b, v.dtype, stream_), y(t * m * 2);
+    gpu::SparseLinear bands(engine, m, k, t, v.dtype, gpu::Tiling::kWaveBands, stream_, v.bias ? db.get() : nullptr,
+                            v.input, false, v.output);
+    ASSERT_EQ(bands.tiles(), 2);
+    EXPECT_EQ(bands.part_rows(0), gpu::kWaveBandRows);
+    EXPECT_EQ(bands.part_rows(1), 48);
+    bands.set_weight(dw.get(), stream_);
+    gpu::poison(y.get(), t * m, stream_);
+    bands.forward(dx.get(), y.get(), stream_);
+    const MatrixF want = linear_forward(x, w, v.bias ? &b.data : nullptr);
+    if (token_out)
+      expect_close(gpu::download(y.get(), t, m, v.dtype, stream_), want, v.dtype);
+    else
+      expect_close(gpu::download(y.get(), m, t, v.dtype, stream_), transpose(want), v.dtype);
+  }
+}
+
+TEST_F(SparseFeatures, WaveBandsNeedRowsAboveOneBandAndNotAMultipleOfIt) {
+  gpu::SparseEngine engine(nullptr);
+  for (int64_t m : {gpu::kWaveBandRows, 2 * gpu::kWaveBandRows, int64_t{1024}})
+    EXPECT_THROW(gpu::SparseLinear(engine, m, 64, 32, DType::kF16, gpu::Tiling::kWaveBands, stream_), Error) << m;
+}
+
 TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {
   // cuSPARSELt 0.8.0's fp16 kernels for this output keep reading the W their plan first saw:
   // layers of one shape, in one engine, must still each multiply their own W.

@@ -6,6 +6,12 @@
 // m / k square k x k tiles, each compressed on its own; one plan (the tile's shape) serves
 // every tile, and tile i writes rows [i k, (i + 1) k) of Y^T (columns of Y) in place: no
 // copies, no extra kernels.
+//
+// Wave bands: W split into two bands of rows, the first a multiple of kWaveBandRows, each
+// with a plan (and a kernel configuration) of its own, writing its rows of Y^T (columns of Y)
+// in place the same way. Where m is not such a multiple, one product leaves its last wave of
+// output tiles mostly empty (d = 2560); the bands let the first run whole waves and the second
+// pick a kernel for its few rows (docs/gpu-engine.md, "Wave bands").
 #pragma once
 
 #include <cuda_runtime.h>
@@ -19,18 +25,28 @@
 namespace slope::gpu {
 
 enum class Tiling {
-  kNone,    // one compressed W
-  kSquare,  // m / k square tiles (needs m a multiple of k, m > k)
-  kAuto,    // time both on first use and keep the faster (remembered in the tuning cache)
+  kNone,       // one compressed W
+  kSquare,     // m / k square tiles (needs m a multiple of k, m > k)
+  kAuto,       // kNone or kSquare, timed on first use; the faster is kept (remembered in the tuning cache)
+  kWaveBands,  // two bands of rows, the first a multiple of kWaveBandRows (needs can_band)
+  kAutoBands,  // kNone or kWaveBands, decided like kAuto
 };
+
+// A 2048-row band of a 2048-token product fills whole waves of cuSPARSELt's output tiles on
+// the H200's 132 SMs; the rule proposes a split that kAutoBands measures, it promises nothing.
+constexpr int64_t kWaveBandRows = 2048;
 
 // True when W of m x k can be split into square tiles.
 bool can_tile(int64_t m, int64_t k);
+// True when W of m rows can be split into wave bands (m > kWaveBandRows, not a multiple of it).
+bool can_band(int64_t m);
 
-// Decides kAuto for (m, k, tokens, dtype): times both layouts once on scratch data and
-// remembers the answer in the engine's tuning cache.
+// Decides kAuto (candidate kSquare) or kAutoBands (candidate kWaveBands) for (m, k, tokens,
+// dtype): times the candidate against one W on scratch data and remembers the answer in the
+// engine's tuning cache.
 bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
-                 cudaStream_t stream, OutputLayout output = OutputLayout::kFeatureMajor);
+                 cudaStream_t stream, OutputLayout output = OutputLayout::kFeatureMajor,
+                 Tiling candidate = Tiling::kSquare);
 
 class SparseLinear {
  public:
@@ -54,8 +70,10 @@ class SparseLinear {
   void prepare_without_relu(cudaStream_t stream);
   void forward_without_relu(const void* x, void* y, cudaStream_t stream) const;
 
-  bool tiled() const { return tiles_ > 1; }
-  int64_t tiles() const { return tiles_; }
+  bool tiled() const { return tiles() > 1; }
+  // The parts W is split into (1 when whole), and each part's rows.
+  int64_t tiles() const { return static_cast<int64_t>(part_rows_.size()); }
+  int64_t part_rows(int64_t i) const { return part_rows_[static_cast<size_t>(i)]; }
   int64_t rows() const { return m_; }
   int64_t cols() const { return k_; }
   size_t compressed_bytes() const;
@@ -65,7 +83,8 @@ class SparseLinear {
 
  private:
   std::vector<const SparsePlan*> make_plans(bool relu, cudaStream_t stream);
-  // Tile i's plan writes rows [i tile_rows, (i + 1) tile_rows) of Y^T (columns of Y).
+  // Part i's plan writes rows [part_start(i), part_start(i) + part_rows(i)) of Y^T (columns of Y).
+  int64_t part_start(int64_t i) const;
   void run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream, float beta) const;
 
   SparseEngine& engine_;
@@ -75,10 +94,9 @@ class SparseLinear {
   InputLayout input_;
   OutputLayout output_;
   DType dtype_;
-  int64_t tiles_ = 1;
-  int64_t tile_rows_;
-  // Per tile: the engine's shared plan (one for all tiles unless there is a bias), or for a
-  // token-major output a plan of the tile's own, kept in own_plans_.
+  std::vector<int64_t> part_rows_;
+  // Per part: the engine's shared plan for its shape (one for all square tiles unless there
+  // is a bias), or for a token-major output a plan of the part's own, kept in own_plans_.
   std::vector<const SparsePlan*> plans_;
   std::vector<std::unique_ptr<SparsePlan>> own_plans_;
   std::vector<const SparsePlan*> plans_without_relu_;
