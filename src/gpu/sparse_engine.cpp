@@ -263,18 +263,15 @@ double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t
   }, stream, 7, 3, ops.count()).median_ms;
 }
 
-// Times the kernel configurations `ids` (all when empty) but `best`'s, each on a fresh plan,
-// and returns the fastest, `best` included. A token-major plan reads only the W compressed
-// through it (see the header), so each trial compresses its own.
+// Times every kernel configuration but `best`'s on a fresh plan and returns the fastest,
+// `best` included. A token-major plan reads only the W compressed through it (see the header),
+// so each trial compresses its own.
 TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream,
-                                TuningEntry best, const std::vector<int>& ids = {}) {
+                                TuningEntry best) {
   const bool own_weight = plan.shape().output == OutputLayout::kTokenMajor;
   const int count = plan.config_count();
-  std::vector<int> trials = ids;
-  if (trials.empty())
-    for (int id = 0; id < count; ++id) trials.push_back(id);
-  for (int id : trials) {
-    if (id == best.config_id || id < 0 || id >= count) continue;
+  for (int id = 0; id < count; ++id) {
+    if (id == best.config_id) continue;
     TuningEntry candidate;
     candidate.config_id = id;
     candidate.split_k = -1;
@@ -293,30 +290,19 @@ TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& op
   return best;
 }
 
-// The token-major configurations that were the fastest with the operands rotated past the L2
-// (each on its own plan) for at least one of 7 paper shapes from d = 2560 to 7168 on the H200;
-// cuSPARSELt's search had picked another for 4 of them (docs/gpu-engine.md).
-const std::vector<int> kTokenMajorShortlist = {6, 33, 40, 41, 42, 43, 49};
-
 // A token-major output's fp16 plans take ~0.25 s each to initialise on the H200 (row-major
 // outputs: < 1 ms), so a scan of all 52 configurations costs ~15 s per shape. cuSPARSELt's
 // own search tries them all inside one plan in under a second. It runs on `plan` with a W
 // compressed through it; that plan then reads only this W, which is harmless because it
-// serves no weight (plan() refuses token-major shapes). Its pick is then timed against a
-// shortlist on cold operands: the search times its trials on operands that stay in the L2,
-// and missed the fastest by 5-9% at d = 2560 downsample and d = 5120 and 7168 attention.
-// Where the search fails (INTERNAL_ERROR at d = 768 upsample), the full scan decides.
+// serves no weight (plan() refuses token-major shapes). Where the search fails (INTERNAL_ERROR
+// at d = 768 upsample), the scan decides.
 TuningEntry search_token_major(SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
   try {
     CompressedWeight w(plan);
     w.compress(ops.dense_w(), stream);
     TuningEntry best = plan.search(w.data(), ops.x(0), ops.y(0), stream);
     best.search_ms = time_plan(plan, ops, stream, w.data());
-    try {
-      return scan_configurations(plan, ops, stream, best, kTokenMajorShortlist);
-    } catch (const Error&) {
-      return best;  // a shortlisted configuration that cannot run this shape leaves the search's pick
-    }
+    return best;
   } catch (const Error&) {
     TuningEntry none;
     none.config_id = -1;
