@@ -49,8 +49,7 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
                           Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "m", "k", "tokens", "dtype", "dense_ms", "sparse_ms", "speedup", "dense_tflops",
                "sparse_tflops", "rel_error", "tiles", "row_parts", "plan", "engine_uses", "dense_eager_ms",
-               "sparse_eager_ms",
-               "eager_speedup", "dense_heuristic_ms", "speedup_vs_heuristic", "heuristic_is_tuned"});
+               "sparse_eager_ms", "eager_speedup", "dense_heuristic_ms", "speedup_vs_heuristic", "heuristic_is_tuned"});
   // The dense baseline is tuned like the sparse product. For comparison, also cuBLASLt's first
   // heuristic pick, not tuned: what a plain cuBLAS call runs.
   gpu::DenseGemmCache heuristic(false);

@@ -87,8 +87,8 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   if (spec.bias) bias_.reserve(output_rows() * 2);
   // The sparse product: W, [W; L^T] when merged, [W | R~] when folded. ReLU goes last: into
   // the sparse epilogue unless the merged adapter's product still has to add to Y.
-  // A token-major layer (rank 0) takes wave bands where they measure faster; the adapter
-  // forms address Y^T's rows as one product's and keep W whole.
+  // A token-major layer (rank 0) without an epilogue takes wave bands where they measure
+  // faster; the adapter forms address Y^T's rows as one product's and keep W whole.
   const Tiling tiling = spec.output == OutputLayout::kTokenMajor ? Tiling::kAutoBands : Tiling::kNone;
   sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), input_width(), spec.tokens,
                                            spec.dtype, tiling, stream, spec.bias ? bias_.get() : nullptr,
