@@ -109,6 +109,11 @@ def plot_spmm(args):
         if shape in paper:
             pp = sorted(paper[shape].items())
             ax.plot(*zip(*pp), ls="--", alpha=0.35, color=color, label=f"{shape} (paper, A100)")
+    # Shapes where the engine split W into wave bands (row_parts like "2048+512").
+    banded = [(int(r["hidden"]), num(r["speedup"])) for r in rows if "+" in r.get("row_parts", "")]
+    if banded:
+        ax.scatter(*zip(*banded), s=110, facecolors="none", edgecolors="black", lw=1.0, zorder=3,
+                   label="W in two wave bands")
     ax.axhline(1.0, color="gray", lw=0.8)
     ax.set_xlabel("hidden dimension d")
     ax.set_ylabel("speedup of 2:4 SpMM over dense GEMM")
