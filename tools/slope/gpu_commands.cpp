@@ -185,11 +185,12 @@ void run_lowrank(const GpuArgs& a) {
 
 void run_layer(const GpuArgs& a) {
   validate(a);
-  for (double r : a.ratios) validate_adapter_ratio(r);
   const bool token_major_out = a.output_layout == "token-major";
   require(!token_major_out || a.mode == "inference", "--output-layout token-major is for --mode inference only");
-  for (double r : a.ratios)
+  for (double r : a.ratios) {
+    validate_adapter_ratio(r);
     require(!token_major_out || r == 0.0, "a token-major output runs layers without an adapter: --adapter-ratio must be 0");
+  }
   if (a.mode == "training") {
     LayerTrainingOptions o;
     if (!a.hidden.empty()) o.hidden = a.hidden;
