@@ -344,10 +344,7 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
   require(bias != nullptr, "a sparse plan with a bias epilogue needs its bias vector");
   const std::string key = tuning_key(shape) + "@" + std::to_string(reinterpret_cast<uintptr_t>(bias));
   auto& slot = plans_[key];
-  if (!slot) {
-    const auto chosen = chosen_.find(tuning_key(base));
-    slot = std::make_unique<SparsePlan>(ctx_, shape, chosen == chosen_.end() ? nullptr : &chosen->second, bias);
-  }
+  if (!slot) slot = std::make_unique<SparsePlan>(ctx_, shape, configuration(base, stream), bias);
   return *slot;
 }
 
@@ -355,42 +352,47 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
                                                              const void* bias) {
   SparseShape base = shape;
   base.bias = false;
-  const std::string key = tuning_key(base);
-  shared_plan(base, stream);  // searches (or reads the cache) once per shape
-  const auto chosen = chosen_.find(key);
-  return std::make_unique<SparsePlan>(ctx_, shape, chosen == chosen_.end() ? nullptr : &chosen->second, bias);
+  // Only the choice is shared: a token-major plan takes ~0.25 s to make, so none is made
+  // beside the weight's own (the search's plan is dropped once it has chosen).
+  return std::make_unique<SparsePlan>(ctx_, shape, configuration(base, stream), bias);
 }
 
 const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream_t stream) {
+  auto& slot = plans_[tuning_key(shape)];
+  if (!slot) slot = std::make_unique<SparsePlan>(ctx_, shape, configuration(shape, stream));
+  return *slot;
+}
+
+const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStream_t stream) {
   const std::string key = tuning_key(shape);
-  auto& slot = plans_[key];
-  if (slot) return *slot;
+  if (decided_.count(key)) {
+    const auto chosen = chosen_.find(key);
+    return chosen == chosen_.end() ? nullptr : &chosen->second;
+  }
   validate_sparse_shape(shape);
   PlanEvent event;
   event.key = key;
-  const auto start = std::chrono::steady_clock::now();
   const auto cached = (policy_ == SearchPolicy::kSearch && cache_) ? cache_->find(key) : std::nullopt;
-  auto made = std::make_unique<SparsePlan>(ctx_, shape, cached ? &*cached : nullptr);
   if (cached) {
     event.from_cache = true;
     event.entry = *cached;
-  }
-  event.init_ms = ms_since(start);
-  if (policy_ == SearchPolicy::kSearch && !cached) {
-    // Search on random operands of the right shape: the choice depends on the shape only.
-    const SearchOperands operands(*made, stream);
+  } else if (policy_ == SearchPolicy::kSearch) {
+    // Search on random operands of the right shape, on a plan made for it: the choice depends
+    // on the shape only.
+    const auto start = std::chrono::steady_clock::now();
+    SparsePlan trial(ctx_, shape);
+    event.init_ms = ms_since(start);
+    const SearchOperands operands(trial, stream);
     const auto search_start = std::chrono::steady_clock::now();
     try {
-      event.entry = search_configurations(*made, operands, stream);
+      event.entry = search_configurations(trial, operands, stream);
       event.searched = true;
-      if (event.entry.config_id != made->config_id())
-        made = std::make_unique<SparsePlan>(ctx_, shape, &event.entry);
     } catch (const Error& e) {
       // A failed search must not stop the run: keep the default algorithm, say so, and
       // remember nothing. If cuSPARSELt is left unusable, report the first failure too.
       event.search_error = e.what();
       try {
-        made = std::make_unique<SparsePlan>(ctx_, shape);
+        const SparsePlan usable(ctx_, shape);
       } catch (const Error& again) {
         throw Error(again.kind(), std::string(again.what()) + ", after the search failed: " + e.what());
       }
@@ -401,10 +403,10 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
       cache_->save();
     }
   }
-  if (event.searched || event.from_cache) chosen_[key] = event.entry;
+  decided_.insert(key);
   events_.push_back(event);
-  slot = std::move(made);
-  return *slot;
+  if (!event.searched && !event.from_cache) return nullptr;
+  return &(chosen_[key] = event.entry);
 }
 
 }  // namespace slope::gpu

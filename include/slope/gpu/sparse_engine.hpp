@@ -23,6 +23,7 @@
 #include <cusparseLt.h>
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -182,7 +183,7 @@ struct PlanEvent {
   std::string key;
   bool searched = false;
   bool from_cache = false;
-  double init_ms = 0.0;    // descriptors + plan initialisation (host)
+  double init_ms = 0.0;    // descriptors + plan initialisation of the search's plan (host; 0 on a cache hit)
   double search_ms = 0.0;  // the search (cuSPARSELt's and slope's scan), when it ran
   std::string search_error;  // non-empty when the search failed and the default was kept
   TuningEntry entry;
@@ -221,9 +222,13 @@ class SparseEngine {
   TuningCache* cache_;
   SearchPolicy policy_;
   const SparsePlan& shared_plan(const SparseShape& shape, cudaStream_t stream);
+  // The configuration for `shape` (no bias), decided once per shape: read from the tuning
+  // cache, or searched on a plan made for the search alone. Null: cuSPARSELt's default.
+  const TuningEntry* configuration(const SparseShape& shape, cudaStream_t stream);
 
   std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
   std::map<std::string, TuningEntry> chosen_;  // configuration in use, by tuning key
+  std::set<std::string> decided_;              // tuning keys configuration() has settled
   std::vector<PlanEvent> events_;
 };
 
