@@ -36,7 +36,7 @@ struct SparseSet {
 Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup", "form",
-               "merged_ms", "preadd_ms", "folded_ms", "concurrent_ms", "overhead_vs_r0"});
+               "merged_ms", "preadd_ms", "folded_ms", "overhead_vs_r0"});
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
@@ -137,7 +137,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
         const std::vector<gpu::AdapterForm> forms =
             rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged}
                       : std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd,
-                                                      gpu::AdapterForm::kFolded, gpu::AdapterForm::kConcurrent};
+                                                      gpu::AdapterForm::kFolded};
         for (gpu::AdapterForm form : forms) {
           if (rank == 0 && !r0_sets.empty()) {  // a small ratio rounded to rank 0: measured already
             form_ms[form] = r0_ms;
@@ -174,7 +174,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
         const double overhead = form_overhead.count(fastest) ? form_overhead[fastest] : (rank == 0 ? 0.0 : NAN);
         table.add_row({d, shape, ratio, rank, t, dense_ms, best, dense_ms / best, form,
                        form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kPreAdd),
-                       form_time(gpu::AdapterForm::kFolded), form_time(gpu::AdapterForm::kConcurrent), overhead});
+                       form_time(gpu::AdapterForm::kFolded), overhead});
         if (rank == 0 && d >= 1024) min_r0_speedup = std::min(min_r0_speedup, dense_ms / best);
         if (rank > 0 && d >= 2048 && shape != "attention" && !std::isnan(overhead)) {
           overhead_factors[ratio].add(1.0 + overhead);

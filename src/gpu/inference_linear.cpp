@@ -67,7 +67,6 @@ const char* to_string(AdapterForm form) {
     case AdapterForm::kMerged: return "merged";
     case AdapterForm::kPreAdd: return "preadd";
     case AdapterForm::kFolded: return "folded";
-    case AdapterForm::kConcurrent: return "concurrent";
   }
   return "?";
 }
@@ -85,17 +84,15 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
   const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
-  const bool concurrent = spec.form == AdapterForm::kConcurrent && rank_ > 0;
-  const bool adds_last = merged || concurrent;  // T R adds to Y after the sparse product
   if (spec.bias) bias_.reserve(output_rows() * 2);
   // The sparse product: W, [W; L^T] when merged, [W | R~] when folded. ReLU goes last: into
-  // the sparse epilogue unless the adapter's product still has to add to Y.
+  // the sparse epilogue unless the merged adapter's product still has to add to Y.
   // A token-major layer (rank 0) without an epilogue takes wave bands where they measure
   // faster; the adapter forms address Y^T's rows as one product's and keep W whole.
   const Tiling tiling = spec.output == OutputLayout::kTokenMajor ? Tiling::kAutoBands : Tiling::kNone;
   sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), input_width(), spec.tokens,
                                            spec.dtype, tiling, stream, spec.bias ? bias_.get() : nullptr,
-                                           spec.input, spec.relu && !adds_last, spec.output);
+                                           spec.input, spec.relu && !merged, spec.output);
   if (folded) {
     // L~^T (2 rank_ x d_in) for token-major input, L^T (rank_ x d_in) for feature-major.
     l_.reserve((spec.input == InputLayout::kTokenMajor ? 2 : 1) * rank_ * spec.d_in * 2);
@@ -105,16 +102,11 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   if (rank_ > 0) {
     l_.reserve(spec.d_in * rank_ * 2);
     r_.reserve(rank_ * spec.d_out * 2);
-    tr_ = &dense.get(tr_shape(spec, rank_, adds_last && spec.relu), stream);
+    tr_ = &dense.get(tr_shape(spec, rank_, merged && spec.relu), stream);
   }
-  if (preadd || concurrent) {
+  if (preadd) {
     t_.reserve(rank_ * spec.tokens * 2);
     xl_ = &dense.get(xl_shape(spec, rank_), stream);
-  }
-  if (concurrent) {
-    side_ = std::make_unique<Stream>(cudaStreamNonBlocking);
-    fork_ = std::make_unique<Event>();
-    join_ = std::make_unique<Event>();
   }
 }
 
@@ -168,7 +160,7 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
       SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, spread_t.get(), 2 * rank_ * 2,
                                     2 * rank_ * 2, s.d_out, cudaMemcpyDeviceToDevice, stream));
     } else {
-      // The pruned L, back in d_in x rank_ layout, for the dense product T = X L.
+      // The pruned L, back in d_in x rank_ layout, for the pre-add form's dense product.
       transpose_16bit(lt.get(), l_.get(), rank_, s.d_in, stream);
       if (s.form == AdapterForm::kMerged)
         SLOPE_CHECK(cudaMemcpyAsync(sparse_w.as<uint8_t>() + s.d_out * s.d_in * 2, lt.get(), rank_ * s.d_in * 2,
@@ -208,16 +200,6 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
       xl_->run(x, l_.get(), ext, stream);  // T = X L, into the even rows of X^T past d_in
     }
     sparse_->forward(x, y, stream);        // Y^T = [W | R~] [X | T~]^T (+ b), ReLU
-  } else if (spec_.form == AdapterForm::kConcurrent) {
-    // Fork: the side stream starts after everything queued on the caller's (X is written, and
-    // the previous call's T R has read T); join before T R reads T.
-    SLOPE_CHECK(cudaEventRecord(fork_->get(), stream));
-    SLOPE_CHECK(cudaStreamWaitEvent(side_->get(), fork_->get()));
-    xl_->run(x, l_.get(), t_.get(), side_->get());  // T = X L, beside the sparse product
-    SLOPE_CHECK(cudaEventRecord(join_->get(), side_->get()));
-    sparse_->forward(x, y, stream);                  // Y^T = W X^T (+ b)
-    SLOPE_CHECK(cudaStreamWaitEvent(stream, join_->get()));
-    tr_->run(t_.get(), r_.get(), y, stream, 1.0f, 1.0f);  // Y += T R (+ ReLU)
   } else {
     xl_->run(x, l_.get(), t_.get(), stream);        // T = X L
     tr_->run(t_.get(), r_.get(), y, stream);        // Y = T R

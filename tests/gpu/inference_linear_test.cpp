@@ -56,8 +56,7 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
   gpu::DeviceBuffer dr = gpu::upload(r, c.dtype, stream_), db = gpu::upload(b, c.dtype, stream_);
   gpu::SparseEngine engine(nullptr);
   gpu::DenseGemmCache dense(false);
-  for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kFolded,
-                                gpu::AdapterForm::kConcurrent}) {
+  for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kFolded}) {
     gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form};
     gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
     EXPECT_EQ(layer.rank() % 16, 0);
@@ -70,50 +69,6 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
     layer.forward(dx.get(), y.get(), stream_);
     SCOPED_TRACE(gpu::to_string(form));
     expect_close(gpu::download(y.get(), c.d_out, c.t, c.dtype, stream_), want, c.dtype, 3.0);
-  }
-}
-
-// The benchmarks replay layers from CUDA graphs: the concurrent form's fork and join must
-// become the graph's edges. Two calls in one graph, on different inputs and outputs, also
-// check that the second call's T = X L (on the side stream) waits for the first's T R.
-TEST_P(InferenceLinear, ConcurrentFormReplayedFromAGraphMatchesTheCpuReference) {
-  const Case c = GetParam();
-  if (c.rank == 0) GTEST_SKIP() << "no adapter: the forms do not differ";
-  const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
-  const MatrixF w = random_matrix(c.d_out, c.d_in, 22, c.dtype), b = random_matrix(1, c.d_out, 25, c.dtype);
-  const MatrixF l = random_matrix(c.d_in, c.rank, 23, c.dtype, 0.5f);
-  const MatrixF r = random_matrix(c.rank, c.d_out, 24, c.dtype, 0.5f);
-  gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_), dl = gpu::upload(l, c.dtype, stream_);
-  gpu::DeviceBuffer dr = gpu::upload(r, c.dtype, stream_), db = gpu::upload(b, c.dtype, stream_);
-  gpu::SparseEngine engine(nullptr);
-  gpu::DenseGemmCache dense(false);
-  gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu,
-                                gpu::AdapterForm::kConcurrent};
-  gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
-  layer.set_weights(dw.get(), dl.get(), dr.get(), db.get(), stream_);
-  std::vector<MatrixF> xs, wants;
-  std::vector<gpu::DeviceBuffer> dxs, ys;
-  for (uint64_t seed : {31, 32}) {
-    xs.push_back(random_matrix(c.t, c.d_in, seed, c.dtype));
-    wants.push_back(transpose(reference(c, xs.back(), w, l, r, b.data)));
-    dxs.push_back(gpu::upload(token_major ? xs.back() : transpose(xs.back()), c.dtype, stream_));
-    ys.emplace_back(c.d_out * c.t * 2);
-    gpu::poison(ys.back().get(), c.d_out * c.t, stream_);
-  }
-  SLOPE_CHECK(cudaStreamSynchronize(stream_));
-  cudaGraph_t graph = nullptr;
-  SLOPE_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-  for (size_t i = 0; i < 2; ++i) layer.forward(dxs[i].get(), ys[i].get(), stream_);
-  SLOPE_CHECK(cudaStreamEndCapture(stream_, &graph));
-  cudaGraphExec_t exec = nullptr;
-  SLOPE_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  SLOPE_CHECK(cudaGraphLaunch(exec, stream_));
-  SLOPE_CHECK(cudaStreamSynchronize(stream_));
-  SLOPE_CHECK(cudaGraphExecDestroy(exec));
-  SLOPE_CHECK(cudaGraphDestroy(graph));
-  for (size_t i = 0; i < 2; ++i) {
-    SCOPED_TRACE("call " + std::to_string(i));
-    expect_close(gpu::download(ys[i].get(), c.d_out, c.t, c.dtype, stream_), wants[i], c.dtype, 3.0);
   }
 }
 

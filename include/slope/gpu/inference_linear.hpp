@@ -3,7 +3,7 @@
 // for a layer without an adapter, token-major (Y, t x d_out; sparse_engine.hpp says why it
 // is faster on the H200, and what it costs).
 //
-// Four forms, same function:
+// Three forms, same function:
 //  - kMerged (the paper's): L^T joins W as r extra rows, pruned 2:4 with it, so one sparse
 //    product yields Y^T and (X L)^T; then Y += (X L) R in one cuBLASLt call with beta = 1
 //    that reads the (X L) rows in place (ReLU in its epilogue, bias in the sparse one).
@@ -21,13 +21,7 @@
 //    token-major, rows of X^T when feature-major) and the caller allocates it so. With
 //    feature-major input the product computes T alone (its rows two apart) and the odd
 //    rows are cleared; token-major, it computes the zero columns too.
-//  - kConcurrent (ours): T = X L on a stream of the layer's own, forked from the caller's,
-//    while the r = 0 sparse product writes Y^T (+ b); joined, Y += T R in one cuBLASLt call
-//    with beta = 1 (ReLU in its epilogue). The thin product is bound by reading X, the sparse
-//    one by the tensor cores, so the GPU can run them side by side; the price is the merged
-//    form's pass over Y, without its extra rows (the layer's largest cost where r extra rows
-//    add a wave of output tiles).
-// L is pruned 2:4 along d_in in every form (the merged form's pruning), so they agree.
+// L is pruned 2:4 along d_in in both forms (the merged form's pruning), so they agree.
 // Ranks are padded with zeros to a multiple of 16: the sparse rows and the tensor cores
 // need it, and padding changes no result.
 #pragma once
@@ -41,11 +35,10 @@
 #include "slope/gpu/device_buffer.hpp"
 #include "slope/gpu/sparse_engine.hpp"
 #include "slope/gpu/sparse_linear.hpp"
-#include "slope/gpu/stream.hpp"
 
 namespace slope::gpu {
 
-enum class AdapterForm { kMerged, kPreAdd, kFolded, kConcurrent };
+enum class AdapterForm { kMerged, kPreAdd, kFolded };
 const char* to_string(AdapterForm form);
 
 struct InferenceLinearSpec {
@@ -90,10 +83,8 @@ class SparseInferenceLinear {
   int64_t rank_;  // padded
   std::unique_ptr<SparseLinear> sparse_;
   DeviceBuffer l_, r_, bias_, t_;
-  const DenseGemm* xl_ = nullptr;  // T = X L (pre-add, concurrent), T~ = X L~ (folded)
+  const DenseGemm* xl_ = nullptr;  // T = X L (pre-add form), T~ = X L~ (folded form)
   const DenseGemm* tr_ = nullptr;  // Y (+)= T R
-  std::unique_ptr<Stream> side_;   // the concurrent form's stream for T = X L
-  std::unique_ptr<Event> fork_, join_;
 };
 
 }  // namespace slope::gpu
