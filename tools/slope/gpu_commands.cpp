@@ -1,4 +1,5 @@
 // The GPU experiments: spmm, setup, lowrank, layer.
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -142,13 +143,17 @@ void emit_with_summary(const Table& table, Metadata meta, const Metadata& summar
 }
 
 // Runs one experiment in a fresh GpuSession: reports the plans, then writes the table with
-// the run's metadata and the experiment's summary.
+// the run's metadata and the experiment's summary. `wall_s` (session start to results, plans
+// and searches included) lets runs with and without a warm tuning cache be compared.
 template <typename Experiment>
 void run_in_session(const GpuArgs& a, const std::string& name, const char* timing, Experiment&& experiment) {
+  const auto start = std::chrono::steady_clock::now();
   GpuSession session(a);
   Metadata summary;
   const Table table = experiment(session, summary);
   session.report_plans();
+  const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start;
+  summary.emplace_back("wall_s", fmt::format("{:.1f}", wall.count()));
   emit_with_summary(table, session.metadata(name, a, timing), summary, a.output);
 }
 
