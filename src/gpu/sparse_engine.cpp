@@ -365,10 +365,8 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
 
 const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStream_t stream) {
   const std::string key = tuning_key(shape);
-  if (decided_.count(key)) {
-    const auto chosen = chosen_.find(key);
-    return chosen == chosen_.end() ? nullptr : &chosen->second;
-  }
+  if (const auto settled = chosen_.find(key); settled != chosen_.end())
+    return settled->second ? &*settled->second : nullptr;
   validate_sparse_shape(shape);
   PlanEvent event;
   event.key = key;
@@ -403,10 +401,10 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
       cache_->save();
     }
   }
-  decided_.insert(key);
   events_.push_back(event);
-  if (!event.searched && !event.from_cache) return nullptr;
-  return &(chosen_[key] = event.entry);
+  auto& settled = chosen_[key];
+  if (event.searched || event.from_cache) settled = event.entry;
+  return settled ? &*settled : nullptr;
 }
 
 }  // namespace slope::gpu

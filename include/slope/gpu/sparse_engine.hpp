@@ -23,8 +23,8 @@
 #include <cusparseLt.h>
 
 #include <map>
-#include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -227,8 +227,8 @@ class SparseEngine {
   const TuningEntry* configuration(const SparseShape& shape, cudaStream_t stream);
 
   std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
-  std::map<std::string, TuningEntry> chosen_;  // configuration in use, by tuning key
-  std::set<std::string> decided_;              // tuning keys configuration() has settled
+  // The configuration configuration() settled on, by tuning key (nullopt: cuSPARSELt's default).
+  std::map<std::string, std::optional<TuningEntry>> chosen_;
   std::vector<PlanEvent> events_;
 };
 
