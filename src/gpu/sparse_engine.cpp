@@ -293,9 +293,9 @@ TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& op
 // A token-major output's fp16 plans take ~0.25 s each to initialise on the H200 (row-major
 // outputs: < 1 ms), so a scan of all 52 configurations costs ~15 s per shape. cuSPARSELt's
 // own search tries them all inside one plan in under a second. It runs on `plan` with a W
-// compressed through it; that plan then reads only this W, which is harmless because it
-// serves no weight (plan() refuses token-major shapes). Where the search fails (INTERNAL_ERROR
-// at d = 768 upsample), the scan decides.
+// compressed through it; that plan then reads only this W, which is harmless because the
+// engine drops it once it has chosen (SparseEngine::configuration). Where the search fails
+// (INTERNAL_ERROR at d = 768 upsample), the scan decides.
 TuningEntry search_token_major(SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
   try {
     CompressedWeight w(plan);
@@ -337,10 +337,11 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
   // A shared token-major plan would multiply whichever W it saw first (see the header).
   require(shape.output == OutputLayout::kFeatureMajor,
           "a token-major output's plan serves one weight only: use plan_for_one_weight");
+  if (!shape.bias) return shared_plan(shape, stream);
+  // A biased plan takes the configuration of its shape without bias; no plan without bias is
+  // made for it.
   SparseShape base = shape;
   base.bias = false;
-  const SparsePlan& shared = shared_plan(base, stream);
-  if (!shape.bias) return shared;
   require(bias != nullptr, "a sparse plan with a bias epilogue needs its bias vector");
   const std::string key = tuning_key(shape) + "@" + std::to_string(reinterpret_cast<uintptr_t>(bias));
   auto& slot = plans_[key];

@@ -208,7 +208,8 @@ class SparseEngine {
   // its own per bias vector, made from the same configuration. Feature-major outputs only.
   const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream, const void* bias = nullptr);
   // A plan that must serve one compressed W only (a token-major output: see the top of this
-  // file): made afresh with the configuration plan() chose for `shape`, never searched.
+  // file): made afresh with the configuration chosen for `shape` (tuning cache or a search on
+  // a plan that is then dropped), never searched itself.
   std::unique_ptr<SparsePlan> plan_for_one_weight(const SparseShape& shape, cudaStream_t stream,
                                                   const void* bias = nullptr);
   const SparseLtContext& context() const { return ctx_; }
