@@ -64,10 +64,8 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
       const double set_bytes = 2.0 * (s.m * s.k + t * s.k + 2 * t * s.m);
       const int sets = bench::rotation_count(set_bytes);
       // The engine's own choice for one W: whole, or in wave bands where they measure faster
-      // (decided once, for every set).
-      const bool bands = !s.tiled && gpu::tiling_pays(engine, s.m, s.k, t, o.dtype, o.input, stream, o.output,
-                                                      gpu::Tiling::kWaveBands);
-      const gpu::Tiling tiling = s.tiled ? gpu::Tiling::kSquare : bands ? gpu::Tiling::kWaveBands : gpu::Tiling::kNone;
+      // (measured once per shape; the engine remembers it for every set).
+      const gpu::Tiling tiling = s.tiled ? gpu::Tiling::kSquare : gpu::Tiling::kAutoBands;
       std::vector<OperandSet> ops(static_cast<size_t>(sets));
       for (int i = 0; i < sets; ++i) {
         OperandSet& op = ops[static_cast<size_t>(i)];

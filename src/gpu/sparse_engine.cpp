@@ -316,12 +316,12 @@ TuningEntry search_token_major(SparsePlan& plan, const SearchOperands& ops, cuda
 }  // namespace
 
 TuningEntry search_configurations(SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) {
+  if (plan.shape().output == OutputLayout::kTokenMajor) return search_token_major(plan, ops, stream);
   // cuSPARSELt's own search first (it also weighs split-K), then every kernel configuration
   // timed on its own with CUDA events: the library's search times few iterations and, for
   // the small shapes of the paper (d <= 1024, ~10 us products), its pick is often not the
-  // fastest. Plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
+  // fastest. These plans are cheap to make (< 1 ms), so the full scan costs milliseconds to a
   // second per shape, once.
-  if (plan.shape().output == OutputLayout::kTokenMajor) return search_token_major(plan, ops, stream);
   TuningEntry best = plan.search(ops.w(0), ops.x(0), ops.y(0), stream);
   best.search_ms = time_plan(plan, ops, stream);
   return scan_configurations(plan, ops, stream, best);
@@ -358,6 +358,25 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
   return std::make_unique<SparsePlan>(ctx_, shape, configuration(base, stream), bias);
 }
 
+std::optional<bool> SparseEngine::decision(const std::string& key) const {
+  if (const auto known = decisions_.find(key); known != decisions_.end()) return known->second;
+  if (cache_) {
+    if (const auto hit = cache_->find(key)) return hit->config_id == 1;
+  }
+  return std::nullopt;
+}
+
+void SparseEngine::remember_decision(const std::string& key, bool yes, double ms) {
+  decisions_[key] = yes;
+  if (!cache_) return;
+  // Stored beside the plans' configurations: config_id 1 means yes.
+  TuningEntry e;
+  e.config_id = yes ? 1 : 0;
+  e.search_ms = ms;
+  cache_->put(key, e);
+  cache_->save();
+}
+
 const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream_t stream) {
   auto& slot = plans_[tuning_key(shape)];
   if (!slot) slot = std::make_unique<SparsePlan>(ctx_, shape, configuration(shape, stream));
@@ -378,9 +397,7 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
   } else if (policy_ == SearchPolicy::kSearch) {
     // Search on random operands of the right shape, on a plan made for it: the choice depends
     // on the shape only.
-    const auto start = std::chrono::steady_clock::now();
     SparsePlan trial(ctx_, shape);
-    event.init_ms = ms_since(start);
     const SearchOperands operands(trial, stream);
     const auto search_start = std::chrono::steady_clock::now();
     try {

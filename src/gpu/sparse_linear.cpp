@@ -18,14 +18,9 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
           "tiling_pays weighs square tiles or wave bands against one W");
   const bool bands = candidate == Tiling::kWaveBands;
   if (bands ? !can_band(m) : !can_tile(m, k)) return false;
-  // The decision is stored beside the plans' configurations, under its own key; config_id 1
-  // means "the candidate is faster".
   const std::string key = engine.tuning_key({m, k, tokens, dtype, false, input, false, output}) +
                           (bands ? "|bands-decision" : "|tiling-decision");
-  TuningCache* cache = engine.tuning_cache();
-  if (cache) {
-    if (const auto hit = cache->find(key)) return hit->config_id == 1;
-  }
+  if (const auto known = engine.decision(key)) return *known;
   SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input, false, output);
   SparseLinear tiles(engine, m, k, tokens, dtype, candidate, stream, nullptr, input, false, output);
   DeviceBuffer w(m * k * 2), x(tokens * k * 2), y(tokens * m * 2);
@@ -41,13 +36,7 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
     t_tiles = std::min(t_tiles, bench::time_device([&](int) { tiles.forward(x.get(), y.get(), stream); }, stream, 10).median_ms);
   }
   const bool pays = t_tiles < t_whole;
-  if (cache) {
-    TuningEntry e;
-    e.config_id = pays ? 1 : 0;
-    e.search_ms = pays ? t_tiles : t_whole;
-    cache->put(key, e);
-    cache->save();
-  }
+  engine.remember_decision(key, pays, pays ? t_tiles : t_whole);
   return pays;
 }
 
@@ -77,18 +66,16 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
   } else {
     part_rows_ = {m};
   }
+  for (int64_t start = 0; int64_t rows : part_rows_) {
+    part_starts_.push_back(start);
+    start += rows;
+  }
   plans_ = make_plans(relu, stream);
   // A token-major output's fp16 kernels read W as its own plan compresses it (sparse_engine.hpp).
   for (int64_t i = 0; i < tiles(); ++i)
     parts_.push_back(output == OutputLayout::kTokenMajor
                          ? std::make_unique<CompressedWeight>(*plans_[static_cast<size_t>(i)])
                          : std::make_unique<CompressedWeight>(engine.context(), part_rows(i), k, dtype));
-}
-
-int64_t SparseLinear::part_start(int64_t i) const {
-  int64_t start = 0;
-  for (int64_t j = 0; j < i; ++j) start += part_rows(j);
-  return start;
 }
 
 void SparseLinear::set_weight(const void* dense_pruned, cudaStream_t stream) {
@@ -138,12 +125,9 @@ void SparseLinear::run(const std::vector<const SparsePlan*>& plans, const void* 
   auto* out = static_cast<uint8_t*>(y);
   // Part i's output starts at row part_start(i) of Y^T, or at that column of Y.
   const int64_t row_elems = output_ == OutputLayout::kTokenMajor ? 1 : tokens_;
-  int64_t start = 0;
-  for (int64_t i = 0; i < tiles(); ++i) {
-    plans[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x, out + start * row_elems * 2,
-                                          stream, beta);
-    start += part_rows(i);
-  }
+  for (int64_t i = 0; i < tiles(); ++i)
+    plans[static_cast<size_t>(i)]->matmul(parts_[static_cast<size_t>(i)]->data(), x,
+                                          out + part_start(i) * row_elems * 2, stream, beta);
 }
 
 size_t SparseLinear::compressed_bytes() const {

@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "gpu_test.hpp"
 #include "slope/core/compressed.hpp"
@@ -28,7 +30,7 @@ TEST_P(SparseMatmul, MatchesTheCpuReference) {
   const Case c = GetParam();
   const MatrixF x = random_matrix(c.t, c.k, 10 + c.m, c.dtype);
   const MatrixF w = prune(random_matrix(c.m, c.k, 20 + c.k, c.dtype), {2, 4}, PruneAxis::kRows);
-  gpu::SparseEngine engine(nullptr);  // searches, remembers nothing
+  gpu::SparseEngine engine(nullptr);  // searches; no tuning cache
   const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
   gpu::SparseLinear layer(engine, c.m, c.k, c.t, c.dtype, gpu::Tiling::kNone, stream_, nullptr, c.input, false,
                           c.output);
@@ -138,6 +140,28 @@ TEST_F(SparseFeatures, WaveBandsNeedRowsAboveOneBandAndNotAMultipleOfIt) {
   gpu::SparseEngine engine(nullptr);
   for (int64_t m : {gpu::kWaveBandRows, 2 * gpu::kWaveBandRows, int64_t{1024}})
     EXPECT_THROW(gpu::SparseLinear(engine, m, 64, 32, DType::kF16, gpu::Tiling::kWaveBands, stream_), Error) << m;
+}
+
+TEST_F(SparseFeatures, AutomaticWaveBandsAreMeasuredOncePerEngine) {
+  // Without a tuning cache the engine still remembers the decision, so every later layer of
+  // the shape gets it without a second measurement, and the same split.
+  gpu::SparseEngine engine(nullptr);
+  const int64_t m = 2048 + 48, k = 64, t = 32;
+  const std::string key =
+      engine.tuning_key({m, k, t, DType::kF16, false, kTokenIn, false, kTokenOut}) + "|bands-decision";
+  EXPECT_FALSE(engine.decision(key).has_value());
+  gpu::SparseLinear first(engine, m, k, t, DType::kF16, gpu::Tiling::kAutoBands, stream_, nullptr, kTokenIn, false,
+                          kTokenOut);
+  const std::optional<bool> decided = engine.decision(key);
+  ASSERT_TRUE(decided.has_value());
+  EXPECT_EQ(first.tiles(), *decided ? 2 : 1);
+  gpu::SparseLinear second(engine, m, k, t, DType::kF16, gpu::Tiling::kAutoBands, stream_, nullptr, kTokenIn, false,
+                           kTokenOut);
+  EXPECT_EQ(second.tiles(), first.tiles());
+  engine.remember_decision(key, !*decided, 1.0);  // what a later layer sees comes from the engine
+  gpu::SparseLinear third(engine, m, k, t, DType::kF16, gpu::Tiling::kAutoBands, stream_, nullptr, kTokenIn, false,
+                          kTokenOut);
+  EXPECT_EQ(third.tiles(), *decided ? 1 : 2);
 }
 
 TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {

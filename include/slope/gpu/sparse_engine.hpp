@@ -183,7 +183,6 @@ struct PlanEvent {
   std::string key;
   bool searched = false;
   bool from_cache = false;
-  double init_ms = 0.0;    // descriptors + plan initialisation of the search's plan (host; 0 on a cache hit)
   double search_ms = 0.0;  // the search (cuSPARSELt's and slope's scan), when it ran
   std::string search_error;  // non-empty when the search failed and the default was kept
   TuningEntry entry;
@@ -197,7 +196,8 @@ enum class SearchPolicy {
 // Plans by shape, the tuning cache, and a log of what each plan cost.
 class SparseEngine {
  public:
-  // `cache` may be null: then every new shape is searched and nothing is remembered.
+  // `cache` may be null: then every new shape is searched, and the choices last as long as
+  // the engine.
   explicit SparseEngine(TuningCache* cache, SearchPolicy policy = SearchPolicy::kSearch);
   SparseEngine(const SparseEngine&) = delete;
   SparseEngine& operator=(const SparseEngine&) = delete;
@@ -216,7 +216,11 @@ class SparseEngine {
   const std::vector<PlanEvent>& events() const { return events_; }
   std::string tuning_key(const SparseShape& shape) const;
   SearchPolicy policy() const { return policy_; }
-  TuningCache* tuning_cache() const { return cache_; }
+  // A measured yes/no choice about a shape (e.g. "wave bands pay", sparse_linear.cpp), by a
+  // key that extends tuning_key(): remembered for the engine's lifetime, and in the tuning
+  // cache when there is one, so that each is measured once however many layers ask.
+  std::optional<bool> decision(const std::string& key) const;
+  void remember_decision(const std::string& key, bool yes, double ms);
 
  private:
   SparseLtContext ctx_;
@@ -230,6 +234,7 @@ class SparseEngine {
   std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
   // The configuration configuration() settled on, by tuning key (nullopt: cuSPARSELt's default).
   std::map<std::string, std::optional<TuningEntry>> chosen_;
+  std::map<std::string, bool> decisions_;
   std::vector<PlanEvent> events_;
 };
 

@@ -84,7 +84,7 @@ class SparseLinear {
  private:
   std::vector<const SparsePlan*> make_plans(bool relu, cudaStream_t stream);
   // Part i's plan writes rows [part_start(i), part_start(i) + part_rows(i)) of Y^T (columns of Y).
-  int64_t part_start(int64_t i) const;
+  int64_t part_start(int64_t i) const { return part_starts_[static_cast<size_t>(i)]; }
   void run(const std::vector<const SparsePlan*>& plans, const void* x, void* y, cudaStream_t stream, float beta) const;
 
   SparseEngine& engine_;
@@ -94,7 +94,7 @@ class SparseLinear {
   InputLayout input_;
   OutputLayout output_;
   DType dtype_;
-  std::vector<int64_t> part_rows_;
+  std::vector<int64_t> part_rows_, part_starts_;
   // Per part: the engine's shared plan for its shape (one for all square tiles unless there
   // is a bias), or for a token-major output a plan of the part's own, kept in own_plans_.
   std::vector<const SparsePlan*> plans_;
