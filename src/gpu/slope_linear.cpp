@@ -37,7 +37,7 @@ SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec&
   workspace.grad_scratch(n);
   const SparseLtContext& ctx = workspace.engine().context();
   in_place_ = compressed_values_lead(ctx, spec.d_out, spec.d_in, spec.dtype, stream) &&
-              compressed_values_lead(ctx, t_->rows() / t_->tiles(), spec.d_out, spec.dtype, stream);
+              compressed_values_lead(ctx, t_->part_rows(0), spec.d_out, spec.dtype, stream);
   if (!in_place_) values_.reserve(n);
 }
 
@@ -48,7 +48,9 @@ TransposeParts SlopeLinear::transpose_parts() {
   TransposeParts parts;
   require(t_->tiles() <= TransposeParts::kMax, "too many tiles in W^{R,C}");
   parts.count = static_cast<int>(t_->tiles());
-  parts.rows_per_part = t_->rows() / t_->tiles();
+  parts.rows_per_part = t_->part_rows(0);
+  // One height for all parts: W^{R,C} is whole or in square tiles, never in wave bands.
+  for (int i = 1; i < parts.count; ++i) require(t_->part_rows(i) == parts.rows_per_part, "W^{R,C} in unequal parts");
   for (int i = 0; i < parts.count; ++i) parts.values[i] = t_->part(i).data();
   return parts;
 }

@@ -22,21 +22,24 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
                           (bands ? "|bands-decision" : "|tiling-decision");
   if (const auto known = engine.decision(key)) return *known;
   SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input, false, output);
-  SparseLinear tiles(engine, m, k, tokens, dtype, candidate, stream, nullptr, input, false, output);
+  SparseLinear split(engine, m, k, tokens, dtype, candidate, stream, nullptr, input, false, output);
   DeviceBuffer w(m * k * 2), x(tokens * k * 2), y(tokens * m * 2);
   fill_uniform(w.get(), m * k, 7, 1.0f, dtype, stream);
   fill_uniform(x.get(), tokens * k, 8, 1.0f, dtype, stream);
   prune_rows_2to4(w.get(), w.get(), nullptr, m, k, dtype, stream);
   whole.set_weight(w.get(), stream);
-  tiles.set_weight(w.get(), stream);
+  split.set_weight(w.get(), stream);
   // Alternate the two twice and keep each one's best, so clock ramp-up favours neither.
-  double t_whole = 1e30, t_tiles = 1e30;
+  double t_whole = 1e30, t_split = 1e30;
   for (int round = 0; round < 2; ++round) {
-    t_whole = std::min(t_whole, bench::time_device([&](int) { whole.forward(x.get(), y.get(), stream); }, stream, 10).median_ms);
-    t_tiles = std::min(t_tiles, bench::time_device([&](int) { tiles.forward(x.get(), y.get(), stream); }, stream, 10).median_ms);
+    const auto time = [&](const SparseLinear& layer) {
+      return bench::time_device([&](int) { layer.forward(x.get(), y.get(), stream); }, stream, 10).median_ms;
+    };
+    t_whole = std::min(t_whole, time(whole));
+    t_split = std::min(t_split, time(split));
   }
-  const bool pays = t_tiles < t_whole;
-  engine.remember_decision(key, pays, pays ? t_tiles : t_whole);
+  const bool pays = t_split < t_whole;
+  engine.remember_decision(key, pays, pays ? t_split : t_whole);
   return pays;
 }
 

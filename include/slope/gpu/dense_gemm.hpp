@@ -39,13 +39,10 @@ GemmShape feature_major_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool
 // The same product written token-major: Y (t x n, row-major) = X W^T, X token-major or
 // feature-major. Operands: run(w, x, y).
 GemmShape token_major_output_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input);
-// The dense twin in either output layout (one of the two shapes above), and its call with
-// the operands in the order that shape takes them.
+// The dense twin in either output layout (one of the two shapes above); run_dense_twin, below
+// DenseGemm, calls it with the operands in the order that shape takes them.
 GemmShape dense_twin_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool token_major_input,
                            bool token_major_output);
-class DenseGemm;
-void run_dense_twin(const DenseGemm& gemm, bool token_major_output, const void* x, const void* w, void* y,
-                    cudaStream_t stream);
 // The gradients of that layer (W: n x k), the shapes every dense backward uses:
 //   input gradient   dX^T (k x t, row-major) = W^T dY^T; operands run(dy, w, dx)
 //   weight gradient  dW   (n x k, row-major) = dY^T X, X token- or feature-major as in the
@@ -99,6 +96,10 @@ class DenseGemm {
   size_t workspace_bytes_ = 0;
   int heuristic_candidates_ = 0, split_k_candidates_ = 0;
 };
+
+// A dense_twin_shape() product: run(x, w, y) feature-major, run(w, x, y) token-major.
+void run_dense_twin(const DenseGemm& gemm, bool token_major_output, const void* x, const void* w, void* y,
+                    cudaStream_t stream);
 
 // DenseGemm plans by shape, created on first use.
 class DenseGemmCache {

@@ -27,7 +27,7 @@ namespace slope::gpu {
 enum class Tiling {
   kNone,       // one compressed W
   kSquare,     // m / k square tiles (needs m a multiple of k, m > k)
-  kAuto,       // kNone or kSquare, timed on first use; the faster is kept (remembered in the tuning cache)
+  kAuto,       // kNone or kSquare, timed on first use; the faster is kept (remembered by the engine)
   kWaveBands,  // two bands of rows, the first a multiple of kWaveBandRows (needs can_band)
   kAutoBands,  // kNone or kWaveBands, decided like kAuto
 };
@@ -42,8 +42,8 @@ bool can_tile(int64_t m, int64_t k);
 bool can_band(int64_t m);
 
 // Decides kAuto (candidate kSquare) or kAutoBands (candidate kWaveBands) for (m, k, tokens,
-// dtype): times the candidate against one W on scratch data and remembers the answer in the
-// engine's tuning cache.
+// dtype): times the candidate against one W on scratch data once per engine (or tuning cache),
+// which remembers the answer.
 bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
                  cudaStream_t stream, OutputLayout output = OutputLayout::kFeatureMajor,
                  Tiling candidate = Tiling::kSquare);
@@ -70,7 +70,6 @@ class SparseLinear {
   void prepare_without_relu(cudaStream_t stream);
   void forward_without_relu(const void* x, void* y, cudaStream_t stream) const;
 
-  bool tiled() const { return tiles() > 1; }
   // The parts W is split into (1 when whole), and each part's rows.
   int64_t tiles() const { return static_cast<int64_t>(part_rows_.size()); }
   int64_t part_rows(int64_t i) const { return part_rows_[static_cast<size_t>(i)]; }
