@@ -3,13 +3,15 @@
 
   plot.py memory  --exact FILE.csv --paper FILE.csv --out FILE.png
   plot.py spmm    --csv FILE.csv --out FILE.png
+  plot.py spmm_sweep --csv FILE.csv [--csv FILE.csv]... --out FILE.png [--title TEXT]
   plot.py setup   --csv FILE.csv --out FILE.png
   plot.py lowrank --csv FILE.csv --out FILE.png
   plot.py layer   --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py step    --csv FILE.csv --out FILE.png [--title TEXT]
 
 The paper's A100 values (data/paper/figures_read_off.csv) are drawn as faint reference
-lines where the paper has a matching figure.
+lines where the paper has a matching figure (for SpMM: only beside fp16 at 2048 tokens, the
+paper's setting).
 """
 import argparse
 import csv
@@ -100,7 +102,7 @@ def plot_memory(args):
 def plot_spmm(args):
     rows = read_csv(args.csv)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    paper = paper_points("spmm_speedup")
+    paper = paper_points("spmm_speedup") if spmm_setting(rows) == ("fp16", 2048) else {}
     colors = {"attention": "C0", "upsample": "C1", "downsample": "C2", "upsample_tiled": "C3"}
     for shape, color in colors.items():
         pts = sorted((int(r["hidden"]), num(r["speedup"])) for r in rows if r["shape"] == shape)
@@ -119,6 +121,43 @@ def plot_spmm(args):
     ax.set_ylabel("speedup of 2:4 SpMM over dense GEMM")
     ax.set_title(args.title or "cuSPARSELt SpMM speedup")
     ax.legend(fontsize=7, ncol=2)
+    save(fig, args.out)
+
+
+def spmm_setting(rows):
+    """(dtype, tokens) of an spmm file, which holds one of each."""
+    settings = {(r["dtype"], int(r["tokens"])) for r in rows}
+    if len(settings) != 1:
+        raise ValueError(f"expected one dtype and token count per spmm file, found {sorted(settings)}")
+    return settings.pop()
+
+
+def plot_spmm_sweep(args):
+    """Speedup over dense per hidden size for several spmm files (token counts, dtypes), one
+    panel per shape. The upsample panel takes the engine's layout: the faster of tiled and
+    untiled, as the summary's geometric mean does."""
+    runs = []
+    for path in args.csv:
+        rows = read_csv(path)
+        runs.append((spmm_setting(rows), rows))
+    runs.sort(key=lambda run: (run[0][0] != "fp16", run[0][0], run[0][1]))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), sharey=True)
+    for ax, shape in zip(axes, ("attention", "upsample", "downsample")):
+        for i, ((dtype, tokens), rows) in enumerate(runs):
+            best = defaultdict(float)
+            for r in rows:
+                if r["shape"] == shape or (shape == "upsample" and r["shape"] == "upsample_tiled"):
+                    best[int(r["hidden"])] = max(best[int(r["hidden"])], num(r["speedup"]))
+            if best:
+                ax.plot(*zip(*sorted(best.items())), marker="o", color=f"C{i}",
+                        ls="-" if dtype == "fp16" else "--", label=f"{dtype}, {tokens} tokens")
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.axhline(1.05, color="gray", lw=0.6, ls=":")
+        ax.set_xlabel("hidden dimension d")
+        ax.set_title(shape)
+    axes[0].set_ylabel("speedup of 2:4 SpMM over dense GEMM")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(args.title or "2:4 SpMM speedup by token count and dtype")
     save(fig, args.out)
 
 
@@ -296,6 +335,10 @@ def main():
     p.add_argument("--exact", required=True)
     p.add_argument("--paper", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("spmm_sweep")
+    p.add_argument("--csv", required=True, action="append")
+    p.add_argument("--out", required=True)
+    p.add_argument("--title")
     for kind in ("spmm", "setup", "lowrank", "layer", "step"):
         p = sub.add_parser(kind)
         p.add_argument("--csv", required=True)
@@ -304,7 +347,7 @@ def main():
         p.add_argument("--ceiling", type=float)
     args = parser.parse_args()
     try:
-        {"memory": plot_memory, "spmm": plot_spmm, "setup": plot_setup,
+        {"memory": plot_memory, "spmm": plot_spmm, "spmm_sweep": plot_spmm_sweep, "setup": plot_setup,
          "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step}[args.kind](args)
     except (OSError, KeyError, ValueError, StopIteration) as e:
         print(f"plot.py: error: cannot plot {args.kind}: {e}", file=sys.stderr)
