@@ -30,11 +30,11 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
   whole.set_weight(w.get(), stream);
   split.set_weight(w.get(), stream);
   // Alternate the two twice and keep each one's best, so clock ramp-up favours neither.
+  const auto time = [&](const SparseLinear& layer) {
+    return bench::time_device([&](int) { layer.forward(x.get(), y.get(), stream); }, stream, 10).median_ms;
+  };
   double t_whole = 1e30, t_split = 1e30;
   for (int round = 0; round < 2; ++round) {
-    const auto time = [&](const SparseLinear& layer) {
-      return bench::time_device([&](int) { layer.forward(x.get(), y.get(), stream); }, stream, 10).median_ms;
-    };
     t_whole = std::min(t_whole, time(whole));
     t_split = std::min(t_split, time(split));
   }
