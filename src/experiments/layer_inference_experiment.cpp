@@ -31,32 +31,12 @@ struct SparseSet {
   gpu::DeviceBuffer x;
 };
 
-// An adapter form as the experiment times it. `splits` > 1 cuts the folded form's thin
-// product along d_in (inference_linear.hpp), in the layers whose d_in exceeds d_out: there
-// the 2r extra K per split is small beside d_in, while an upsample's would cost more sparse
-// work than the split saves.
-struct FormVariant {
-  std::string name;
-  gpu::AdapterForm form;
-  int64_t splits;
-};
-
-std::vector<FormVariant> form_variants(int64_t rank, const std::vector<BlockLinear>& defs) {
-  if (rank == 0) return {{"none", gpu::AdapterForm::kMerged, 1}};
-  std::vector<FormVariant> v = {{"merged", gpu::AdapterForm::kMerged, 1},
-                                {"preadd", gpu::AdapterForm::kPreAdd, 1},
-                                {"folded", gpu::AdapterForm::kFolded, 1}};
-  if (std::any_of(defs.begin(), defs.end(), [](const BlockLinear& l) { return l.d_in > l.d_out; }))
-    v.push_back({"folded_split2", gpu::AdapterForm::kFolded, 2});
-  return v;
-}
-
 }  // namespace
 
 Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup", "form",
-               "merged_ms", "preadd_ms", "folded_ms", "folded_split2_ms", "overhead_vs_r0"});
+               "merged_ms", "preadd_ms", "folded_ms", "overhead_vs_r0"});
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
@@ -108,15 +88,13 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
         }
       };
       // The sparse layers of one (rank, form), `sets` copies with their activations.
-      auto build_sparse = [&](int64_t rank, const FormVariant& variant) {
+      auto build_sparse = [&](int64_t rank, gpu::AdapterForm form) {
         std::vector<SparseSet> ssets(static_cast<size_t>(sets));
         for (int i = 0; i < sets; ++i) {
           SparseSet& s = ssets[static_cast<size_t>(i)];
           for (size_t j = 0; j < defs.size(); ++j) {
             const auto& l = defs[j];
-            gpu::InferenceLinearSpec spec{l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, variant.form,
-                                          o.output};
-            if (l.d_in > l.d_out) spec.splits = variant.splits;
+            gpu::InferenceLinearSpec spec{l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form, o.output};
             auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, spec, stream);
             gpu::DeviceBuffer w(l.d_out * l.d_in * 2), lw(l.d_in * std::max<int64_t>(rank, 1) * 2),
                 rw(std::max<int64_t>(rank, 1) * l.d_out * 2);
@@ -155,14 +133,17 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       double r0_ms = NAN;              // r = 0's time beside dense, for ratios that round to rank 0 too
       for (double ratio : o.adapter_ratios) {
         const int64_t rank = adapter_rank(ratio, d);
-        std::map<std::string, double> form_ms, form_overhead;
-        for (const FormVariant& variant : form_variants(rank, defs)) {
-          const std::string& form = variant.name;
+        std::map<gpu::AdapterForm, double> form_ms, form_overhead;
+        const std::vector<gpu::AdapterForm> forms =
+            rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged}
+                      : std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd,
+                                                      gpu::AdapterForm::kFolded};
+        for (gpu::AdapterForm form : forms) {
           if (rank == 0 && !r0_sets.empty()) {  // a small ratio rounded to rank 0: measured already
             form_ms[form] = r0_ms;
             continue;
           }
-          std::vector<SparseSet> ssets = build_sparse(rank, variant);
+          std::vector<SparseSet> ssets = build_sparse(rank, form);
           const auto run_sparse = runner(ssets);
           // Every form interleaved with dense: a form's time and r = 0's are then taken under
           // the same conditions (timed alone, large sparse layers ran up to 18% faster than
@@ -183,15 +164,17 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
         }
         // The engine would run the fastest form (by its overhead over r = 0, the better
         // measured comparison); report it, and each form's time beside dense.
-        auto form_time = [&](const std::string& f) { return form_ms.count(f) ? form_ms[f] : NAN; };
+        auto form_time = [&](gpu::AdapterForm f) { return form_ms.count(f) ? form_ms[f] : NAN; };
+        gpu::AdapterForm fastest = gpu::AdapterForm::kMerged;
         const auto& rank_by = form_overhead.empty() ? form_ms : form_overhead;
-        std::string form = rank_by.begin()->first;
         for (const auto& [f, v] : rank_by)
-          if (v < rank_by.at(form)) form = f;
-        const double best = form_ms[form];
-        const double overhead = form_overhead.count(form) ? form_overhead[form] : (rank == 0 ? 0.0 : NAN);
-        table.add_row({d, shape, ratio, rank, t, dense_ms, best, dense_ms / best, form, form_time("merged"),
-                       form_time("preadd"), form_time("folded"), form_time("folded_split2"), overhead});
+          if (v < rank_by.at(fastest)) fastest = f;
+        const double best = form_ms[fastest];
+        const std::string form = rank == 0 ? "none" : gpu::to_string(fastest);
+        const double overhead = form_overhead.count(fastest) ? form_overhead[fastest] : (rank == 0 ? 0.0 : NAN);
+        table.add_row({d, shape, ratio, rank, t, dense_ms, best, dense_ms / best, form,
+                       form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kPreAdd),
+                       form_time(gpu::AdapterForm::kFolded), overhead});
         if (rank == 0 && d >= 1024) min_r0_speedup = std::min(min_r0_speedup, dense_ms / best);
         if (rank > 0 && d >= 2048 && shape != "attention" && !std::isnan(overhead)) {
           overhead_factors[ratio].add(1.0 + overhead);

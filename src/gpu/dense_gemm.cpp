@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <utility>
 #include <vector>
 
 #include "slope/bench/timer.hpp"
@@ -33,10 +32,7 @@ std::string GemmShape::key() const {
   return std::string(op_a == Op::kN ? "N" : "T") + (op_b == Op::kN ? "N" : "T") + "|" + std::to_string(m) +
          "x" + std::to_string(n) + "x" + std::to_string(k) + "|" + std::to_string(lda) + "," +
          std::to_string(ldb) + "," + std::to_string(ldd) + "|" + to_string(dtype) + (bias ? "|bias" : "") +
-         (relu ? "|relu" : "") +
-         (batch > 1 ? "|batch" + std::to_string(batch) + ":" + std::to_string(stride_a) + "," +
-                          std::to_string(stride_b) + "," + std::to_string(stride_d)
-                    : "");
+         (relu ? "|relu" : "");
 }
 
 GemmShape linear_shape(int64_t t, int64_t n, int64_t k, DType dtype, bool bias, int64_t ldy) {
@@ -132,17 +128,6 @@ DenseGemm::DenseGemm(const CublasLtHandle& handle, const GemmShape& shape, bool 
   SLOPE_CHECK(cublasLtMatrixLayoutCreate(&a_, type, at ? shape.k : shape.m, at ? shape.m : shape.k, shape.lda));
   SLOPE_CHECK(cublasLtMatrixLayoutCreate(&b_, type, bt ? shape.n : shape.k, bt ? shape.k : shape.n, shape.ldb));
   SLOPE_CHECK(cublasLtMatrixLayoutCreate(&d_, type, shape.m, shape.n, shape.ldd));
-  require(shape.batch >= 1, "GEMM batch count must be positive");
-  if (shape.batch > 1) {
-    const int32_t count = static_cast<int32_t>(shape.batch);
-    const std::pair<cublasLtMatrixLayout_t, int64_t> strided[] = {
-        {a_, shape.stride_a}, {b_, shape.stride_b}, {d_, shape.stride_d}};
-    for (const auto& [layout, stride] : strided) {
-      SLOPE_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
-      SLOPE_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
-                                                   sizeof(stride)));
-    }
-  }
 
   cublasLtMatmulPreference_t pref = nullptr;
   SLOPE_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -178,7 +163,7 @@ bool few_output_tiles(const GemmShape& s) {
   int device = 0, sms = 0;
   SLOPE_CHECK(cudaGetDevice(&device));
   SLOPE_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int64_t tiles = ((s.m + 127) / 128) * ((s.n + 127) / 128) * s.batch;
+  const int64_t tiles = ((s.m + 127) / 128) * ((s.n + 127) / 128);
   return tiles < sms && s.k >= 4 * std::min(s.m, s.n);
 }
 
@@ -230,11 +215,9 @@ void DenseGemm::tune_on_scratch(cudaStream_t stream, int count, const cublasLtMa
     split_k_candidates_ = static_cast<int>(variants.size());
   }
   const bool at = shape_.op_a == Op::kT, bt = shape_.op_b == Op::kT;
-  // Each operand spans its last batch member's offset plus one member.
-  const int64_t last = shape_.batch - 1;
-  const int64_t a_elems = last * shape_.stride_a + shape_.lda * (at ? shape_.m : shape_.k);
-  const int64_t b_elems = last * shape_.stride_b + shape_.ldb * (bt ? shape_.k : shape_.n);
-  const int64_t d_elems = last * shape_.stride_d + shape_.ldd * shape_.n;
+  const int64_t a_elems = shape_.lda * (at ? shape_.m : shape_.k);
+  const int64_t b_elems = shape_.ldb * (bt ? shape_.k : shape_.n);
+  const int64_t d_elems = shape_.ldd * shape_.n;
   // Operand sets rotated past the L2, as the benchmarks time: a memory-bound product picked
   // on L2-resident operands (a thin product's X of 16 MB fits in the 60 MB L2) is not the
   // one that is fastest from HBM.

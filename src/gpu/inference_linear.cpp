@@ -26,31 +26,22 @@ GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r) {
 
 // The folded form's thin product: T~ (t x 2r, T = X L at the even columns, zero at the odd
 // ones) written into the input buffer past X's d_in features.
-// With s.splits > 1, a strided batch: product i takes X's and L's i-th slice of d_in and
-// writes its own 2r extension features.
 GemmShape folded_xl_shape(const InferenceLinearSpec& s, int64_t r) {
   GemmShape g;
-  const int64_t width = s.d_in + 2 * r * s.splits, slice = s.d_in / s.splits;
+  const int64_t width = s.d_in + 2 * r;
   if (s.input == InputLayout::kTokenMajor) {
     // Column-major T~^T (2r x t, ld width) = L~^T (stored 2r x d_in row-major, odd rows zero:
     // op T) X^T (X row-major t x width is column-major width x t: its first d_in rows, op N).
     // T's columns sit two elements apart in a token's row, which no leading dimension can
     // express: the product computes the zero columns too.
-    g = {Op::kT, Op::kN, 2 * r, s.tokens, slice, s.d_in, width, width, s.dtype, false, false};
-    g.stride_a = slice;  // columns of L~^T
-    g.stride_b = slice;  // features of X
-    g.stride_d = 2 * r;  // extension features
+    g = {Op::kT, Op::kN, 2 * r, s.tokens, s.d_in, s.d_in, width, width, s.dtype, false, false};
   } else {
     // Column-major T (t x r) = X (X^T row-major is column-major t x d_in, op N) L (L^T
     // row-major r x d_in is column-major d_in x r, op N), with leading dimension 2t: column j
     // lands on row d_in + 2j of X^T, and the odd rows are zeroed separately. Half the work of
     // computing the zero columns, which makes the product memory-bound up to r = 128.
-    g = {Op::kN, Op::kN, s.tokens, r, slice, s.tokens, s.d_in, 2 * s.tokens, s.dtype, false, false};
-    g.stride_a = slice * s.tokens;  // rows of X^T
-    g.stride_b = slice;             // columns of L^T
-    g.stride_d = 2 * r * s.tokens;  // rows of the extension
+    g = {Op::kN, Op::kN, s.tokens, r, s.d_in, s.tokens, s.d_in, 2 * s.tokens, s.dtype, false, false};
   }
-  g.batch = s.splits;
   return g;
 }
 
@@ -86,11 +77,6 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
                                              const InferenceLinearSpec& spec, cudaStream_t stream)
     : spec_(spec), rank_(padded_rank(spec.rank)) {
   require(spec.rank >= 0, "adapter rank must be non-negative");
-  require(spec.splits >= 1, "the folded adapter's split count must be positive");
-  require(spec.splits == 1 || (spec.form == AdapterForm::kFolded && rank_ > 0),
-          "only the folded adapter form splits its thin product");
-  require(spec.splits == 1 || spec.d_in % (8 * spec.splits) == 0,
-          "d_in must be a multiple of 8 x the folded adapter's split count (16-byte aligned slices)");
   // The adapter forms read or write Y^T's rows (merged: the (X L) rows; folded: the next
   // layer's input rows): not yet laid out for a token-major Y.
   require(spec.output == OutputLayout::kFeatureMajor || rank_ == 0,
@@ -129,7 +115,7 @@ int64_t SparseInferenceLinear::output_rows() const {
 }
 
 int64_t SparseInferenceLinear::input_width() const {
-  return spec_.d_in + (spec_.form == AdapterForm::kFolded ? 2 * rank_ * spec_.splits : 0);
+  return spec_.d_in + (spec_.form == AdapterForm::kFolded ? 2 * rank_ : 0);
 }
 
 void SparseInferenceLinear::set_weights(const void* w, const void* l, const void* r, const void* bias,
@@ -171,10 +157,8 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
                                     cudaMemcpyDeviceToDevice, stream));
       spread_t.reserve(s.d_out * 2 * rank_ * 2);
       transpose_16bit(spread.get(), spread_t.get(), 2 * rank_, s.d_out, stream);
-      for (int64_t i = 0; i < s.splits; ++i)  // one R~ per partial thin product
-        SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + (s.d_in + 2 * rank_ * i) * 2, width * 2,
-                                      spread_t.get(), 2 * rank_ * 2, 2 * rank_ * 2, s.d_out,
-                                      cudaMemcpyDeviceToDevice, stream));
+      SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, spread_t.get(), 2 * rank_ * 2,
+                                    2 * rank_ * 2, s.d_out, cudaMemcpyDeviceToDevice, stream));
     } else {
       // The pruned L, back in d_in x rank_ layout, for the pre-add form's dense product.
       transpose_16bit(lt.get(), l_.get(), rank_, s.d_in, stream);
@@ -212,8 +196,8 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
     } else {
       // The odd rows of T~ meet zero weights, but a zero times a non-finite value left in
       // the caller's buffer is not zero: they are cleared on every call.
-      SLOPE_CHECK(cudaMemset2DAsync(ext + t * 2, 2 * t * 2, 0, t * 2, rank_ * spec_.splits, stream));
-      xl_->run(x, l_.get(), ext, stream);  // T = X L (or its partial sums), into the even rows of X^T past d_in
+      SLOPE_CHECK(cudaMemset2DAsync(ext + t * 2, 2 * t * 2, 0, t * 2, rank_, stream));
+      xl_->run(x, l_.get(), ext, stream);  // T = X L, into the even rows of X^T past d_in
     }
     sparse_->forward(x, y, stream);        // Y^T = [W | R~] [X | T~]^T (+ b), ReLU
   } else {

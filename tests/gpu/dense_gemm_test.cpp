@@ -87,37 +87,6 @@ TEST_P(DenseGemmTest, TunedThinProductWithSplitKCandidatesMatchesTheCpu) {
   expect_close(gpu::download(y.get(), t, r, d, stream_), twice, d);
 }
 
-// A strided batch that cuts K into slices (the folded adapter's split thin product):
-// product i multiplies the i-th slice of X's and W's columns into its own output.
-TEST_P(DenseGemmTest, StridedBatchOverSlicesOfKMatchesTheCpu) {
-  const DType d = GetParam();
-  const int64_t t = 48, n = 80, slices = 3, slice = 48, k = slices * slice;
-  const MatrixF x = random_matrix(t, k, 11, d), w = random_matrix(n, k, 12, d);
-  gpu::DeviceBuffer dx = gpu::upload(x, d, stream_), dw = gpu::upload(w, d, stream_), y(slices * t * n * 2);
-  gpu::GemmShape g = gpu::linear_shape(t, n, slice, d);  // Y_i (t x n) = X_i W_i^T
-  g.lda = g.ldb = k;
-  g.batch = slices;
-  g.stride_a = g.stride_b = slice;
-  g.stride_d = t * n;
-  gpu::DenseGemmCache cache(true);
-  gpu::poison(y.get(), slices * t * n, stream_);
-  cache.get(g, stream_).run(dw.get(), dx.get(), y.get(), stream_);
-  const MatrixF all = gpu::download(y.get(), slices * t, n, d, stream_);
-  auto columns = [](const MatrixF& m, int64_t first, int64_t count) {
-    MatrixF out(m.rows, count);
-    for (int64_t i = 0; i < m.rows; ++i)
-      for (int64_t j = 0; j < count; ++j) out(i, j) = m(i, first + j);
-    return out;
-  };
-  for (int64_t i = 0; i < slices; ++i) {
-    SCOPED_TRACE("slice " + std::to_string(i));
-    MatrixF got(t, n);
-    for (int64_t r = 0; r < t; ++r)
-      for (int64_t c = 0; c < n; ++c) got(r, c) = all(i * t + r, c);
-    expect_close(got, linear_forward(columns(x, i * slice, slice), columns(w, i * slice, slice), nullptr), d);
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(Dtypes, DenseGemmTest, ::testing::Values(DType::kF16, DType::kBF16),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 

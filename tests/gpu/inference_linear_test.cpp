@@ -1,6 +1,4 @@
 #include <cmath>
-#include <string>
-#include <vector>
 
 #include "gpu_test.hpp"
 #include "slope/core/nm_prune.hpp"
@@ -58,28 +56,18 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
   gpu::DeviceBuffer dr = gpu::upload(r, c.dtype, stream_), db = gpu::upload(b, c.dtype, stream_);
   gpu::SparseEngine engine(nullptr);
   gpu::DenseGemmCache dense(false);
-  // The folded form also with its thin product split in two and four along d_in.
-  struct Variant {
-    gpu::AdapterForm form;
-    int64_t splits;
-  };
-  std::vector<Variant> variants = {{gpu::AdapterForm::kMerged, 1}, {gpu::AdapterForm::kPreAdd, 1},
-                                   {gpu::AdapterForm::kFolded, 1}};
-  for (int64_t splits : {2, 4})
-    if (c.rank > 0 && c.d_in % (8 * splits) == 0) variants.push_back({gpu::AdapterForm::kFolded, splits});
-  for (const auto& [form, splits] : variants) {
+  for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kFolded}) {
     gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form};
-    spec.splits = splits;
     gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
     EXPECT_EQ(layer.rank() % 16, 0);
-    EXPECT_EQ(layer.input_width(), c.d_in + (form == gpu::AdapterForm::kFolded ? 2 * layer.rank() * splits : 0));
+    EXPECT_EQ(layer.input_width(), c.d_in + (form == gpu::AdapterForm::kFolded ? 2 * layer.rank() : 0));
     const MatrixF x_in = widened(x, layer.input_width(), c.dtype);
     gpu::DeviceBuffer dx = gpu::upload(token_major ? x_in : transpose(x_in), c.dtype, stream_);
     layer.set_weights(dw.get(), dl.get(), dr.get(), db.get(), stream_);
     gpu::DeviceBuffer y(layer.output_rows() * c.t * 2);
     gpu::poison(y.get(), layer.output_rows() * c.t, stream_);
     layer.forward(dx.get(), y.get(), stream_);
-    SCOPED_TRACE(std::string(gpu::to_string(form)) + " splits " + std::to_string(splits));
+    SCOPED_TRACE(gpu::to_string(form));
     expect_close(gpu::download(y.get(), c.d_out, c.t, c.dtype, stream_), want, c.dtype, 3.0);
   }
 }
@@ -115,22 +103,6 @@ TEST_F(InferenceLinearTokenMajor, IsRefusedWithAnAdapter) {
   gpu::DenseGemmCache dense(false);
   gpu::InferenceLinearSpec spec{80, 112, 16, 48, DType::kF16, gpu::InputLayout::kTokenMajor, false, false,
                                 gpu::AdapterForm::kFolded, gpu::OutputLayout::kTokenMajor};
-  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
-}
-
-class InferenceLinearSplits : public GpuTest {};
-
-TEST_F(InferenceLinearSplits, AreRefusedOutsideTheFoldedFormAndForUnalignedSlices) {
-  gpu::SparseEngine engine(nullptr);
-  gpu::DenseGemmCache dense(false);
-  gpu::InferenceLinearSpec spec{80, 112, 16, 48, DType::kF16, gpu::InputLayout::kTokenMajor, false, false,
-                                gpu::AdapterForm::kMerged};
-  spec.splits = 2;
-  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
-  spec.form = gpu::AdapterForm::kFolded;
-  spec.splits = 4;  // 112 / 4 = 28 features: slices not 16-byte aligned
-  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
-  spec.splits = 0;
   EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
 }
 

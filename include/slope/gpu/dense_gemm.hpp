@@ -27,10 +27,6 @@ struct GemmShape {
   DType dtype = DType::kF16;
   bool bias = false;  // epilogue adds a length-m bias to every column of D
   bool relu = false;  // epilogue applies max(x, 0) last (after the beta D and bias terms)
-  // Strided batch: `batch` products, the i-th on A + i stride_a, B + i stride_b and
-  // D + i stride_d (in elements). The folded adapter cuts its thin product's K this way.
-  int64_t batch = 1;
-  int64_t stride_a = 0, stride_b = 0, stride_d = 0;
   std::string key() const;
   bool operator<(const GemmShape& o) const { return key() < o.key(); }
 };

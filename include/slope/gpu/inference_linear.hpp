@@ -21,10 +21,6 @@
 //    token-major, rows of X^T when feature-major) and the caller allocates it so. With
 //    feature-major input the product computes T alone (its rows two apart) and the odd
 //    rows are cleared; token-major, it computes the zero columns too.
-//    With `splits` S > 1 the thin product is cut along d_in into S strided-batched products,
-//    T_s = X_s L_s, each with its own extension [T~_1 | ... | T~_S] beside X and R~ repeated
-//    S times beside W: the sparse product adds the partial sums in its K dimension, so
-//    cuBLASLt's split-K reduction drops out of the thin product, for 2r (S - 1) more K.
 // L is pruned 2:4 along d_in in both forms (the merged form's pruning), so they agree.
 // Ranks are padded with zeros to a multiple of 16: the sparse rows and the tensor cores
 // need it, and padding changes no result.
@@ -56,7 +52,6 @@ struct InferenceLinearSpec {
   bool relu = false;
   AdapterForm form = AdapterForm::kMerged;
   OutputLayout output = OutputLayout::kFeatureMajor;  // token-major: rank 0 only
-  int64_t splits = 1;  // folded form: partial thin products (> 1: d_in a multiple of 8 splits)
 };
 
 // Rank rounded up to the multiple of 16 that the layer uses.
