@@ -35,6 +35,7 @@ SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec&
   dw_ = &workspace.dense().get(
       weight_grad_shape(spec.tokens, spec.d_out, spec.d_in, spec.dtype, spec.input == InputLayout::kTokenMajor), stream);
   workspace.grad_scratch(n);
+  t_parts_ = transpose_parts();
   const SparseLtContext& ctx = workspace.engine().context();
   in_place_ = compressed_values_lead(ctx, spec.d_out, spec.d_in, spec.dtype, stream) &&
               compressed_values_lead(ctx, t_->part_rows(0), spec.d_out, spec.dtype, stream);
@@ -44,7 +45,8 @@ SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec&
 void* SlopeLinear::kept_values() { return in_place_ ? w_->part(0).data() : values_.get(); }
 const void* SlopeLinear::kept_values() const { return in_place_ ? w_->part(0).data() : values_.get(); }
 
-TransposeParts SlopeLinear::transpose_parts() {
+// Built once: the parts and their buffers are fixed when t_ is built.
+TransposeParts SlopeLinear::transpose_parts() const {
   TransposeParts parts;
   require(t_->tiles() <= TransposeParts::kMax, "too many tiles in W^{R,C}");
   parts.count = static_cast<int>(t_->tiles());
@@ -97,7 +99,7 @@ void SlopeLinear::refresh(cudaStream_t stream) {
     refresh_by_recompress(stream);
     return;
   }
-  refresh_transpose_values(kept_values(), indices_.as<uint8_t>(), flags_.as<uint8_t>(), transpose_parts(),
+  refresh_transpose_values(kept_values(), indices_.as<uint8_t>(), flags_.as<uint8_t>(), t_parts_,
                            spec_.d_out, spec_.d_in, spec_.dtype, stream);
 }
 

@@ -30,13 +30,13 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
   whole.set_weight(w.get(), stream);
   split.set_weight(w.get(), stream);
   // Alternate the two twice and keep each one's best, so clock ramp-up favours neither.
-  const auto time = [&](const SparseLinear& layer) {
+  const auto median_ms = [&](const SparseLinear& layer) {
     return bench::time_device([&](int) { layer.forward(x.get(), y.get(), stream); }, stream, 10).median_ms;
   };
   double t_whole = 1e30, t_split = 1e30;
   for (int round = 0; round < 2; ++round) {
-    t_whole = std::min(t_whole, time(whole));
-    t_split = std::min(t_split, time(split));
+    t_whole = std::min(t_whole, median_ms(whole));
+    t_split = std::min(t_split, median_ms(split));
   }
   const bool pays = t_split < t_whole;
   engine.remember_decision(key, pays, pays ? t_split : t_whole);

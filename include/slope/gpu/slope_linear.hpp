@@ -131,7 +131,7 @@ class SlopeLinear {
 
  private:
   void rebuild_transpose(cudaStream_t stream);
-  TransposeParts transpose_parts();
+  TransposeParts transpose_parts() const;
 
   TrainingWorkspace& ws_;
   TrainingLinearSpec spec_;
@@ -140,6 +140,7 @@ class SlopeLinear {
   bool in_place_ = true;
   std::unique_ptr<SparseLinear> w_;  // W^R, d_out x d_in
   std::unique_ptr<SparseLinear> t_;  // (W^{R,C})^T, d_in x d_out
+  TransposeParts t_parts_;           // t_'s parts as refresh writes them, fixed at construction
   std::unique_ptr<TrainingAdapter> adapter_;
   std::unique_ptr<CompressedWeight> baseline_w_, baseline_t_;  // refresh_by_recompress's targets
   const DenseGemm* dw_ = nullptr;
