@@ -43,12 +43,6 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
   const bool token_major_out = o.output == gpu::OutputLayout::kTokenMajor;
   std::map<double, GeometricMean> overhead_factors;  // 1 + overhead, by adapter ratio
   double min_r0_speedup = 1e30;
-  if (token_major_out)
-    for (int64_t d : o.hidden)
-      for (double ratio : o.adapter_ratios)
-        require(adapter_rank(ratio, d) == 0, fmt::format("a token-major output runs layers without an adapter only: "
-                                                         "adapter ratio {} gives rank {} at d = {} (pass --adapter-ratio 0)",
-                                                         ratio, adapter_rank(ratio, d), d));
   for (int64_t d : o.hidden) {
     for (const std::string& shape : block_shape_names()) {
       const auto defs = block_linears(shape, d, token_major_out);
@@ -89,12 +83,26 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       };
       // The sparse layers of one (rank, form), `sets` copies with their activations.
       auto build_sparse = [&](int64_t rank, gpu::AdapterForm form) {
+        // Token-major, layer j writes its output into rows wide enough for layer j + 1's
+        // input (the folded form's adapter features) and its own (the merged form's X L).
+        const int64_t padded = gpu::padded_rank(rank);
+        auto in_width = [&](size_t j) {
+          return defs[j].d_in + (form == gpu::AdapterForm::kFolded ? 2 * padded : 0);
+        };
+        auto buffer_width = [&](size_t j) {
+          const int64_t own = defs[j].d_out + (form == gpu::AdapterForm::kMerged ? padded : 0);
+          return j + 1 < defs.size() ? std::max(own, in_width(j + 1)) : own;
+        };
         std::vector<SparseSet> ssets(static_cast<size_t>(sets));
         for (int i = 0; i < sets; ++i) {
           SparseSet& s = ssets[static_cast<size_t>(i)];
           for (size_t j = 0; j < defs.size(); ++j) {
             const auto& l = defs[j];
             gpu::InferenceLinearSpec spec{l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form, o.output};
+            if (token_major_out) {
+              spec.output_ld = buffer_width(j);
+              if (j > 0) spec.input_ld = buffer_width(j - 1);
+            }
             auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, spec, stream);
             gpu::DeviceBuffer w(l.d_out * l.d_in * 2), lw(l.d_in * std::max<int64_t>(rank, 1) * 2),
                 rw(std::max<int64_t>(rank, 1) * l.d_out * 2);
@@ -106,14 +114,9 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
           }
           // Each buffer is as wide as its reader needs: the folded form's adapter features
           // sit past the d_in features its layer reads.
-          const int64_t in_width = s.layers.front()->input_width();
-          s.x = gpu::DeviceBuffer(t * in_width * 2);
-          gpu::fill_uniform(s.x.get(), t * in_width, 40 + i, 1.0f, o.dtype, stream);
-          for (size_t j = 0; j < defs.size(); ++j) {
-            int64_t rows = s.layers[j]->output_rows();
-            if (j + 1 < defs.size()) rows = std::max(rows, s.layers[j + 1]->input_width());
-            s.out.emplace_back(rows * t * 2);
-          }
+          s.x = gpu::DeviceBuffer(t * in_width(0) * 2);
+          gpu::fill_uniform(s.x.get(), t * in_width(0), 40 + i, 1.0f, o.dtype, stream);
+          for (size_t j = 0; j < defs.size(); ++j) s.out.emplace_back(buffer_width(j) * t * 2);
         }
         return ssets;
       };
@@ -123,7 +126,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
           void* in = s.x.get();
           for (size_t j = 0; j < s.layers.size(); ++j) {
             s.layers[j]->forward(in, s.out[j].get(), stream);
-            in = s.out[j].get();  // Y^T is the first rows of the output (or Y): the next input
+            in = s.out[j].get();  // Y^T is the first rows of the output (Y the first columns): the next input
           }
         };
       };

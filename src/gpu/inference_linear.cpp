@@ -1,5 +1,7 @@
 #include "slope/gpu/inference_linear.hpp"
 
+#include <string>
+
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -7,17 +9,17 @@
 namespace slope::gpu {
 namespace {
 
-// Column-major GEMM shapes of the adapter, with T stored as T^T (r x t row-major), i.e. T
-// column-major t x r.
-GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r) {
-  GemmShape g;  // T (t x r) = X (t x d_in) L (d_in x r)
+// Column-major GEMM shapes of the adapter. `x_ld` is a token-major X's row stride, `y_ld` a
+// token-major Y's.
+GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r, int64_t x_ld) {
+  GemmShape g;  // T (t x r, column-major: T^T r x t row-major) = X (t x d_in) L (d_in x r)
   const bool token_major = s.input == InputLayout::kTokenMajor;
   g.op_a = token_major ? Op::kT : Op::kN;  // X row-major is column-major d_in x t; X^T is t x d_in
   g.op_b = Op::kT;                         // L row-major d_in x r is column-major r x d_in
   g.m = s.tokens;
   g.n = r;
   g.k = s.d_in;
-  g.lda = token_major ? s.d_in : s.tokens;
+  g.lda = token_major ? x_ld : s.tokens;
   g.ldb = r;
   g.ldd = s.tokens;
   g.dtype = s.dtype;
@@ -26,15 +28,14 @@ GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r) {
 
 // The folded form's thin product: T~ (t x 2r, T = X L at the even columns, zero at the odd
 // ones) written into the input buffer past X's d_in features.
-GemmShape folded_xl_shape(const InferenceLinearSpec& s, int64_t r) {
+GemmShape folded_xl_shape(const InferenceLinearSpec& s, int64_t r, int64_t x_ld) {
   GemmShape g;
-  const int64_t width = s.d_in + 2 * r;
   if (s.input == InputLayout::kTokenMajor) {
-    // Column-major T~^T (2r x t, ld width) = L~^T (stored 2r x d_in row-major, odd rows zero:
-    // op T) X^T (X row-major t x width is column-major width x t: its first d_in rows, op N).
+    // Column-major T~^T (2r x t, ld x_ld) = L~^T (stored 2r x d_in row-major, odd rows zero:
+    // op T) X^T (X row-major t x x_ld is column-major x_ld x t: its first d_in rows, op N).
     // T's columns sit two elements apart in a token's row, which no leading dimension can
     // express: the product computes the zero columns too.
-    g = {Op::kT, Op::kN, 2 * r, s.tokens, s.d_in, s.d_in, width, width, s.dtype, false, false};
+    g = {Op::kT, Op::kN, 2 * r, s.tokens, s.d_in, s.d_in, x_ld, x_ld, s.dtype, false, false};
   } else {
     // Column-major T (t x r) = X (X^T row-major is column-major t x d_in, op N) L (L^T
     // row-major r x d_in is column-major d_in x r, op N), with leading dimension 2t: column j
@@ -45,18 +46,21 @@ GemmShape folded_xl_shape(const InferenceLinearSpec& s, int64_t r) {
   return g;
 }
 
-GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu) {
-  GemmShape g;  // Y (t x d_out, column-major = Y^T row-major) (+)= T (t x r) R (r x d_out)
-  g.op_a = Op::kN;
-  g.op_b = Op::kT;  // R row-major r x d_out is column-major d_out x r
-  g.m = s.tokens;
-  g.n = s.d_out;
-  g.k = r;
-  g.lda = s.tokens;
-  g.ldb = s.d_out;
-  g.ldd = s.tokens;
-  g.dtype = s.dtype;
-  g.relu = relu;
+// Y (+)= T R, with T column-major t x r (ld t), or, merged, read in place from the layer's
+// output: the (X L) rows of Y^T past d_out, or the (X L) columns of Y past d_out.
+GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu, bool t_in_output, int64_t y_ld) {
+  GemmShape g;
+  if (s.output == OutputLayout::kFeatureMajor) {
+    // Y^T row-major is column-major t x d_out: Y = T (op N) R (R row-major r x d_out is
+    // column-major d_out x r: op T).
+    g = {Op::kN, Op::kT, s.tokens, s.d_out, r, s.tokens, s.d_out, s.tokens, s.dtype, false, relu};
+  } else {
+    // Y row-major (rows y_ld apart) is column-major d_out x t: Y^T = R^T (R row-major is
+    // column-major d_out x r, op N) T^T (T column-major t x r: op T; merged, T's columns of Y
+    // are column-major r x t with ld y_ld: op N).
+    g = {Op::kN, t_in_output ? Op::kN : Op::kT, s.d_out, s.tokens, r, s.d_out, t_in_output ? y_ld : s.tokens,
+         y_ld, s.dtype, false, relu};
+  }
   return g;
 }
 
@@ -77,36 +81,42 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
                                              const InferenceLinearSpec& spec, cudaStream_t stream)
     : spec_(spec), rank_(padded_rank(spec.rank)) {
   require(spec.rank >= 0, "adapter rank must be non-negative");
-  // The adapter forms read or write Y^T's rows (merged: the (X L) rows; folded: the next
-  // layer's input rows): not yet laid out for a token-major Y.
-  require(spec.output == OutputLayout::kFeatureMajor || rank_ == 0,
-          "a token-major output is supported for layers without an adapter (rank 0) only");
+  require(spec.input_ld == 0 || (spec.input == InputLayout::kTokenMajor && spec.input_ld >= input_width()),
+          "an input row stride (" + std::to_string(spec.input_ld) + ") needs a token-major input at least " +
+              std::to_string(input_width()) + " features wide");
+  require(spec.output_ld == 0 || (spec.output == OutputLayout::kTokenMajor && spec.output_ld >= output_rows()),
+          "an output row stride (" + std::to_string(spec.output_ld) + ") needs a token-major output at least " +
+              std::to_string(output_rows()) + " features wide");
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
   const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
   if (spec.bias) bias_.reserve(output_rows() * 2);
   // The sparse product: W, [W; L^T] when merged, [W | R~] when folded. ReLU goes last: into
   // the sparse epilogue unless the merged adapter's product still has to add to Y.
-  // A token-major layer (rank 0) without an epilogue takes wave bands where they measure
-  // faster; the adapter forms address Y^T's rows as one product's and keep W whole.
-  const Tiling tiling = spec.output == OutputLayout::kTokenMajor ? Tiling::kAutoBands : Tiling::kNone;
+  // A token-major layer without an epilogue takes wave bands where they measure faster (each
+  // band writes its columns of Y in place). Feature-major, the adapter forms address Y^T's
+  // rows as one product's and keep W whole.
+  const bool token_major_out = spec.output == OutputLayout::kTokenMajor;
+  const Tiling tiling = token_major_out ? Tiling::kAutoBands : Tiling::kNone;
+  const int64_t x_ld = spec.input == InputLayout::kTokenMajor ? input_ld() : 0;
+  const int64_t y_ld = token_major_out ? output_ld() : 0;
   sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), input_width(), spec.tokens,
                                            spec.dtype, tiling, stream, spec.bias ? bias_.get() : nullptr,
-                                           spec.input, spec.relu && !merged, spec.output);
+                                           spec.input, spec.relu && !merged, spec.output, x_ld, y_ld);
   if (folded) {
     // L~^T (2 rank_ x d_in) for token-major input, L^T (rank_ x d_in) for feature-major.
     l_.reserve((spec.input == InputLayout::kTokenMajor ? 2 : 1) * rank_ * spec.d_in * 2);
-    xl_ = &dense.get(folded_xl_shape(spec, rank_), stream);
+    xl_ = &dense.get(folded_xl_shape(spec, rank_, x_ld), stream);
     return;
   }
   if (rank_ > 0) {
     l_.reserve(spec.d_in * rank_ * 2);
     r_.reserve(rank_ * spec.d_out * 2);
-    tr_ = &dense.get(tr_shape(spec, rank_, merged && spec.relu), stream);
+    tr_ = &dense.get(tr_shape(spec, rank_, merged && spec.relu, merged, y_ld), stream);
   }
   if (preadd) {
     t_.reserve(rank_ * spec.tokens * 2);
-    xl_ = &dense.get(xl_shape(spec, rank_), stream);
+    xl_ = &dense.get(xl_shape(spec, rank_, x_ld), stream);
   }
 }
 
@@ -117,6 +127,10 @@ int64_t SparseInferenceLinear::output_rows() const {
 int64_t SparseInferenceLinear::input_width() const {
   return spec_.d_in + (spec_.form == AdapterForm::kFolded ? 2 * rank_ : 0);
 }
+
+int64_t SparseInferenceLinear::input_ld() const { return spec_.input_ld > 0 ? spec_.input_ld : input_width(); }
+
+int64_t SparseInferenceLinear::output_ld() const { return spec_.output_ld > 0 ? spec_.output_ld : output_rows(); }
 
 void SparseInferenceLinear::set_weights(const void* w, const void* l, const void* r, const void* bias,
                                         cudaStream_t stream) {
@@ -185,9 +199,14 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
   if (rank_ == 0) {
     sparse_->forward(x, y, stream);
   } else if (spec_.form == AdapterForm::kMerged) {
-    sparse_->forward(x, y, stream);  // [Y^T; (X L)^T] (+ [b; 0])
-    const auto* xl = static_cast<const uint8_t*>(y) + spec_.d_out * spec_.tokens * 2;
-    tr_->run(xl, r_.get(), y, stream, 1.0f, 1.0f);  // Y += (X L) R in place (+ ReLU)
+    sparse_->forward(x, y, stream);  // [Y^T; (X L)^T] or [Y | X L] (+ [b; 0])
+    const bool token_major_out = spec_.output == OutputLayout::kTokenMajor;
+    const auto* xl = static_cast<const uint8_t*>(y) + spec_.d_out * (token_major_out ? 1 : spec_.tokens) * 2;
+    // Y += (X L) R in place (+ ReLU); the shape takes (T, R) feature-major, (R, T) token-major.
+    if (token_major_out)
+      tr_->run(r_.get(), xl, y, stream, 1.0f, 1.0f);
+    else
+      tr_->run(xl, r_.get(), y, stream, 1.0f, 1.0f);
   } else if (spec_.form == AdapterForm::kFolded) {
     const int64_t t = spec_.tokens;
     auto* ext = static_cast<uint8_t*>(x) + spec_.d_in * 2 * (spec_.input == InputLayout::kTokenMajor ? 1 : t);
@@ -199,11 +218,14 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
       SLOPE_CHECK(cudaMemset2DAsync(ext + t * 2, 2 * t * 2, 0, t * 2, rank_, stream));
       xl_->run(x, l_.get(), ext, stream);  // T = X L, into the even rows of X^T past d_in
     }
-    sparse_->forward(x, y, stream);        // Y^T = [W | R~] [X | T~]^T (+ b), ReLU
+    sparse_->forward(x, y, stream);        // Y = [X | T~] [W | R~]^T (+ b), ReLU
   } else {
-    xl_->run(x, l_.get(), t_.get(), stream);        // T = X L
-    tr_->run(t_.get(), r_.get(), y, stream);        // Y = T R
-    sparse_->forward(x, y, stream, 1.0f);           // Y^T = W X^T + Y^T (+ b), ReLU
+    xl_->run(x, l_.get(), t_.get(), stream);  // T = X L
+    if (spec_.output == OutputLayout::kTokenMajor)
+      tr_->run(r_.get(), t_.get(), y, stream);  // Y^T = R^T T^T, i.e. Y = T R
+    else
+      tr_->run(t_.get(), r_.get(), y, stream);  // Y = T R
+    sparse_->forward(x, y, stream, 1.0f);       // Y = X W^T + Y (+ b), ReLU
   }
 }
 

@@ -36,6 +36,7 @@ void require_multiple_of_16(int64_t value, const char* what) {
 std::string SparseShape::key() const {
   return "m" + std::to_string(m) + ",k" + std::to_string(k) + ",n" + std::to_string(n) + "|" + to_string(dtype) +
          (bias ? "|bias" : "") + (relu ? "|relu" : "") + (input == InputLayout::kTokenMajor ? "|rowNT" : "|rowNN") +
+         (in_ld > 0 && in_ld != k ? "|inld" + std::to_string(in_ld) : "") +
          (output == OutputLayout::kTokenMajor ? "|outT" + (out_ld > 0 && out_ld != m ? std::to_string(out_ld) : "")
                                                : "");
 }
@@ -48,6 +49,9 @@ void validate_sparse_shape(const SparseShape& s) {
   require(s.out_ld == 0 || (s.output == OutputLayout::kTokenMajor && s.out_ld >= s.m && s.out_ld % 8 == 0),
           "a token-major output's row stride must be at least m and a multiple of 8 (got " +
               std::to_string(s.out_ld) + ")");
+  require(s.in_ld == 0 || (s.input == InputLayout::kTokenMajor && s.in_ld >= s.k && s.in_ld % 8 == 0),
+          "a token-major input's row stride must be at least k and a multiple of 8 (got " + std::to_string(s.in_ld) +
+              ")");
 }
 
 SparseLtContext::SparseLtContext() {
@@ -120,7 +124,8 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, con
   SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &a_, shape.m, shape.k, shape.k, kAlignment, type,
                                                  CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
   if (token_major)
-    SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.n, shape.k, shape.k, kAlignment, type,
+    SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.n, shape.k, shape.in_ld > 0 ? shape.in_ld : shape.k,
+                                              kAlignment, type,
                                               CUSPARSE_ORDER_ROW));
   else
     SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &b_, shape.k, shape.n, shape.n, kAlignment, type,
@@ -224,9 +229,11 @@ int SparsePlan::config_count() const {
 SearchOperands::SearchOperands(const SparsePlan& plan, cudaStream_t stream) {
   const SparseShape& s = plan.shape();
   const bool token_major_out = s.output == OutputLayout::kTokenMajor;
-  DeviceBuffer w(s.m * s.k * 2), x(s.n * s.k * 2);
+  // A token-major input's rows may be wider than k (the next layer's adapter features).
+  const int64_t x_elems = s.n * (s.in_ld > 0 ? s.in_ld : s.k);
+  DeviceBuffer w(s.m * s.k * 2), x(x_elems * 2);
   fill_uniform(w.get(), s.m * s.k, 1, 1.0f, s.dtype, stream);
-  fill_uniform(x.get(), s.n * s.k, 2, 1.0f, s.dtype, stream);
+  fill_uniform(x.get(), x_elems, 2, 1.0f, s.dtype, stream);
   prune_rows_2to4(w.get(), w.get(), nullptr, s.m, s.k, s.dtype, stream);
   // A token-major output's rows may be wider than m (a tile of a wider layer).
   const int64_t y_elems = s.n * (token_major_out && s.out_ld > 0 ? s.out_ld : s.m);
@@ -238,15 +245,15 @@ SearchOperands::SearchOperands(const SparsePlan& plan, cudaStream_t stream) {
     cw->compress(w.get(), stream);
   }
   const double w_bytes = cw ? static_cast<double>(cw->bytes()) : 0.0;
-  const int sets = bench::rotation_count(w_bytes + 2.0 * (s.n * s.k + y_elems), 16);
+  const int sets = bench::rotation_count(w_bytes + 2.0 * (x_elems + y_elems), 16);
   for (int i = 0; i < sets; ++i) {
     if (cw) {
       w_.emplace_back(cw->bytes());
       SLOPE_CHECK(cudaMemcpyAsync(w_.back().get(), cw->data(), cw->bytes(), cudaMemcpyDeviceToDevice, stream));
     }
-    x_.emplace_back(s.n * s.k * 2);
+    x_.emplace_back(x_elems * 2);
     y_.emplace_back(y_elems * 2);
-    SLOPE_CHECK(cudaMemcpyAsync(x_.back().get(), x.get(), s.n * s.k * 2, cudaMemcpyDeviceToDevice, stream));
+    SLOPE_CHECK(cudaMemcpyAsync(x_.back().get(), x.get(), x_elems * 2, cudaMemcpyDeviceToDevice, stream));
   }
   if (token_major_out) dense_w_ = std::move(w);
   SLOPE_CHECK(cudaStreamSynchronize(stream));  // the temporaries die here

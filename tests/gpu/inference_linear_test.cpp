@@ -44,32 +44,55 @@ MatrixF widened(const MatrixF& x, int64_t width, DType dtype) {
   return out;
 }
 
+// The first `cols` columns of a rows x ld matrix.
+MatrixF first_columns(const MatrixF& m, int64_t cols) {
+  MatrixF out(m.rows, cols);
+  for (int64_t i = 0; i < m.rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) out(i, j) = m(i, j);
+  return out;
+}
+
+// Every form, with a feature-major output, and with a token-major one in buffers wider than
+// the layer reads and writes (16 more features per token: junk in X, poison in Y).
 TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
   const Case c = GetParam();
   const MatrixF x = random_matrix(c.t, c.d_in, 1, c.dtype), w = random_matrix(c.d_out, c.d_in, 2, c.dtype);
   const MatrixF l = random_matrix(c.d_in, std::max<int64_t>(c.rank, 1), 3, c.dtype, 0.5f);
   const MatrixF r = random_matrix(std::max<int64_t>(c.rank, 1), c.d_out, 4, c.dtype, 0.5f);
   const MatrixF b = random_matrix(1, c.d_out, 5, c.dtype);
-  const MatrixF want = transpose(reference(c, x, w, l, r, b.data));
+  const MatrixF want = reference(c, x, w, l, r, b.data);
   const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
   gpu::DeviceBuffer dw = gpu::upload(w, c.dtype, stream_), dl = gpu::upload(l, c.dtype, stream_);
   gpu::DeviceBuffer dr = gpu::upload(r, c.dtype, stream_), db = gpu::upload(b, c.dtype, stream_);
   gpu::SparseEngine engine(nullptr);
   gpu::DenseGemmCache dense(false);
-  for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kFolded}) {
-    gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form};
-    gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
-    EXPECT_EQ(layer.rank() % 16, 0);
-    EXPECT_EQ(layer.input_width(), c.d_in + (form == gpu::AdapterForm::kFolded ? 2 * layer.rank() : 0));
-    const MatrixF x_in = widened(x, layer.input_width(), c.dtype);
-    gpu::DeviceBuffer dx = gpu::upload(token_major ? x_in : transpose(x_in), c.dtype, stream_);
-    layer.set_weights(dw.get(), dl.get(), dr.get(), db.get(), stream_);
-    gpu::DeviceBuffer y(layer.output_rows() * c.t * 2);
-    gpu::poison(y.get(), layer.output_rows() * c.t, stream_);
-    layer.forward(dx.get(), y.get(), stream_);
-    SCOPED_TRACE(gpu::to_string(form));
-    expect_close(gpu::download(y.get(), c.d_out, c.t, c.dtype, stream_), want, c.dtype, 3.0);
-  }
+  for (gpu::OutputLayout output : {gpu::OutputLayout::kFeatureMajor, gpu::OutputLayout::kTokenMajor})
+    for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kFolded}) {
+      const bool token_major_out = output == gpu::OutputLayout::kTokenMajor;
+      SCOPED_TRACE(std::string(gpu::to_string(form)) + (token_major_out ? ", token-major Y" : ", Y^T"));
+      gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form, output};
+      const int64_t padded = gpu::padded_rank(c.rank);
+      const int64_t width = c.d_in + (form == gpu::AdapterForm::kFolded ? 2 * padded : 0);
+      if (token_major_out) {
+        spec.input_ld = token_major ? width + 16 : 0;
+        spec.output_ld = c.d_out + (form == gpu::AdapterForm::kMerged ? padded : 0) + 16;
+      }
+      gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
+      EXPECT_EQ(layer.rank(), padded);
+      EXPECT_EQ(layer.input_width(), width);
+      const MatrixF x_in = widened(x, token_major ? layer.input_ld() : width, c.dtype);
+      gpu::DeviceBuffer dx = gpu::upload(token_major ? x_in : transpose(x_in), c.dtype, stream_);
+      layer.set_weights(dw.get(), dl.get(), dr.get(), db.get(), stream_);
+      const int64_t y_elems = token_major_out ? c.t * layer.output_ld() : layer.output_rows() * c.t;
+      gpu::DeviceBuffer y(y_elems * 2);
+      gpu::poison(y.get(), y_elems, stream_);
+      layer.forward(dx.get(), y.get(), stream_);
+      if (token_major_out)
+        expect_close(first_columns(gpu::download(y.get(), c.t, layer.output_ld(), c.dtype, stream_), c.d_out), want,
+                     c.dtype, 3.0);
+      else
+        expect_close(gpu::download(y.get(), c.d_out, c.t, c.dtype, stream_), transpose(want), c.dtype, 3.0);
+    }
 }
 
 class InferenceLinearTokenMajor : public GpuTest {};
@@ -98,11 +121,19 @@ TEST_F(InferenceLinearTokenMajor, WithoutAnAdapterMatchesTheCpuReference) {
     }
 }
 
-TEST_F(InferenceLinearTokenMajor, IsRefusedWithAnAdapter) {
+TEST_F(InferenceLinearTokenMajor, RowStridesTheLayerCannotUseAreRefused) {
   gpu::SparseEngine engine(nullptr);
   gpu::DenseGemmCache dense(false);
   gpu::InferenceLinearSpec spec{80, 112, 16, 48, DType::kF16, gpu::InputLayout::kTokenMajor, false, false,
                                 gpu::AdapterForm::kFolded, gpu::OutputLayout::kTokenMajor};
+  spec.input_ld = 112;  // narrower than X with the folded form's 32 adapter features
+  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
+  spec.input_ld = 0;
+  spec.form = gpu::AdapterForm::kMerged;
+  spec.output_ld = 80;  // narrower than Y with the merged form's 16 (X L) columns
+  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
+  spec.output_ld = 128;
+  spec.output = gpu::OutputLayout::kFeatureMajor;  // Y^T has no row stride to set
   EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
 }
 

@@ -1,12 +1,13 @@
 // SLoPe's inference layer: Y = act(X W^T + (X L) R + b) with W 2:4-sparse and a lazy
-// low-rank adapter (L: d_in x r, R: r x d_out). Output feature-major (Y^T, d_out x t), or,
-// for a layer without an adapter, token-major (Y, t x d_out; sparse_engine.hpp says why it
-// is faster on the H200, and what it costs).
+// low-rank adapter (L: d_in x r, R: r x d_out). Output feature-major (Y^T, d_out x t) or
+// token-major (Y, t x d_out; sparse_engine.hpp says why it is faster on the H200, and what it
+// costs).
 //
 // Three forms, same function:
 //  - kMerged (the paper's): L^T joins W as r extra rows, pruned 2:4 with it, so one sparse
-//    product yields Y^T and (X L)^T; then Y += (X L) R in one cuBLASLt call with beta = 1
-//    that reads the (X L) rows in place (ReLU in its epilogue, bias in the sparse one).
+//    product yields Y^T and (X L)^T (token-major: Y and X L side by side in each token's
+//    row); then Y += (X L) R in one cuBLASLt call with beta = 1 that reads the (X L) rows
+//    (columns) in place (ReLU in its epilogue, bias in the sparse one).
 //  - kPreAdd (ours): T = X L and Y = T R first (two small dense products), then the sparse
 //    product accumulates onto Y with beta = 1 and applies bias and ReLU in its epilogue. It
 //    saves the merged form's extra pass over Y, which costs most where d_out is large.
@@ -51,7 +52,12 @@ struct InferenceLinearSpec {
   bool bias = false;
   bool relu = false;
   AdapterForm form = AdapterForm::kMerged;
-  OutputLayout output = OutputLayout::kFeatureMajor;  // token-major: rank 0 only
+  OutputLayout output = OutputLayout::kFeatureMajor;
+  // Row strides in elements of a token-major X and Y, for buffers wider than the layer reads
+  // or writes (e.g. the next layer's adapter features past this layer's output); 0: exactly
+  // input_width() and output_rows().
+  int64_t input_ld = 0;
+  int64_t output_ld = 0;
 };
 
 // Rank rounded up to the multiple of 16 that the layer uses.
@@ -67,14 +73,17 @@ class SparseInferenceLinear {
   // Device 16-bit buffers: w (d_out x d_in, dense: pruned here), l (d_in x rank), r (rank x
   // d_out), bias (d_out). l, r and bias may be null when unused.
   void set_weights(const void* w, const void* l, const void* r, const void* bias, cudaStream_t stream);
-  // Y^T into `y`, which holds output_rows() x tokens elements; Y^T is its first d_out rows
-  // (token-major: Y, tokens x d_out).
-  // `x` is input_width() features wide (its leading dimension when token-major, its rows when
-  // feature-major); the folded form writes its adapter features past the first d_in, the
-  // other forms only read x.
+  // Y^T into `y`, which holds output_rows() x tokens elements; Y^T is its first d_out rows.
+  // Token-major: Y, tokens rows of output_ld() elements, Y the first d_out of each (the
+  // merged form's X L follows them).
+  // `x` is input_width() features wide (its rows when feature-major; token-major, the first
+  // input_width() of each row of input_ld() elements); the folded form writes its adapter
+  // features past the first d_in, the other forms only read x.
   void forward(void* x, void* y, cudaStream_t stream) const;
   int64_t output_rows() const;
   int64_t input_width() const;
+  int64_t input_ld() const;   // token-major X's row stride
+  int64_t output_ld() const;  // token-major Y's row stride
   int64_t rank() const { return rank_; }
   const InferenceLinearSpec& spec() const { return spec_; }
 

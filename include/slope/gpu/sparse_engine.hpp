@@ -35,7 +35,7 @@
 namespace slope::gpu {
 
 enum class InputLayout {
-  kTokenMajor,    // X: t x k row-major
+  kTokenMajor,    // X: t x k row-major (rows in_ld apart)
   kFeatureMajor,  // X^T: k x t row-major
 };
 
@@ -54,6 +54,7 @@ struct SparseShape {
   bool relu = false;  // epilogue applies max(x, 0) to the result
   OutputLayout output = OutputLayout::kFeatureMajor;
   int64_t out_ld = 0;  // token-major output: elements from one token's row to the next (0: m)
+  int64_t in_ld = 0;   // token-major input: elements from one token's row to the next (0: k)
   std::string key() const;
 };
 

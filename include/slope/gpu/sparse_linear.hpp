@@ -50,13 +50,15 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
 
 class SparseLinear {
  public:
-  // `tokens` fixes the plan; `tiling` kAuto decides by measurement. `bias`: forward adds a
-  // length-m bias in cuSPARSELt's epilogue.
+  // `tokens` fixes the plan; `tiling` kAuto decides by measurement.
   // `bias`: a device vector of m elements that the epilogue adds (fixed for the layer's life:
   // see SparsePlan); `relu`: the epilogue applies max(x, 0) last.
+  // `in_ld`, `out_ld`: a token-major X's or Y's row stride in elements, when wider than k or
+  // m (0: k, m), e.g. a buffer shared with an adapter's columns.
   SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, Tiling tiling,
                cudaStream_t stream, const void* bias = nullptr, InputLayout input = InputLayout::kTokenMajor,
-               bool relu = false, OutputLayout output = OutputLayout::kFeatureMajor);
+               bool relu = false, OutputLayout output = OutputLayout::kFeatureMajor, int64_t in_ld = 0,
+               int64_t out_ld = 0);
   SparseLinear(const SparseLinear&) = delete;
   SparseLinear& operator=(const SparseLinear&) = delete;
 
@@ -89,7 +91,7 @@ class SparseLinear {
   SparseEngine& engine_;
   const void* bias_;
   bool relu_;
-  int64_t m_, k_, tokens_;
+  int64_t m_, k_, tokens_, in_ld_, out_ld_;
   InputLayout input_;
   OutputLayout output_;
   DType dtype_;
