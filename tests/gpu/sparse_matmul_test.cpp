@@ -136,6 +136,42 @@ TEST_F(SparseFeatures, WaveBandsEqualTheCpuReference) {
   }
 }
 
+TEST_F(SparseFeatures, TokenMajorRowStridesWholeAndInBands) {
+  // X and Y in buffers wider than k and m (an adapter's columns beside them): X's extra
+  // columns hold junk that must not be read, and every band writes its columns of Y's rows.
+  const int64_t t = 32, k = 96, m = gpu::kWaveBandRows + 32, x_ld = k + 16, y_ld = m + 24;
+  const MatrixF x = random_matrix(t, k, 41, DType::kF16);
+  const MatrixF w = prune(random_matrix(m, k, 42, DType::kF16), {2, 4}, PruneAxis::kRows);
+  const MatrixF junk = random_matrix(t, x_ld, 43, DType::kF16, 100.0f);
+  MatrixF x_wide(t, x_ld);
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t j = 0; j < x_ld; ++j) x_wide(i, j) = j < k ? x(i, j) : junk(i, j);
+  const MatrixF want = matmul_nt(x, w);
+  gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x_wide, DType::kF16, stream_);
+  for (gpu::Tiling tiling : {gpu::Tiling::kNone, gpu::Tiling::kWaveBands}) {
+    SCOPED_TRACE(tiling == gpu::Tiling::kNone ? "whole W" : "wave bands");
+    gpu::SparseEngine engine(nullptr);
+    gpu::SparseLinear layer(engine, m, k, t, DType::kF16, tiling, stream_, nullptr, kTokenIn, false, kTokenOut, x_ld,
+                            y_ld);
+    layer.set_weight(dw.get(), stream_);
+    gpu::DeviceBuffer y(t * y_ld * 2);
+    gpu::poison(y.get(), t * y_ld, stream_);
+    layer.forward(dx.get(), y.get(), stream_);
+    const MatrixF got = gpu::download(y.get(), t, y_ld, DType::kF16, stream_);
+    MatrixF first(t, m);
+    for (int64_t i = 0; i < t; ++i)
+      for (int64_t j = 0; j < m; ++j) first(i, j) = got(i, j);
+    expect_close(first, want, DType::kF16);
+  }
+  gpu::SparseEngine engine(nullptr);
+  EXPECT_THROW(gpu::SparseLinear(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream_, nullptr, kTokenIn, false,
+                                 kTokenOut, k - 16),
+               Error);  // narrower than X
+  EXPECT_THROW(gpu::SparseLinear(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream_, nullptr, kFeatureIn, false,
+                                 kTokenOut, x_ld),
+               Error);  // X^T has no row stride to set
+}
+
 TEST_F(SparseFeatures, WaveBandsNeedRowsAboveOneBandAndNotAMultipleOfIt) {
   gpu::SparseEngine engine(nullptr);
   for (int64_t m : {gpu::kWaveBandRows, 2 * gpu::kWaveBandRows, int64_t{1024}})
