@@ -179,6 +179,19 @@ TEST_P(ExportTest, TheExportedInferenceLayerComputesTheSameY) {
   const MatrixF got = gpu::download(y_inf.get(), d_out, t, dtype, stream_);
   const MatrixF want = gpu::download(y.get(), d_out, t, dtype, stream_);
   expect_close(got, want, dtype, 2.0);
+
+  // The same export into a layer writing Y token-major: [Y | X L] in each token's row.
+  gpu::InferenceLinearSpec token_major{d_out, d_in, layer.adapter()->rank(), t, dtype, gpu::InputLayout::kTokenMajor,
+                                       true, relu, gpu::AdapterForm::kMerged, gpu::OutputLayout::kTokenMajor};
+  gpu::SparseInferenceLinear inference_tm(engine, dense, token_major, stream_);
+  layer.export_to(inference_tm, stream_);
+  gpu::DeviceBuffer y_tm(t * inference_tm.output_ld() * 2);
+  inference_tm.forward(x.get(), y_tm.get(), stream_);
+  const MatrixF got_tm = gpu::download(y_tm.get(), t, inference_tm.output_ld(), dtype, stream_);
+  MatrixF got_y(t, d_out);
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t j = 0; j < d_out; ++j) got_y(i, j) = got_tm(i, j);
+  expect_close(got_y, transpose(want), dtype, 2.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Relu, ExportTest, ::testing::Bool(),
