@@ -83,27 +83,29 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       };
       // The sparse layers of one (rank, form), `sets` copies with their activations.
       auto build_sparse = [&](int64_t rank, gpu::AdapterForm form) {
-        // Token-major, layer j writes its output into rows wide enough for layer j + 1's
-        // input (the folded form's adapter features) and its own (the merged form's X L).
-        const int64_t padded = gpu::padded_rank(rank);
-        auto in_width = [&](size_t j) {
-          return defs[j].d_in + (form == gpu::AdapterForm::kFolded ? 2 * padded : 0);
-        };
-        auto buffer_width = [&](size_t j) {
-          const int64_t own = defs[j].d_out + (form == gpu::AdapterForm::kMerged ? padded : 0);
-          return j + 1 < defs.size() ? std::max(own, in_width(j + 1)) : own;
-        };
+        // The layers' specs, shared by every copy. Each output buffer is as wide as the layer
+        // writes (the merged form's X L past Y) and as the next layer reads (the folded form's
+        // adapter features past its d_in); token-major, that width is the rows' stride.
+        std::vector<gpu::InferenceLinearSpec> specs;
+        for (const auto& l : defs)
+          specs.push_back({l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form, o.output});
+        std::vector<int64_t> out_width;
+        for (size_t j = 0; j < specs.size(); ++j)
+          out_width.push_back(j + 1 < specs.size()
+                                  ? std::max(gpu::output_rows(specs[j]), gpu::input_width(specs[j + 1]))
+                                  : gpu::output_rows(specs[j]));
+        if (token_major_out)
+          for (size_t j = 0; j < specs.size(); ++j) {
+            specs[j].output_ld = out_width[j];
+            if (j > 0) specs[j].input_ld = out_width[j - 1];
+          }
+        const int64_t in_width = gpu::input_width(specs.front());
         std::vector<SparseSet> ssets(static_cast<size_t>(sets));
         for (int i = 0; i < sets; ++i) {
           SparseSet& s = ssets[static_cast<size_t>(i)];
           for (size_t j = 0; j < defs.size(); ++j) {
             const auto& l = defs[j];
-            gpu::InferenceLinearSpec spec{l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form, o.output};
-            if (token_major_out) {
-              spec.output_ld = buffer_width(j);
-              if (j > 0) spec.input_ld = buffer_width(j - 1);
-            }
-            auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, spec, stream);
+            auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, specs[j], stream);
             gpu::DeviceBuffer w(l.d_out * l.d_in * 2), lw(l.d_in * std::max<int64_t>(rank, 1) * 2),
                 rw(std::max<int64_t>(rank, 1) * l.d_out * 2);
             gpu::fill_uniform(w.get(), l.d_out * l.d_in, 50 + i * 7 + j, 0.05f, o.dtype, stream);
@@ -112,11 +114,9 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
             layer->set_weights(w.get(), lw.get(), rw.get(), nullptr, stream);
             s.layers.push_back(std::move(layer));
           }
-          // Each buffer is as wide as its reader needs: the folded form's adapter features
-          // sit past the d_in features its layer reads.
-          s.x = gpu::DeviceBuffer(t * in_width(0) * 2);
-          gpu::fill_uniform(s.x.get(), t * in_width(0), 40 + i, 1.0f, o.dtype, stream);
-          for (size_t j = 0; j < defs.size(); ++j) s.out.emplace_back(buffer_width(j) * t * 2);
+          s.x = gpu::DeviceBuffer(t * in_width * 2);
+          gpu::fill_uniform(s.x.get(), t * in_width, 40 + i, 1.0f, o.dtype, stream);
+          for (size_t j = 0; j < defs.size(); ++j) s.out.emplace_back(out_width[j] * t * 2);
         }
         return ssets;
       };

@@ -1,7 +1,5 @@
 #include "slope/gpu/inference_linear.hpp"
 
-#include <string>
-
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -77,16 +75,18 @@ const char* to_string(AdapterForm form) {
 
 int64_t padded_rank(int64_t rank) { return (rank + 15) / 16 * 16; }
 
+int64_t input_width(const InferenceLinearSpec& spec) {
+  return spec.d_in + (spec.form == AdapterForm::kFolded ? 2 * padded_rank(spec.rank) : 0);
+}
+
+int64_t output_rows(const InferenceLinearSpec& spec) {
+  return spec.d_out + (spec.form == AdapterForm::kMerged ? padded_rank(spec.rank) : 0);
+}
+
 SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCache& dense,
                                              const InferenceLinearSpec& spec, cudaStream_t stream)
     : spec_(spec), rank_(padded_rank(spec.rank)) {
   require(spec.rank >= 0, "adapter rank must be non-negative");
-  require(spec.input_ld == 0 || (spec.input == InputLayout::kTokenMajor && spec.input_ld >= input_width()),
-          "an input row stride (" + std::to_string(spec.input_ld) + ") needs a token-major input at least " +
-              std::to_string(input_width()) + " features wide");
-  require(spec.output_ld == 0 || (spec.output == OutputLayout::kTokenMajor && spec.output_ld >= output_rows()),
-          "an output row stride (" + std::to_string(spec.output_ld) + ") needs a token-major output at least " +
-              std::to_string(output_rows()) + " features wide");
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
   const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
@@ -98,11 +98,12 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   // rows as one product's and keep W whole.
   const bool token_major_out = spec.output == OutputLayout::kTokenMajor;
   const Tiling tiling = token_major_out ? Tiling::kAutoBands : Tiling::kNone;
-  const int64_t x_ld = spec.input == InputLayout::kTokenMajor ? input_ld() : 0;
-  const int64_t y_ld = token_major_out ? output_ld() : 0;
-  sparse_ = std::make_unique<SparseLinear>(engine, spec.d_out + (merged ? rank_ : 0), input_width(), spec.tokens,
-                                           spec.dtype, tiling, stream, spec.bias ? bias_.get() : nullptr,
-                                           spec.input, spec.relu && !merged, spec.output, x_ld, y_ld);
+  // The sparse product checks the strides as given (a layout without one, or one narrower
+  // than its X or Y, is refused there); the adapter's products use the resolved ones.
+  sparse_ = std::make_unique<SparseLinear>(engine, output_rows(), input_width(), spec.tokens, spec.dtype, tiling,
+                                           stream, spec.bias ? bias_.get() : nullptr, spec.input,
+                                           spec.relu && !merged, spec.output, spec.input_ld, spec.output_ld);
+  const int64_t x_ld = input_ld(), y_ld = output_ld();
   if (folded) {
     // L~^T (2 rank_ x d_in) for token-major input, L^T (rank_ x d_in) for feature-major.
     l_.reserve((spec.input == InputLayout::kTokenMajor ? 2 : 1) * rank_ * spec.d_in * 2);
@@ -120,13 +121,9 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   }
 }
 
-int64_t SparseInferenceLinear::output_rows() const {
-  return spec_.d_out + (spec_.form == AdapterForm::kMerged ? rank_ : 0);
-}
+int64_t SparseInferenceLinear::output_rows() const { return gpu::output_rows(spec_); }
 
-int64_t SparseInferenceLinear::input_width() const {
-  return spec_.d_in + (spec_.form == AdapterForm::kFolded ? 2 * rank_ : 0);
-}
+int64_t SparseInferenceLinear::input_width() const { return gpu::input_width(spec_); }
 
 int64_t SparseInferenceLinear::input_ld() const { return spec_.input_ld > 0 ? spec_.input_ld : input_width(); }
 

@@ -48,12 +48,12 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
                            int64_t in_ld, int64_t out_ld)
     : engine_(engine), bias_(bias), relu_(relu), m_(m), k_(k), tokens_(tokens), in_ld_(in_ld), out_ld_(out_ld),
       input_(input), output_(output), dtype_(dtype) {
-  require(in_ld == 0 || (input == InputLayout::kTokenMajor && in_ld >= k),
-          "an input row stride (" + std::to_string(in_ld) + ") needs a token-major X at least k = " +
-              std::to_string(k) + " wide");
-  require(out_ld == 0 || (output == OutputLayout::kTokenMajor && out_ld >= m),
-          "an output row stride (" + std::to_string(out_ld) + ") needs a token-major Y at least m = " +
-              std::to_string(m) + " wide");
+  // The whole product's shape, checked before any tiling decision is timed (each part's plan
+  // checks its own again).
+  SparseShape whole{m, k, tokens, dtype, bias != nullptr, input, relu, output};
+  whole.in_ld = in_ld;
+  whole.out_ld = out_ld;
+  validate_sparse_shape(whole);
   if (tiling == Tiling::kSquare)
     require(can_tile(m, k), "square tiling needs the rows of W (" + std::to_string(m) +
                                 ") to be a multiple of its columns (" + std::to_string(k) + ")");
@@ -100,14 +100,13 @@ void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float be
 
 std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t stream) {
   // Part i adds the bias rows it computes. A part's token-major output rows are the whole
-  // layer's rows: m apart, or out_ld.
+  // layer's rows: out_ld apart, or m.
   const bool token_major_out = output_ == OutputLayout::kTokenMajor;
-  const int64_t y_ld = out_ld_ > 0 ? out_ld_ : m_;
   std::vector<const SparsePlan*> plans;
   for (int64_t i = 0; i < tiles(); ++i) {
     SparseShape shape{part_rows(i), k_, tokens_, dtype_, bias_ != nullptr, input_, relu, output_};
-    shape.out_ld = token_major_out && y_ld != part_rows(i) ? y_ld : 0;
-    shape.in_ld = in_ld_ != k_ ? in_ld_ : 0;
+    shape.out_ld = out_ld_ > 0 ? out_ld_ : (token_major_out && tiles() > 1 ? m_ : 0);
+    shape.in_ld = in_ld_;
     const void* bias = bias_ ? static_cast<const uint8_t*>(bias_) + part_start(i) * 2 : nullptr;
     if (token_major_out) {
       own_plans_.push_back(engine_.plan_for_one_weight(shape, stream, bias));

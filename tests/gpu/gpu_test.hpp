@@ -41,4 +41,12 @@ inline MatrixF row_matrix(const std::vector<float>& v) {
   return m;
 }
 
+// The first `cols` columns of m: a token-major Y read back from a buffer with wider rows.
+inline MatrixF first_columns(const MatrixF& m, int64_t cols) {
+  MatrixF out(m.rows, cols);
+  for (int64_t i = 0; i < m.rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) out(i, j) = m(i, j);
+  return out;
+}
+
 }  // namespace slope::testing

@@ -44,14 +44,6 @@ MatrixF widened(const MatrixF& x, int64_t width, DType dtype) {
   return out;
 }
 
-// The first `cols` columns of a rows x ld matrix.
-MatrixF first_columns(const MatrixF& m, int64_t cols) {
-  MatrixF out(m.rows, cols);
-  for (int64_t i = 0; i < m.rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) out(i, j) = m(i, j);
-  return out;
-}
-
 // Every form, with a feature-major output, and with a token-major one in buffers wider than
 // the layer reads and writes (16 more features per token: junk in X, poison in Y).
 TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {

@@ -187,11 +187,8 @@ TEST_P(ExportTest, TheExportedInferenceLayerComputesTheSameY) {
   layer.export_to(inference_tm, stream_);
   gpu::DeviceBuffer y_tm(t * inference_tm.output_ld() * 2);
   inference_tm.forward(x.get(), y_tm.get(), stream_);
-  const MatrixF got_tm = gpu::download(y_tm.get(), t, inference_tm.output_ld(), dtype, stream_);
-  MatrixF got_y(t, d_out);
-  for (int64_t i = 0; i < t; ++i)
-    for (int64_t j = 0; j < d_out; ++j) got_y(i, j) = got_tm(i, j);
-  expect_close(got_y, transpose(want), dtype, 2.0);
+  expect_close(first_columns(gpu::download(y_tm.get(), t, inference_tm.output_ld(), dtype, stream_), d_out),
+               transpose(want), dtype, 2.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Relu, ExportTest, ::testing::Bool(),

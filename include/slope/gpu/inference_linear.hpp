@@ -62,6 +62,11 @@ struct InferenceLinearSpec {
 
 // Rank rounded up to the multiple of 16 that the layer uses.
 int64_t padded_rank(int64_t rank);
+// The features a layer of this spec reads (d_in, plus the folded form's 2r adapter features)
+// and the outputs its sparse product writes (d_out, plus the merged form's r X L outputs):
+// what a caller sizes the buffers it chains layers through by, before building them.
+int64_t input_width(const InferenceLinearSpec& spec);
+int64_t output_rows(const InferenceLinearSpec& spec);
 
 class SparseInferenceLinear {
  public:
