@@ -3,7 +3,7 @@
 
 For the paper's shapes (W: m x k, X: tokens x k, fp16), times dense F.linear and F.linear on
 a weight converted with torch.sparse.to_sparse_semi_structured (cuSPARSELt backend), steady
-state, CUDA events around `calls` back-to-back calls, median of repeats, and writes CSV:
+state, CUDA events around back-to-back calls (torch_timing.eager_ms), and writes CSV:
   hidden,shape,m,k,tokens,torch_dense_ms,torch_sparse_ms,torch_speedup,torch_version,gpu
 Usage: bench_torch.py --out FILE.csv [--tokens 2048] [--hidden D ...]
 """
@@ -11,26 +11,7 @@ import argparse
 import os
 import sys
 
-
-def median_ms(fn, reps=15, warmup=5, calls=20):
-    """Per-call time of `calls` back-to-back calls, median over `reps`. A lone call after a
-    synchronisation runs on an idle, cool GPU: on the H200 a d = 9216 upsample took 1.63 ms
-    alone against 1.89 ms back to back, the clock the sustained benchmarks in slope see."""
-    import torch
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(calls):
-            fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) / calls)
-    times.sort()
-    return times[len(times) // 2]
+from torch_timing import eager_ms
 
 
 def prune_2to4(w):
@@ -67,11 +48,11 @@ def main():
             w = prune_2to4(torch.rand(m, k, device="cuda", dtype=torch.float16) * 2 - 1)
             try:
                 ws = to_sparse_semi_structured(w)
-                sparse_ms = median_ms(lambda: F.linear(x, ws))
+                sparse_ms = eager_ms(lambda i: F.linear(x, ws))
             except Exception as e:  # an unsupported shape or backend: record it, go on
                 print(f"bench_torch.py: {shape} d={d}: {e}", file=sys.stderr)
                 sparse_ms = float("nan")
-            dense_ms = median_ms(lambda: F.linear(x, w))
+            dense_ms = eager_ms(lambda i: F.linear(x, w))
             rows.append((d, shape, m, k, args.tokens, dense_ms, sparse_ms, dense_ms / sparse_ms, torch.__version__, gpu))
             print(f"torch d={d:5} {shape:10} dense {dense_ms:8.4f} ms  2:4 {sparse_ms:8.4f} ms  "
                   f"speedup {dense_ms / sparse_ms:5.2f}", file=sys.stderr)

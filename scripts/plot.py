@@ -222,6 +222,14 @@ def plot_lowrank(args):
                          if num(r["rank_ratio"]) == ratio and r["method"] == "ours")
             if pts:
                 bw.plot(*zip(*pts), ls=":", marker=".", color=f"C{i}", alpha=0.6)
+    if getattr(args, "torch_csv", None):  # PyTorch's plain matmuls on the same GPU, if measured
+        torch_rows = read_csv(args.torch_csv)
+        for i, ratio in enumerate(ratios):
+            pts = sorted((int(r["hidden"]), num(r["hbm_fraction"])) for r in torch_rows
+                         if abs(num(r["rank_ratio"]) - ratio) < 1e-9 and ratio <= 0.05 + 1e-9)
+            if pts:
+                bw.plot(*zip(*pts), ls="--", marker="s", ms=3, color=f"C{i}", alpha=0.7,
+                        label=f"r={ratio:g} PyTorch")
     bw.axhline(0.5, color="grey", lw=0.6, ls="--")
     bw.set_ylim(0, 1)
     bw.set_xlabel("hidden dimension d")
@@ -345,6 +353,8 @@ def main():
         p.add_argument("--out", required=True)
         p.add_argument("--title")
         p.add_argument("--ceiling", type=float)
+        if kind == "lowrank":
+            p.add_argument("--torch-csv", help="bench_torch_lowrank.py's CSV, drawn beside ours")
     args = parser.parse_args()
     try:
         {"memory": plot_memory, "spmm": plot_spmm, "spmm_sweep": plot_spmm_sweep, "setup": plot_setup,
