@@ -8,6 +8,7 @@
 
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/device_buffer.hpp"
 
 namespace slope::bench {
 
@@ -189,12 +190,6 @@ double host_us_per_call(const std::function<void()>& fn, int calls, cudaStream_t
   SLOPE_CHECK(cudaStreamSynchronize(stream));
   return std::chrono::duration<double, std::micro>(end - start).count() / calls;
 }
-
-}  // namespace slope::bench
-
-#include "slope/gpu/device_buffer.hpp"
-
-namespace slope::bench {
 
 double measure_copy_gbps(cudaStream_t stream, size_t bytes) {
   gpu::DeviceBuffer a(bytes), b(bytes);
