@@ -3,15 +3,14 @@
 
 For the paper's shapes (W: m x k, X: tokens x k, fp16), times dense F.linear and F.linear on
 a weight converted with torch.sparse.to_sparse_semi_structured (cuSPARSELt backend), steady
-state, CUDA events around back-to-back calls (torch_timing.eager_ms), and writes CSV:
+state, CUDA events around back-to-back calls (torch_common.eager_ms), and writes CSV:
   hidden,shape,m,k,tokens,torch_dense_ms,torch_sparse_ms,torch_speedup,torch_version,gpu
 Usage: bench_torch.py --out FILE.csv [--tokens 2048] [--hidden D ...]
 """
 import argparse
-import os
 import sys
 
-from torch_timing import eager_ms
+from torch_common import eager_ms, write_csv
 
 
 def prune_2to4(w):
@@ -56,12 +55,7 @@ def main():
             rows.append((d, shape, m, k, args.tokens, dense_ms, sparse_ms, dense_ms / sparse_ms, torch.__version__, gpu))
             print(f"torch d={d:5} {shape:10} dense {dense_ms:8.4f} ms  2:4 {sparse_ms:8.4f} ms  "
                   f"speedup {dense_ms / sparse_ms:5.2f}", file=sys.stderr)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("hidden,shape,m,k,tokens,torch_dense_ms,torch_sparse_ms,torch_speedup,torch_version,gpu\n")
-        for r in rows:
-            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in r) + "\n")
-    os.replace(tmp, args.out)
+    write_csv(args.out, "hidden,shape,m,k,tokens,torch_dense_ms,torch_sparse_ms,torch_speedup,torch_version,gpu", rows)
     return 0
 
 

@@ -14,10 +14,9 @@ Usage: bench_torch_lowrank.py --out FILE.csv [--tokens 2048] [--hidden D ...] [-
 """
 import argparse
 import math
-import os
 import sys
 
-from torch_timing import eager_ms, graph_ms
+from torch_common import eager_ms, graph_ms, write_csv
 
 L2_ROTATION_BYTES = 120e6  # as slope's rotation_count: well past the H200's L2
 
@@ -119,13 +118,8 @@ def main():
         gm = math.exp(sum(math.log(f) for f in small) / len(small))
         print(f"torch lowrank: geometric mean over d >= 4096, ratio <= 0.05: {100 * gm:.1f}% of the copy bandwidth",
               file=sys.stderr)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("hidden,rank_ratio,rank,tokens,method,layout,ms,matmul_ms,linear_ms,eager_ms,gbps,hbm_fraction,"
-                "copy_gbps,speedup_vs_full,torch_version,gpu\n")
-        for row in rows:
-            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
-    os.replace(tmp, args.out)
+    write_csv(args.out, "hidden,rank_ratio,rank,tokens,method,layout,ms,matmul_ms,linear_ms,eager_ms,gbps,"
+              "hbm_fraction,copy_gbps,speedup_vs_full,torch_version,gpu", rows)
     return 0
 
 

@@ -1,9 +1,11 @@
-"""Device timing for the PyTorch comparisons (bench_torch.py, bench_torch_lowrank.py).
+"""What the PyTorch comparisons (bench_torch.py, bench_torch_lowrank.py) share: device timing
+and writing their CSV files.
 
 `fn(i)` enqueues one call on the current stream; `i` counts calls so that a caller can rotate
 through copies of its operands (past the L2, as slope's own benchmarks do). Both helpers
 return the per-call time in ms, the median over `reps` samples of `calls` calls each.
 """
+import os
 
 
 def eager_ms(fn, reps=15, warmup=5, calls=20):
@@ -52,3 +54,14 @@ def graph_ms(fn, reps=10, calls=20):
         b.synchronize()
         times.append(a.elapsed_time(b) / calls)
     return sorted(times)[len(times) // 2]
+
+
+def write_csv(path, header, rows):
+    """Writes `rows` under `header` to a temporary file, then renames it: a failed run never
+    leaves a half-written CSV behind."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(header + "\n")
+        for row in rows:
+            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
+    os.replace(tmp, path)
