@@ -199,11 +199,7 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
     sparse_->forward(x, y, stream);  // [Y^T; (X L)^T] or [Y | X L] (+ [b; 0])
     const bool token_major_out = spec_.output == OutputLayout::kTokenMajor;
     const auto* xl = static_cast<const uint8_t*>(y) + spec_.d_out * (token_major_out ? 1 : spec_.tokens) * 2;
-    // Y += (X L) R in place (+ ReLU); the shape takes (T, R) feature-major, (R, T) token-major.
-    if (token_major_out)
-      tr_->run(r_.get(), xl, y, stream, 1.0f, 1.0f);
-    else
-      tr_->run(xl, r_.get(), y, stream, 1.0f, 1.0f);
+    add_tr(xl, y, 1.0f, stream);  // Y += (X L) R in place (+ ReLU)
   } else if (spec_.form == AdapterForm::kFolded) {
     const int64_t t = spec_.tokens;
     auto* ext = static_cast<uint8_t*>(x) + spec_.d_in * 2 * (spec_.input == InputLayout::kTokenMajor ? 1 : t);
@@ -218,12 +214,16 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
     sparse_->forward(x, y, stream);        // Y = [X | T~] [W | R~]^T (+ b), ReLU
   } else {
     xl_->run(x, l_.get(), t_.get(), stream);  // T = X L
-    if (spec_.output == OutputLayout::kTokenMajor)
-      tr_->run(r_.get(), t_.get(), y, stream);  // Y^T = R^T T^T, i.e. Y = T R
-    else
-      tr_->run(t_.get(), r_.get(), y, stream);  // Y = T R
-    sparse_->forward(x, y, stream, 1.0f);       // Y = X W^T + Y (+ b), ReLU
+    add_tr(t_.get(), y, 0.0f, stream);         // Y = T R
+    sparse_->forward(x, y, stream, 1.0f);      // Y = X W^T + Y (+ b), ReLU
   }
+}
+
+void SparseInferenceLinear::add_tr(const void* t, void* y, float beta, cudaStream_t stream) const {
+  if (spec_.output == OutputLayout::kTokenMajor)
+    tr_->run(r_.get(), t, y, stream, 1.0f, beta);  // Y^T = R^T T^T (+ Y^T)
+  else
+    tr_->run(t, r_.get(), y, stream, 1.0f, beta);  // Y = T R (+ Y), Y column-major
 }
 
 }  // namespace slope::gpu

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "slope/core/random.hpp"
 #include "slope/core/reference.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/device_buffer.hpp"
@@ -46,6 +50,18 @@ inline MatrixF first_columns(const MatrixF& m, int64_t cols) {
   MatrixF out(m.rows, cols);
   for (int64_t i = 0; i < m.rows; ++i)
     for (int64_t j = 0; j < cols; ++j) out(i, j) = m(i, j);
+  return out;
+}
+
+// X widened to `width` features with junk past its columns, large values and NaN in turn:
+// a product must overwrite them (the folded form's adapter features; a zero weight times NaN
+// is NaN) or never read them (a row stride wider than what the layer reads).
+inline MatrixF widened(const MatrixF& x, int64_t width, DType dtype) {
+  const MatrixF junk = random_matrix(x.rows, std::max<int64_t>(width - x.cols, 1), 6, dtype, 64.0f);
+  MatrixF out(x.rows, width);
+  for (int64_t i = 0; i < x.rows; ++i)
+    for (int64_t j = 0; j < width; ++j)
+      out(i, j) = j < x.cols ? x(i, j) : ((i + j) % 2 ? std::nanf("") : junk(i, j - x.cols));
   return out;
 }
 

@@ -32,18 +32,6 @@ MatrixF reference(const Case& c, const MatrixF& x, const MatrixF& w, const Matri
   return y;
 }
 
-// X widened to `width` features with junk past d_in, large values and NaN in turn: the
-// folded form must overwrite every one of them (a zero weight times NaN is NaN), the other
-// forms must not read them.
-MatrixF widened(const MatrixF& x, int64_t width, DType dtype) {
-  const MatrixF junk = random_matrix(x.rows, std::max<int64_t>(width - x.cols, 1), 6, dtype, 64.0f);
-  MatrixF out(x.rows, width);
-  for (int64_t i = 0; i < x.rows; ++i)
-    for (int64_t j = 0; j < width; ++j)
-      out(i, j) = j < x.cols ? x(i, j) : ((i + j) % 2 ? std::nanf("") : junk(i, j - x.cols));
-  return out;
-}
-
 // Every form, with a feature-major output, and with a token-major one in buffers wider than
 // the layer reads and writes (16 more features per token: junk in X, poison in Y).
 TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {

@@ -138,14 +138,12 @@ TEST_F(SparseFeatures, WaveBandsEqualTheCpuReference) {
 
 TEST_F(SparseFeatures, TokenMajorRowStridesWholeAndInBands) {
   // X and Y in buffers wider than k and m (an adapter's columns beside them): X's extra
-  // columns hold junk that must not be read, and every band writes its columns of Y's rows.
+  // columns hold junk and NaN that must not be read, and every band writes its columns of
+  // Y's rows.
   const int64_t t = 32, k = 96, m = gpu::kWaveBandRows + 32, x_ld = k + 16, y_ld = m + 24;
   const MatrixF x = random_matrix(t, k, 41, DType::kF16);
   const MatrixF w = prune(random_matrix(m, k, 42, DType::kF16), {2, 4}, PruneAxis::kRows);
-  const MatrixF junk = random_matrix(t, x_ld, 43, DType::kF16, 100.0f);
-  MatrixF x_wide(t, x_ld);
-  for (int64_t i = 0; i < t; ++i)
-    for (int64_t j = 0; j < x_ld; ++j) x_wide(i, j) = j < k ? x(i, j) : junk(i, j);
+  const MatrixF x_wide = widened(x, x_ld, DType::kF16);
   const MatrixF want = matmul_nt(x, w);
   gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x_wide, DType::kF16, stream_);
   for (gpu::Tiling tiling : {gpu::Tiling::kNone, gpu::Tiling::kWaveBands}) {

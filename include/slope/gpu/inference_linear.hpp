@@ -93,6 +93,9 @@ class SparseInferenceLinear {
   const InferenceLinearSpec& spec() const { return spec_; }
 
  private:
+  // Y (+)= T R through tr_, whose shape takes (T, R) for Y^T and (R, T) for a token-major Y.
+  void add_tr(const void* t, void* y, float beta, cudaStream_t stream) const;
+
   InferenceLinearSpec spec_;
   int64_t rank_;  // padded
   std::unique_ptr<SparseLinear> sparse_;
