@@ -8,6 +8,7 @@
   plot.py lowrank --csv FILE.csv --out FILE.png
   plot.py layer   --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py step    --csv FILE.csv --out FILE.png [--title TEXT]
+  plot.py model   --csv FILE.csv --out FILE.png [--title TEXT]
 
 The paper's A100 values (data/paper/figures_read_off.csv) are drawn as faint reference
 lines where the paper has a matching figure (for SpMM: only beside fp16 at 2048 tokens, the
@@ -336,6 +337,42 @@ def plot_step(args):
     save(fig, args.out)
 
 
+def plot_model(args):
+    """Per model, the decoder block's linear-layer speedup over dense at each adapter ratio
+    (bars) beside the paper's end-to-end speedup (black ticks); right: each adapter's overhead
+    over the r = 0 block."""
+    rows = read_csv(args.csv)
+    models = list(dict.fromkeys(r["model"] for r in rows))  # the run's order
+    ratios = sorted({num(r["adapter_ratio"]) for r in rows})
+    cell = {(r["model"], num(r["adapter_ratio"])): r for r in rows}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
+    width = 0.8 / len(ratios)
+    for i, v in enumerate(ratios):
+        xs = [m + (i - (len(ratios) - 1) / 2) * width for m in range(len(models))]
+        got = [num(cell[(m, v)]["speedup"]) if (m, v) in cell else math.nan for m in models]
+        label = f"adapter {100 * v:.2f}%" if v > 0 else "no adapter"
+        left.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {label}")
+        paper = [num(cell[(m, v)].get("paper_speedup")) if (m, v) in cell else math.nan for m in models]
+        left.scatter(xs, paper, marker="_", s=300, color="black", zorder=3,
+                     label="paper (A100, whole model)" if i == 0 else None)
+        if v > 0:
+            over = [100 * num(cell[(m, v)]["overhead_vs_r0"]) if (m, v) in cell else math.nan for m in models]
+            right.bar(xs, over, width * 0.95, color=f"C{i}", label=label)
+    for ax in (left, right):
+        ax.set_xticks(range(len(models)))
+        ax.set_xticklabels([cell[(m, ratios[0])]["paper_model"] if (m, ratios[0]) in cell else m for m in models],
+                           rotation=30, ha="right", fontsize=8)
+        ax.legend(fontsize=7)
+    left.axhline(1.0, color="gray", lw=0.8)
+    left.set_ylabel("speedup over dense")
+    left.set_title("Decoder block's linear layers (measured) vs the paper's whole model")
+    right.axhline(0, color="gray", lw=0.8)
+    right.set_ylabel("adapter overhead over r = 0, %")
+    right.set_title("Cost of the lazy low-rank adapters")
+    fig.suptitle(args.title or "SLoPe inference per model")
+    save(fig, args.out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -347,7 +384,7 @@ def main():
     p.add_argument("--csv", required=True, action="append")
     p.add_argument("--out", required=True)
     p.add_argument("--title")
-    for kind in ("spmm", "setup", "lowrank", "layer", "step"):
+    for kind in ("spmm", "setup", "lowrank", "layer", "step", "model"):
         p = sub.add_parser(kind)
         p.add_argument("--csv", required=True)
         p.add_argument("--out", required=True)
@@ -358,7 +395,7 @@ def main():
     args = parser.parse_args()
     try:
         {"memory": plot_memory, "spmm": plot_spmm, "spmm_sweep": plot_spmm_sweep, "setup": plot_setup,
-         "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step}[args.kind](args)
+         "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step, "model": plot_model}[args.kind](args)
     except (OSError, KeyError, ValueError, StopIteration) as e:
         print(f"plot.py: error: cannot plot {args.kind}: {e}", file=sys.stderr)
         return 2

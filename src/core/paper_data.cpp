@@ -7,19 +7,28 @@
 
 namespace slope::paper_data {
 
-RatioTable memory_ratios() {
-  const auto rows = parse_simple_csv(memory_table_csv());
-  if (rows.empty()) throw Error(ErrorKind::kInternal, "embedded memory table is empty");
+namespace {
+
+// A table of (model, method, value columns...) rows.
+RatioTable parse_ratio_table(const char* csv, const std::string& what) {
+  const auto rows = parse_simple_csv(csv);
+  if (rows.empty()) throw Error(ErrorKind::kInternal, "embedded " + what + " table is empty");
   const auto& header = rows.front();
   RatioTable table;
   for (size_t r = 1; r < rows.size(); ++r) {
     const auto& row = rows[r];
-    if (row.size() != header.size()) throw Error(ErrorKind::kInternal, "embedded memory table row has wrong width");
+    if (row.size() != header.size()) throw Error(ErrorKind::kInternal, "embedded " + what + " table row has wrong width");
     auto& columns = table[{row[0], row[1]}];
     for (size_t c = 2; c < row.size(); ++c) columns[header[c]] = std::stod(row[c]);
   }
   return table;
 }
+
+}  // namespace
+
+RatioTable memory_ratios() { return parse_ratio_table(memory_table_csv(), "memory"); }
+
+RatioTable speedups() { return parse_ratio_table(speedup_table_csv(), "speedup"); }
 
 std::vector<FigurePoint> figure_points() {
   std::vector<FigurePoint> points;

@@ -103,6 +103,15 @@ TEST_F(CliTest, TokenMajorLayerOutputIsRefusedForTraining) {
   EXPECT_FALSE(std::filesystem::exists(file("l.csv")));
 }
 
+TEST_F(CliTest, ModelRefusesBadInputBeforeAnyGpuWork) {
+  if (run("model --help").out.find("GPU experiment (this build has no CUDA)") != std::string::npos)
+    GTEST_SKIP() << "a CPU-only build";
+  expect_bad_input("model --model OPT-1T", "unknown model 'OPT-1T'");
+  expect_bad_input("model --hidden 768", "--hidden does not apply");
+  expect_bad_input("model --adapter-ratio 1.5", "adapter ratio");
+  expect_bad_input("model --tokens 100", "--tokens");
+}
+
 TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {
   // Either a GPU build on a GPU machine (skip) or a clear one-line runtime error, exit 1.
   const Result r = run("spmm --hidden 768 --samples 1 --out " + file("s.csv"));

@@ -1,4 +1,4 @@
-// The GPU experiments: spmm, setup, lowrank, layer.
+// The GPU experiments: spmm, setup, lowrank, layer, model, memcheck.
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -17,6 +17,7 @@
 #include "slope/experiments/layer_step_experiment.hpp"
 #include "slope/experiments/layer_training_experiment.hpp"
 #include "slope/experiments/memory_check_experiment.hpp"
+#include "slope/experiments/model_inference_experiment.hpp"
 #include "slope/experiments/lowrank_experiment.hpp"
 #include "slope/experiments/setup_experiment.hpp"
 #include "slope/experiments/spmm_experiment.hpp"
@@ -229,6 +230,21 @@ void run_layer(const GpuArgs& a) {
   });
 }
 
+void run_model(const GpuArgs& a) {
+  validate(a);
+  require(a.hidden.empty(), "--hidden does not apply to 'model': each model sets its own shapes (use --model)");
+  ModelInferenceOptions o;
+  for (const auto& name : a.models) o.models.push_back(find_model(name));
+  for (double r : a.ratios) validate_adapter_ratio(r);
+  if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
+  o.tokens = a.tokens;
+  o.dtype = parse_dtype(a.dtype);
+  o.samples = a.samples;
+  run_in_session(a, "model_inference", bench::kPairedGraphTiming, [&](GpuSession& g, Metadata& summary) {
+    return run_model_inference_experiment(o, g.engine, g.dense, summary, progress);
+  });
+}
+
 void run_memcheck(const GpuArgs& a) {
   require(a.layers > 0, "--layers must be positive");
   MemoryCheckOptions o;
@@ -278,6 +294,14 @@ void register_gpu_commands(CLI::App& app) {
                 "Inference: layout of every layer's Y, feature-major (Y^T, default) or token-major (t x d_out)")
       ->check(CLI::IsMember({"token-major", "feature-major"}));
   y->callback([layer] { run_layer(*layer); });
+
+  auto model = std::make_shared<GpuArgs>();
+  CLI::App* md = app.add_subcommand(
+      "model", "Inference of one decoder block's linear layers per model, SLoPe vs dense, beside the paper's speedups (GPU)");
+  add_gpu_options(*md, *model);
+  md->add_option("--model", model->models, "Zoo model (repeatable); default the paper's seven");
+  md->add_option("--adapter-ratio", model->ratios, "Adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
+  md->callback([model] { run_model(*model); });
 
   auto memcheck = std::make_shared<GpuArgs>();
   CLI::App* c = app.add_subcommand("memcheck", "Measured GPU bytes of N decoder layers vs the memory model (GPU)");

@@ -5,7 +5,7 @@
 namespace slope::cli {
 
 void register_gpu_commands(CLI::App& app) {
-  for (const char* name : {"spmm", "setup", "lowrank", "layer", "memcheck"}) {
+  for (const char* name : {"spmm", "setup", "lowrank", "layer", "model", "memcheck"}) {
     CLI::App* sub = app.add_subcommand(name, std::string("GPU experiment (this build has no CUDA)"));
     sub->allow_extras();
     sub->callback([name] {

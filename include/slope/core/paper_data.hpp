@@ -15,6 +15,9 @@ const char* figures_read_off_csv();
 // inference_r0, inference_r1.56pct, inference_r6.25pct.
 using RatioTable = std::map<std::pair<std::string, std::string>, std::map<std::string, double>>;
 RatioTable memory_ratios();
+// The end-to-end speedup table, same keys. Columns: training_speedup, inference_speedup_r0,
+// inference_speedup_r1.56pct, inference_speedup_r6.25pct.
+RatioTable speedups();
 
 // One value read off a figure: (figure, series, hidden) -> value.
 struct FigurePoint {

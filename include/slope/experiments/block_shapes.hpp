@@ -15,6 +15,9 @@ struct BlockLinear {
   int64_t d_out, d_in;
   gpu::InputLayout input;
   bool relu;  // ReLU after this linear (the block's upsample)
+  // Projections fused into this one product (a decoder's q, k and v: 3), each with its own
+  // adapter: the layer's adapter rank is this many times the per-projection rank.
+  int adapters = 1;
 };
 
 inline const std::vector<std::string>& block_shape_names() {

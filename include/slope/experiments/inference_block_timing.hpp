@@ -1,0 +1,50 @@
+// Times a block of SLoPe inference layers (2:4 sparse, with lazy low-rank adapters) against
+// the same block of dense cuBLASLt layers, for each adapter ratio and adapter form. Shared by
+// `slope layer --mode inference` (one shape of hidden size d at a time) and `slope model
+// --mode inference` (a decoder block's linear layers).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "slope/core/dtype.hpp"
+#include "slope/experiments/block_shapes.hpp"
+#include "slope/gpu/dense_gemm.hpp"
+#include "slope/gpu/inference_linear.hpp"
+#include "slope/gpu/sparse_engine.hpp"
+
+namespace slope {
+
+struct InferenceBlockOptions {
+  int64_t tokens = 2048;
+  DType dtype = DType::kF16;
+  int samples = 30;
+  gpu::OutputLayout output = gpu::OutputLayout::kFeatureMajor;
+  // Chained: each layer reads the previous one's output (an MLP block). Otherwise every layer
+  // reads an input of its own (a decoder block's projections, whose attention core and
+  // activations, dense on both sides, are not timed).
+  bool chained = true;
+};
+
+// One adapter ratio's measurement. Every form's time comes from samples interleaved with
+// dense; `overhead` (the median per-pair ratio minus 1) from samples interleaved with the
+// r = 0 block, which also picks the fastest form, reported as sparse_ms. A form not run (every
+// adapter form at r = 0) has no entry in form_ms.
+struct InferenceBlockRow {
+  double ratio = 0;
+  int64_t rank = 0;  // per adapter, before padding; a fused linear carries `adapters` of them
+  double dense_ms = 0, sparse_ms = 0;
+  std::string form;  // "none" at r = 0
+  std::map<gpu::AdapterForm, double> form_ms;
+  double overhead = 0;  // nan where no r = 0 block was measured before this ratio
+};
+
+// `hidden` sets each ratio's rank (adapter_rank(ratio, hidden)). The ratios are measured in
+// the order given; start with 0 to get the overheads.
+std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinear>& linears, int64_t hidden,
+                                                    const std::vector<double>& adapter_ratios,
+                                                    const InferenceBlockOptions& options, gpu::SparseEngine& engine,
+                                                    gpu::DenseGemmCache& dense);
+
+}  // namespace slope

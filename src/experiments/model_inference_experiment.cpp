@@ -1,0 +1,86 @@
+#include "slope/experiments/model_inference_experiment.hpp"
+
+#include <cmath>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "slope/core/geometric_mean.hpp"
+#include "slope/core/paper_data.hpp"
+#include "slope/experiments/inference_block_timing.hpp"
+#include "slope/model/decoder_linears.hpp"
+
+namespace slope {
+namespace {
+
+// The paper's inference speedup of a model at an adapter ratio, where it reports one.
+std::optional<double> paper_speedup(const paper_data::RatioTable& table, const std::string& model, double ratio) {
+  std::string column;
+  if (ratio == 0.0)
+    column = "inference_speedup_r0";
+  else if (std::fabs(ratio - 1.0 / 64.0) < 1e-3)
+    column = "inference_speedup_r1.56pct";
+  else if (std::fabs(ratio - 1.0 / 16.0) < 1e-3)
+    column = "inference_speedup_r6.25pct";
+  else
+    return std::nullopt;
+  const auto row = table.find({paper_name(model), "SLoPe"});
+  if (row == table.end()) return std::nullopt;
+  const auto cell = row->second.find(column);
+  if (cell == row->second.end()) return std::nullopt;
+  return cell->second;
+}
+
+}  // namespace
+
+Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::SparseEngine& engine,
+                                     gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
+  Table table({"model", "paper_model", "hidden", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup",
+               "form", "merged_ms", "preadd_ms", "folded_ms", "overhead_vs_r0", "paper_speedup"});
+  std::vector<ModelConfig> models = o.models;
+  if (models.empty())
+    for (const auto& name : paper_models()) models.push_back(find_model(name));
+  const auto reference = paper_data::speedups();
+  InferenceBlockOptions block;
+  block.tokens = o.tokens;
+  block.dtype = o.dtype;
+  block.samples = o.samples;
+  block.output = gpu::OutputLayout::kTokenMajor;  // a decoder's activations, as nn.Linear holds them
+  block.chained = false;
+  std::map<double, GeometricMean> measured, paper;  // speedups, by ratio (paper: the same models)
+  std::map<double, GeometricMean> overhead_factors;  // 1 + adapter overhead, by ratio
+  for (const ModelConfig& m : models) {
+    std::vector<BlockLinear> linears;
+    for (const DecoderLinear& l : decoder_linears(m))
+      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projections});
+    for (const InferenceBlockRow& r : time_inference_block(linears, m.hidden, o.adapter_ratios, block, engine, dense)) {
+      auto form_time = [&](gpu::AdapterForm f) { return r.form_ms.count(f) ? r.form_ms.at(f) : NAN; };
+      const double speedup = r.dense_ms / r.sparse_ms;
+      const auto theirs = paper_speedup(reference, m.name, r.ratio);
+      table.add_row({m.name, paper_name(m.name), m.hidden, r.ratio, r.rank, o.tokens, r.dense_ms, r.sparse_ms, speedup,
+                     r.form, form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kPreAdd),
+                     form_time(gpu::AdapterForm::kFolded), r.overhead, theirs ? *theirs : NAN});
+      measured[r.ratio].add(speedup);
+      if (theirs) paper[r.ratio].add(*theirs);
+      if (r.rank > 0 && !std::isnan(r.overhead)) overhead_factors[r.ratio].add(1.0 + r.overhead);
+      if (progress)
+        progress(fmt::format("model inference {:16} r={:4} dense {:8.4f} ms  sparse {:8.4f} ms ({:6})  speedup "
+                             "{:5.2f} (paper {})  adapter overhead {:+5.1f}%",
+                             m.name, r.rank, r.dense_ms, r.sparse_ms, r.form, speedup,
+                             theirs ? fmt::format("{:.2f}", *theirs) : "-", 100 * r.overhead));
+    }
+  }
+  for (const auto& [ratio, g] : measured) {
+    summary.emplace_back(fmt::format("speedup_geomean_ratio_{:.4f}", ratio), fmt::format("{:.4f}", g.value()));
+    if (paper.count(ratio) && paper.at(ratio).count() == g.count())
+      summary.emplace_back(fmt::format("paper_speedup_geomean_ratio_{:.4f}", ratio),
+                           fmt::format("{:.4f}", paper.at(ratio).value()));
+  }
+  for (const auto& [ratio, factors] : overhead_factors)
+    summary.emplace_back(fmt::format("adapter_overhead_geomean_ratio_{:.4f}", ratio),
+                         fmt::format("{:.4f}", factors.value() - 1.0));
+  return table;
+}
+
+}  // namespace slope

@@ -1,0 +1,51 @@
+// `slope model`'s experiment on a small model with grouped-query attention and a gated MLP:
+// every adapter form of every fused projection builds and runs, and the table is complete.
+// (The forms' results are checked against the CPU in inference_linear_test.)
+#include <cmath>
+
+#include "gpu_test.hpp"
+#include "slope/experiments/model_inference_experiment.hpp"
+
+namespace slope::testing {
+namespace {
+
+class ModelInferenceTest : public GpuTest {};
+
+TEST_F(ModelInferenceTest, SmallGatedModelGetsARowPerRatio) {
+  ModelConfig m;
+  m.name = "tiny-gqa";
+  m.family = Family::kLlama;
+  m.hidden = 256;
+  m.heads = 4;
+  m.kv_heads = 2;
+  m.head_dim = 64;
+  m.ffn = 528;  // a multiple of 16, not of 64
+  m.gated_mlp = true;
+  ModelInferenceOptions o;
+  o.models = {m};
+  o.adapter_ratios = {0.0, 1.0 / 16.0};
+  o.tokens = 272;
+  o.samples = 3;
+  TuningCache cache(::testing::TempDir() + "model_inference_tuning.json");
+  gpu::SparseEngine engine(&cache);
+  gpu::DenseGemmCache dense;
+  Metadata summary;
+  const Table t = run_model_inference_experiment(o, engine, dense, summary, nullptr);
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.text(0, "form"), "none");
+  EXPECT_EQ(t.number(1, "rank"), 16);
+  for (size_t r = 0; r < 2; ++r) {
+    EXPECT_EQ(t.text(r, "model"), "tiny-gqa");
+    EXPECT_GT(t.number(r, "dense_ms"), 0.0);
+    EXPECT_GT(t.number(r, "sparse_ms"), 0.0);
+    EXPECT_TRUE(std::isnan(t.number(r, "paper_speedup")));  // not one of the paper's models
+  }
+  for (const char* form : {"merged_ms", "preadd_ms", "folded_ms"}) EXPECT_GT(t.number(1, form), 0.0) << form;
+  EXPECT_TRUE(std::isfinite(t.number(1, "overhead_vs_r0")));
+  bool has_overhead = false;
+  for (const auto& [key, value] : summary) has_overhead |= key.rfind("adapter_overhead_geomean", 0) == 0;
+  EXPECT_TRUE(has_overhead);
+}
+
+}  // namespace
+}  // namespace slope::testing
