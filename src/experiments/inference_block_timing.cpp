@@ -40,7 +40,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
     weight_bytes += 2.0 * defs[j].d_out * defs[j].d_in;
     act_bytes += 2.0 * t * defs[j].d_out + (j < inputs ? 2.0 * t * defs[j].d_in : 0.0);
   }
-  const int sets = bench::rotation_count(weight_bytes + act_bytes, 16);
+  const int sets = bench::rotation_count(weight_bytes + act_bytes, o.max_rotation);
 
   // Dense baseline: the same products on cuBLASLt, ReLU in its epilogue.
   std::vector<DenseSet> dsets(static_cast<size_t>(sets));
@@ -132,9 +132,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
     const int64_t rank = adapter_rank(ratio, hidden);
     std::map<gpu::AdapterForm, double> form_ms, form_overhead;
     const std::vector<gpu::AdapterForm> forms =
-        rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged}
-                  : std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd,
-                                                  gpu::AdapterForm::kFolded};
+        rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged} : o.forms;
     for (gpu::AdapterForm form : forms) {
       if (rank == 0 && !r0_sets.empty()) {  // a small ratio rounded to rank 0: measured already
         form_ms[form] = r0_ms;

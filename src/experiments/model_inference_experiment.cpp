@@ -37,7 +37,7 @@ std::optional<double> paper_speedup(const paper_data::RatioTable& table, const s
 Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"model", "paper_model", "hidden", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup",
-               "form", "merged_ms", "preadd_ms", "folded_ms", "overhead_vs_r0", "paper_speedup"});
+               "form", "merged_ms", "folded_ms", "overhead_vs_r0", "paper_speedup"});
   std::vector<ModelConfig> models = o.models;
   if (models.empty())
     for (const auto& name : paper_models()) models.push_back(find_model(name));
@@ -48,6 +48,8 @@ Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::Sparse
   block.samples = o.samples;
   block.output = gpu::OutputLayout::kTokenMajor;  // a decoder's activations, as nn.Linear holds them
   block.chained = false;
+  block.forms = {gpu::AdapterForm::kMerged, gpu::AdapterForm::kFolded};
+  block.max_rotation = o.max_rotation;
   std::map<double, GeometricMean> measured, paper;  // speedups, by ratio (paper: the same models)
   std::map<double, GeometricMean> overhead_factors;  // 1 + adapter overhead, by ratio
   for (const ModelConfig& m : models) {
@@ -59,8 +61,8 @@ Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::Sparse
       const double speedup = r.dense_ms / r.sparse_ms;
       const auto theirs = paper_speedup(reference, m.name, r.ratio);
       table.add_row({m.name, paper_name(m.name), m.hidden, r.ratio, r.rank, o.tokens, r.dense_ms, r.sparse_ms, speedup,
-                     r.form, form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kPreAdd),
-                     form_time(gpu::AdapterForm::kFolded), r.overhead, theirs ? *theirs : NAN});
+                     r.form, form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kFolded), r.overhead,
+                     theirs ? *theirs : NAN});
       measured[r.ratio].add(speedup);
       if (theirs) paper[r.ratio].add(*theirs);
       if (r.rank > 0 && !std::isnan(r.overhead)) overhead_factors[r.ratio].add(1.0 + r.overhead);

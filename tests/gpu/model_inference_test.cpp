@@ -26,8 +26,8 @@ TEST_F(ModelInferenceTest, SmallGatedModelGetsARowPerRatio) {
   o.adapter_ratios = {0.0, 1.0 / 16.0};
   o.tokens = 272;
   o.samples = 3;
-  TuningCache cache(::testing::TempDir() + "model_inference_tuning.json");
-  gpu::SparseEngine engine(&cache);
+  o.max_rotation = 1;  // token-major plans take ~0.25 s each to make: one copy of the block
+  gpu::SparseEngine engine(nullptr, gpu::SearchPolicy::kDefault);
   gpu::DenseGemmCache dense;
   Metadata summary;
   const Table t = run_model_inference_experiment(o, engine, dense, summary, nullptr);
@@ -40,7 +40,7 @@ TEST_F(ModelInferenceTest, SmallGatedModelGetsARowPerRatio) {
     EXPECT_GT(t.number(r, "sparse_ms"), 0.0);
     EXPECT_TRUE(std::isnan(t.number(r, "paper_speedup")));  // not one of the paper's models
   }
-  for (const char* form : {"merged_ms", "preadd_ms", "folded_ms"}) EXPECT_GT(t.number(1, form), 0.0) << form;
+  for (const char* form : {"merged_ms", "folded_ms"}) EXPECT_GT(t.number(1, form), 0.0) << form;
   EXPECT_TRUE(std::isfinite(t.number(1, "overhead_vs_r0")));
   bool has_overhead = false;
   for (const auto& [key, value] : summary) has_overhead |= key.rfind("adapter_overhead_geomean", 0) == 0;

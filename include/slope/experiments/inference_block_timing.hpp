@@ -25,6 +25,12 @@ struct InferenceBlockOptions {
   // reads an input of its own (a decoder block's projections, whose attention core and
   // activations, dense on both sides, are not timed).
   bool chained = true;
+  // The adapter forms timed at r > 0 (the fastest is reported).
+  std::vector<gpu::AdapterForm> forms = {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd,
+                                         gpu::AdapterForm::kFolded};
+  // At most this many copies of the block, rotated so that each call reads its weights and
+  // activations from HBM, not from the L2 (bench::rotation_count).
+  int max_rotation = 16;
 };
 
 // One adapter ratio's measurement. Every form's time comes from samples interleaved with

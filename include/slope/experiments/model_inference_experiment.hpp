@@ -22,12 +22,14 @@ struct ModelInferenceOptions {
   int64_t tokens = 2048;
   DType dtype = DType::kF16;
   int samples = 30;
+  int max_rotation = 16;  // copies of a block rotated past the L2 (1: the test's, for speed)
 };
 
 // Columns: model, paper_model, hidden, adapter_ratio, rank, tokens, dense_ms, sparse_ms,
-// speedup, form, merged_ms, preadd_ms, folded_ms, overhead_vs_r0, paper_speedup (nan where the
-// paper has none). Every linear is token-major in and out; the forms and pairings are those
-// of `slope layer --mode inference`. `summary` gets the geometric mean speedup over the
+// speedup, form, merged_ms, folded_ms, overhead_vs_r0, paper_speedup (nan where the paper has
+// none). Every linear is token-major in and out; the pairings are those of `slope layer --mode
+// inference`, with the merged and folded forms (the pre-add form was never the fastest in
+// that experiment's runs, and token-major plans cost ~0.25 s each to make). `summary` gets the geometric mean speedup over the
 // models per ratio, measured and the paper's.
 Table run_model_inference_experiment(const ModelInferenceOptions& options, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress);
