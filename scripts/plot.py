@@ -353,8 +353,8 @@ def plot_model(args):
         label = f"adapter {100 * v:.2f}%" if v > 0 else "no adapter"
         left.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {label}")
         paper = [num(cell[(m, v)].get("paper_speedup")) if (m, v) in cell else math.nan for m in models]
-        left.scatter(xs, paper, marker="_", s=300, color="black", zorder=3,
-                     label="paper (A100, whole model)" if i == 0 else None)
+        left.hlines(paper, [x - width * 0.45 for x in xs], [x + width * 0.45 for x in xs], color="black", lw=2,
+                    zorder=3, label="paper's whole model, same adapter (A100)" if i == 0 else None)
         if v > 0:
             over = [100 * num(cell[(m, v)]["overhead_vs_r0"]) if (m, v) in cell else math.nan for m in models]
             right.bar(xs, over, width * 0.95, color=f"C{i}", label=label)
@@ -362,7 +362,8 @@ def plot_model(args):
         ax.set_xticks(range(len(models)))
         ax.set_xticklabels([cell[(m, ratios[0])]["paper_model"] if (m, ratios[0]) in cell else m for m in models],
                            rotation=30, ha="right", fontsize=8)
-        ax.legend(fontsize=7)
+    left.legend(fontsize=7, loc="lower center", ncol=2, framealpha=0.9)
+    right.legend(fontsize=7)
     left.axhline(1.0, color="gray", lw=0.8)
     left.set_ylabel("speedup over dense")
     left.set_title("Decoder block's linear layers (measured) vs the paper's whole model")
