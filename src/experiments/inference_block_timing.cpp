@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <memory>
 
 #include "slope/bench/timer.hpp"
@@ -131,87 +130,47 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
   double r0_ms = NAN;              // r = 0's time beside dense, for ratios that round to rank 0 too
   for (double ratio : adapter_ratios) {
     const int64_t rank = adapter_rank(ratio, hidden);
+    std::map<gpu::AdapterForm, double> form_ms, form_overhead;
+    const std::vector<gpu::AdapterForm> forms =
+        rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged} : o.forms;
+    for (gpu::AdapterForm form : forms) {
+      if (rank == 0 && !r0_sets.empty()) {  // a small ratio rounded to rank 0: measured already
+        form_ms[form] = r0_ms;
+        continue;
+      }
+      std::vector<SparseSet> ssets = build_sparse(rank, form);
+      const auto run_sparse = runner(ssets);
+      // Every form interleaved with dense: a form's time and r = 0's are then taken under the
+      // same conditions (timed alone, large sparse layers ran up to 18% faster than beside
+      // dense, which would flatter whichever form was timed alone).
+      const bench::PairTiming paired = bench::time_pair(run_dense, run_sparse, stream, o.samples, 5, sets);
+      if (std::isnan(dense_ms)) dense_ms = paired.a.median_ms;
+      form_ms[form] = paired.b.median_ms;
+      if (rank == 0) {
+        r0_sets = std::move(ssets);
+        r0_ms = paired.b.median_ms;
+      } else if (!r0_sets.empty()) {
+        // The adapter's overhead from samples interleaved with the r = 0 block: two pairings
+        // with dense taken minutes apart had put the same r = 0 layer 10-18% apart on the lent
+        // H200 (and a few adapter forms "faster" than r = 0).
+        const auto run_r0 = runner(r0_sets);
+        form_overhead[form] = bench::time_pair(run_sparse, run_r0, stream, o.samples, 5, sets).ratio_median - 1.0;
+      }
+    }
+    // The engine would run the fastest form (by its overhead over r = 0, the better measured
+    // comparison); report it, and each form's time beside dense.
     InferenceBlockRow row;
     row.ratio = ratio;
     row.rank = rank;
-    // A sparse block's time from samples interleaved with dense (a form's time and r = 0's
-    // are then taken under the same conditions: timed alone, large sparse layers ran up to 18%
-    // faster than beside dense, which would flatter whichever form was timed alone), and its
-    // adapter's overhead from samples interleaved with the r = 0 block (two pairings with
-    // dense taken minutes apart had put the same r = 0 layer 10-18% apart on the lent H200).
-    struct Measured {
-      double ms = NAN, overhead = NAN;
-    };
-    auto measure = [&](const std::function<void(int)>& run_sparse) {
-      Measured m;
-      const bench::PairTiming paired = bench::time_pair(run_dense, run_sparse, stream, o.samples, 5, sets);
-      if (std::isnan(dense_ms)) dense_ms = paired.a.median_ms;
-      m.ms = paired.b.median_ms;
-      if (rank > 0 && !r0_sets.empty())
-        m.overhead = bench::time_pair(run_sparse, runner(r0_sets), stream, o.samples, 5, sets).ratio_median - 1.0;
-      return m;
-    };
-    if (rank == 0) {
-      if (r0_sets.empty()) {  // else a small ratio rounded to rank 0: measured already
-        r0_sets = build_sparse(0, gpu::AdapterForm::kMerged);
-        r0_ms = measure(runner(r0_sets)).ms;
-      }
-      row.dense_ms = dense_ms;
-      row.sparse_ms = r0_ms;
-      row.form = "none";
-      row.form_ms[gpu::AdapterForm::kMerged] = r0_ms;
-      row.overhead = 0.0;
-      rows.push_back(row);
-      continue;
-    }
-    std::map<std::string, Measured> candidates;  // by form name, and "mixed"
-    std::map<gpu::AdapterForm, std::vector<SparseSet>> blocks;  // unchained: kept for the mixed block
-    for (gpu::AdapterForm form : o.forms) {
-      std::vector<SparseSet> ssets = build_sparse(rank, form);
-      const Measured m = measure(runner(ssets));
-      row.form_ms[form] = m.ms;
-      candidates[gpu::to_string(form)] = m;
-      if (!o.chained) blocks[form] = std::move(ssets);
-    }
-    // Unchained layers need not share a form: each takes the one it runs fastest in alone,
-    // as an engine choosing per layer would (chained layers size each other's buffers).
-    std::vector<gpu::AdapterForm> pick(n, o.forms.front());
-    if (blocks.size() > 1) {
-      std::vector<double> best(n, INFINITY);
-      for (auto& [form, ssets] : blocks)
-        for (size_t j = 0; j < n; ++j) {
-          std::vector<SparseSet>* block = &ssets;
-          const double ms = bench::time_device([block, j, &sets, stream](int call) {
-            SparseSet& s = (*block)[static_cast<size_t>(call % sets)];
-            s.layers[j]->forward(s.x[j].get(), s.out[j].get(), stream);
-          }, stream, o.samples, 3, sets).median_ms;
-          if (ms < best[j]) {
-            best[j] = ms;
-            pick[j] = form;
-          }
-        }
-      if (std::any_of(pick.begin(), pick.end(), [&](gpu::AdapterForm f) { return f != pick.front(); })) {
-        candidates["mixed"] = measure([&](int call) {
-          for (size_t j = 0; j < n; ++j) {
-            SparseSet& s = blocks[pick[j]][static_cast<size_t>(call % sets)];
-            s.layers[j]->forward(s.x[j].get(), s.out[j].get(), stream);
-          }
-        });
-        row.mixed_ms = candidates["mixed"].ms;
-      }
-    }
-    // The engine would run the fastest candidate, by its overhead over r = 0 where measured
-    // (the better comparison), else by its time beside dense.
-    auto key = [](const Measured& m) { return std::isnan(m.overhead) ? m.ms : m.overhead; };
-    auto fastest = candidates.begin();
-    for (auto it = candidates.begin(); it != candidates.end(); ++it)
-      if (key(it->second) < key(fastest->second)) fastest = it;
     row.dense_ms = dense_ms;
-    row.sparse_ms = fastest->second.ms;
-    row.form = fastest->first;
-    row.overhead = fastest->second.overhead;
-    for (size_t j = 0; j < n; ++j)
-      row.layer_forms.push_back(row.form == "mixed" ? gpu::to_string(pick[j]) : row.form);
+    gpu::AdapterForm fastest = gpu::AdapterForm::kMerged;
+    const auto& rank_by = form_overhead.empty() ? form_ms : form_overhead;
+    for (const auto& [f, v] : rank_by)
+      if (v < rank_by.at(fastest)) fastest = f;
+    row.sparse_ms = form_ms[fastest];
+    row.form = rank == 0 ? "none" : gpu::to_string(fastest);
+    row.form_ms = form_ms;
+    row.overhead = form_overhead.count(fastest) ? form_overhead[fastest] : (rank == 0 ? 0.0 : NAN);
     rows.push_back(row);
   }
   return rows;

@@ -5,7 +5,6 @@
 #include <optional>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "slope/core/geometric_mean.hpp"
 #include "slope/core/paper_data.hpp"
@@ -38,7 +37,7 @@ std::optional<double> paper_speedup(const paper_data::RatioTable& table, const s
 Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"model", "paper_model", "hidden", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup",
-               "form", "layer_forms", "merged_ms", "folded_ms", "mixed_ms", "overhead_vs_r0", "paper_speedup"});
+               "form", "merged_ms", "folded_ms", "overhead_vs_r0", "paper_speedup"});
   std::vector<ModelConfig> models = o.models;
   if (models.empty())
     for (const auto& name : paper_models()) models.push_back(find_model(name));
@@ -62,8 +61,8 @@ Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::Sparse
       const double speedup = r.dense_ms / r.sparse_ms;
       const auto theirs = paper_speedup(reference, m.name, r.ratio);
       table.add_row({m.name, paper_name(m.name), m.hidden, r.ratio, r.rank, o.tokens, r.dense_ms, r.sparse_ms, speedup,
-                     r.form, fmt::format("{}", fmt::join(r.layer_forms, "/")), form_time(gpu::AdapterForm::kMerged),
-                     form_time(gpu::AdapterForm::kFolded), r.mixed_ms, r.overhead, theirs ? *theirs : NAN});
+                     r.form, form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kFolded), r.overhead,
+                     theirs ? *theirs : NAN});
       measured[r.ratio].add(speedup);
       if (theirs) paper[r.ratio].add(*theirs);
       if (r.rank > 0 && !std::isnan(r.overhead)) overhead_factors[r.ratio].add(1.0 + r.overhead);

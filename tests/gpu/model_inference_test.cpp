@@ -1,7 +1,6 @@
 // `slope model`'s experiment on a small model with grouped-query attention and a gated MLP:
 // every adapter form of every fused projection builds and runs, and the table is complete.
 // (The forms' results are checked against the CPU in inference_linear_test.)
-#include <algorithm>
 #include <cmath>
 
 #include "gpu_test.hpp"
@@ -43,12 +42,6 @@ TEST_F(ModelInferenceTest, SmallGatedModelGetsARowPerRatio) {
   }
   for (const char* form : {"merged_ms", "folded_ms"}) EXPECT_GT(t.number(1, form), 0.0) << form;
   EXPECT_TRUE(std::isfinite(t.number(1, "overhead_vs_r0")));
-  // One form per fused linear (qkv, o, gate_up, down), "mixed" only where they differ.
-  const std::string forms = t.text(1, "layer_forms");
-  EXPECT_EQ(std::count(forms.begin(), forms.end(), '/'), 3) << forms;
-  if (t.text(1, "form") != "mixed") {
-    EXPECT_EQ(forms.find(t.text(1, "form")), 0u) << forms;
-  }
   bool has_overhead = false;
   for (const auto& [key, value] : summary) has_overhead |= key.rfind("adapter_overhead_geomean", 0) == 0;
   EXPECT_TRUE(has_overhead);

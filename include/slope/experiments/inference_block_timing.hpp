@@ -4,7 +4,6 @@
 // --mode inference` (a decoder block's linear layers).
 #pragma once
 
-#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -34,20 +33,16 @@ struct InferenceBlockOptions {
   int max_rotation = 16;
 };
 
-// One adapter ratio's measurement. Every block's time comes from samples interleaved with
+// One adapter ratio's measurement. Every form's time comes from samples interleaved with
 // dense; `overhead` (the median per-pair ratio minus 1) from samples interleaved with the
-// r = 0 block, which also picks the fastest candidate, reported as sparse_ms and `form`: one
-// of the forms for the whole block, or "mixed" (unchained blocks only: each layer in the form
-// it ran fastest in alone, `layer_forms`). form_ms holds each form's whole-block time; at
-// r = 0 only the merged entry, the r = 0 block's.
+// r = 0 block, which also picks the fastest form, reported as sparse_ms. A form not run (every
+// adapter form at r = 0) has no entry in form_ms.
 struct InferenceBlockRow {
   double ratio = 0;
   int64_t rank = 0;  // per adapter, before padding; a fused linear carries `adapters` of them
   double dense_ms = 0, sparse_ms = 0;
   std::string form;  // "none" at r = 0
   std::map<gpu::AdapterForm, double> form_ms;
-  double mixed_ms = NAN;                 // nan where every layer ran fastest in the same form
-  std::vector<std::string> layer_forms;  // the reported block's form per layer (r > 0)
   double overhead = 0;  // nan where no r = 0 block was measured before this ratio
 };
 

@@ -26,16 +26,14 @@ struct ModelInferenceOptions {
 };
 
 // Columns: model, paper_model, hidden, adapter_ratio, rank, tokens, dense_ms, sparse_ms,
-// speedup, form, layer_forms, merged_ms, folded_ms, mixed_ms, overhead_vs_r0, paper_speedup
-// (nan where the paper has none). Every linear is token-major in and out; the pairings are
-// those of `slope layer --mode inference`, with the merged and folded forms (the pre-add form
-// was never the fastest in that experiment's runs, and token-major plans cost ~0.25 s each to
-// make). `form` is the fastest block: one form throughout, or "mixed", each linear in the form
-// it ran fastest in alone; layer_forms lists the reported block's forms in decoder_linears()
-// order, joined by "/". A fused product's folded form carries its projections' adapters in one
-// K extension of 2 r per projection over all of its rows, so it costs that many times one
-// projection's (the merged form's extra rows do not multiply). `summary` gets the geometric
-// mean speedup over the models per ratio, measured and the paper's, and the adapter overheads.
+// speedup, form, merged_ms, folded_ms, overhead_vs_r0, paper_speedup (nan where the paper has
+// none). Every linear is token-major in and out; the pairings are those of `slope layer --mode
+// inference`, with the merged and folded forms (the pre-add form was never the fastest in
+// that experiment's runs, and token-major plans cost ~0.25 s each to make). A fused product's
+// folded form carries its projections' adapters in one K extension of 2 r per projection over
+// all of its rows, so it costs that many times one projection's; the merged form's extra rows
+// do not multiply. `summary` gets the geometric mean speedup over the
+// models per ratio, measured and the paper's.
 Table run_model_inference_experiment(const ModelInferenceOptions& options, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress);
 
