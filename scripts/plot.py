@@ -339,7 +339,7 @@ def plot_step(args):
 
 def plot_model(args):
     """Per model, the decoder block's linear-layer speedup over dense at each adapter ratio
-    (bars) beside the paper's end-to-end speedup (black ticks); right: each adapter's overhead
+    (bars) beside the paper's end-to-end speedup (black marks); right: each adapter's overhead
     over the r = 0 block."""
     rows = read_csv(args.csv)
     models = list(dict.fromkeys(r["model"] for r in rows))  # the run's order

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "slope/bench/timer.hpp"
+#include "slope/core/error.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/stream.hpp"
 #include "slope/model/memory_model.hpp"
@@ -29,6 +30,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
                                                     const std::vector<double>& adapter_ratios,
                                                     const InferenceBlockOptions& o, gpu::SparseEngine& engine,
                                                     gpu::DenseGemmCache& dense) {
+  require(!defs.empty() && !o.forms.empty(), "an inference block needs a layer and an adapter form");
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
@@ -163,8 +165,8 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
     row.ratio = ratio;
     row.rank = rank;
     row.dense_ms = dense_ms;
-    gpu::AdapterForm fastest = gpu::AdapterForm::kMerged;
     const auto& rank_by = form_overhead.empty() ? form_ms : form_overhead;
+    gpu::AdapterForm fastest = rank_by.begin()->first;  // o.forms need not hold the merged form
     for (const auto& [f, v] : rank_by)
       if (v < rank_by.at(fastest)) fastest = f;
     row.sparse_ms = form_ms[fastest];

@@ -1,7 +1,7 @@
 // Times a block of SLoPe inference layers (2:4 sparse, with lazy low-rank adapters) against
 // the same block of dense cuBLASLt layers, for each adapter ratio and adapter form. Shared by
-// `slope layer --mode inference` (one shape of hidden size d at a time) and `slope model
-// --mode inference` (a decoder block's linear layers).
+// `slope layer --mode inference` (one shape of hidden size d at a time) and `slope model` (a
+// decoder block's linear layers).
 #pragma once
 
 #include <map>

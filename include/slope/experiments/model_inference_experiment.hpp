@@ -1,4 +1,4 @@
-// `slope model --mode inference`: one decoder block's linear layers of each model (fused q, k,
+// `slope model`: inference of one decoder block's linear layers of each model (fused q, k,
 // v; o; up, or gate and up; down), SLoPe (2:4 sparse, lazy adapters of 0, 1.56% and 6.25% of
 // the hidden size) against dense cuBLASLt, beside the paper's end-to-end inference speedups.
 // The attention core, norms and activations are dense on both sides and not timed, so the
@@ -32,8 +32,8 @@ struct ModelInferenceOptions {
 // that experiment's runs, and token-major plans cost ~0.25 s each to make). A fused product's
 // folded form carries its projections' adapters in one K extension of 2 r per projection over
 // all of its rows, so it costs that many times one projection's; the merged form's extra rows
-// do not multiply. `summary` gets the geometric mean speedup over the
-// models per ratio, measured and the paper's.
+// do not multiply. `summary` gets the geometric mean speedup over the models per ratio,
+// measured and the paper's, and the geometric mean adapter overhead per ratio.
 Table run_model_inference_experiment(const ModelInferenceOptions& options, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress);
 
