@@ -107,7 +107,8 @@ TEST_F(CliTest, ModelRefusesBadInputBeforeAnyGpuWork) {
   if (run("model --help").out.find("GPU experiment (this build has no CUDA)") != std::string::npos)
     GTEST_SKIP() << "a CPU-only build";
   expect_bad_input("model --model OPT-1T", "unknown model 'OPT-1T'");
-  expect_bad_input("model --hidden 768", "--hidden does not apply");
+  expect_bad_input("model --hidden 768", "--hidden");  // the models set the shapes
+  expect_bad_input("memcheck --hidden 768", "--hidden");
   expect_bad_input("model --adapter-ratio 1.5", "adapter ratio");
   expect_bad_input("model --tokens 100", "--tokens");
 }

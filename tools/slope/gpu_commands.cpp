@@ -46,8 +46,9 @@ struct GpuArgs {
   OutputOptions output;
 };
 
-void add_gpu_options(CLI::App& sub, GpuArgs& a) {
-  sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
+// `hidden_sizes`: the command sweeps hidden sizes (not one whose models set the shapes).
+void add_gpu_options(CLI::App& sub, GpuArgs& a, bool hidden_sizes = true) {
+  if (hidden_sizes) sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
   sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
   sub.add_option("--dtype", a.dtype, "fp16 or bf16")->check(CLI::IsMember({"fp16", "bf16"}));
   sub.add_option("--samples", a.samples, "Timing samples per measurement (median reported)");
@@ -232,7 +233,6 @@ void run_layer(const GpuArgs& a) {
 
 void run_model(const GpuArgs& a) {
   validate(a);
-  require(a.hidden.empty(), "--hidden does not apply to 'model': each model sets its own shapes (use --model)");
   ModelInferenceOptions o;
   for (const auto& name : a.models) o.models.push_back(find_model(name));
   for (double r : a.ratios) validate_adapter_ratio(r);
@@ -298,14 +298,14 @@ void register_gpu_commands(CLI::App& app) {
   auto model = std::make_shared<GpuArgs>();
   CLI::App* md = app.add_subcommand(
       "model", "Inference of one decoder block's linear layers per model, SLoPe vs dense, beside the paper's speedups (GPU)");
-  add_gpu_options(*md, *model);
+  add_gpu_options(*md, *model, false);
   md->add_option("--model", model->models, "Zoo model (repeatable); default the paper's seven");
   md->add_option("--adapter-ratio", model->ratios, "Adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
   md->callback([model] { run_model(*model); });
 
   auto memcheck = std::make_shared<GpuArgs>();
   CLI::App* c = app.add_subcommand("memcheck", "Measured GPU bytes of N decoder layers vs the memory model (GPU)");
-  add_gpu_options(*c, *memcheck);
+  add_gpu_options(*c, *memcheck, false);
   c->add_option("--model", memcheck->models, "Zoo model (repeatable); default OPT-2.7B and LLaMA-3-8B");
   c->add_option("--layers", memcheck->layers, "Decoder layers to allocate (default 2)");
   c->callback([memcheck] { run_memcheck(*memcheck); });
