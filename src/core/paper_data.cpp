@@ -1,5 +1,6 @@
 #include "slope/core/paper_data.hpp"
 
+#include <cmath>
 #include <string>
 
 #include "slope/core/csv.hpp"
@@ -29,6 +30,22 @@ RatioTable parse_ratio_table(const char* csv, const std::string& what) {
 RatioTable memory_ratios() { return parse_ratio_table(memory_table_csv(), "memory"); }
 
 RatioTable speedups() { return parse_ratio_table(speedup_table_csv(), "speedup"); }
+
+std::optional<std::string> adapter_column_suffix(double ratio) {
+  if (ratio == 0.0) return "r0";
+  if (std::fabs(ratio - 1.0 / 64.0) < 1e-3) return "r1.56pct";
+  if (std::fabs(ratio - 1.0 / 16.0) < 1e-3) return "r6.25pct";
+  return std::nullopt;
+}
+
+std::optional<double> cell(const RatioTable& table, const std::string& model, const std::string& method,
+                           const std::string& column) {
+  const auto row = table.find({model, method});
+  if (row == table.end()) return std::nullopt;
+  const auto value = row->second.find(column);
+  if (value == row->second.end()) return std::nullopt;
+  return value->second;
+}
 
 std::vector<FigurePoint> figure_points() {
   std::vector<FigurePoint> points;

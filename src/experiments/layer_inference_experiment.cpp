@@ -30,10 +30,9 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       const auto rows = time_inference_block(block_linears(shape, d, token_major_out), d, o.adapter_ratios, block,
                                              engine, dense);
       for (const InferenceBlockRow& r : rows) {
-        auto form_time = [&](gpu::AdapterForm f) { return r.form_ms.count(f) ? r.form_ms.at(f) : NAN; };
         table.add_row({d, shape, r.ratio, r.rank, o.tokens, r.dense_ms, r.sparse_ms, r.dense_ms / r.sparse_ms, r.form,
-                       form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kPreAdd),
-                       form_time(gpu::AdapterForm::kFolded), r.overhead});
+                       r.form_time(gpu::AdapterForm::kMerged), r.form_time(gpu::AdapterForm::kPreAdd),
+                       r.form_time(gpu::AdapterForm::kFolded), r.overhead});
         if (r.rank == 0 && d >= 1024) min_r0_speedup = std::min(min_r0_speedup, r.dense_ms / r.sparse_ms);
         if (r.rank > 0 && d >= 2048 && shape != "attention" && !std::isnan(r.overhead))
           overhead_factors[r.ratio].add(1.0 + r.overhead);

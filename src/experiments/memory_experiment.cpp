@@ -10,25 +10,18 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-// The paper's column for a (mode, adapter ratio); none for ratios it did not report.
-std::optional<std::string> paper_column(Mode mode, double ratio) {
-  if (mode == Mode::kTraining) return ratio == 0.0 ? std::optional<std::string>("training") : std::nullopt;
-  if (ratio == 0.0) return "inference_r0";
-  if (std::fabs(ratio - 1.0 / 64.0) < 1e-3) return "inference_r1.56pct";
-  if (std::fabs(ratio - 1.0 / 16.0) < 1e-3) return "inference_r6.25pct";
-  return std::nullopt;
-}
-
+// The paper's memory ratio for a row, where it reports one.
 std::optional<double> paper_value(const paper_data::RatioTable& table, const std::string& model,
                                   Method method, Mode mode, double ratio) {
   if (method == Method::kDense) return std::nullopt;
-  const auto column = paper_column(mode, ratio);
+  std::optional<std::string> column;
+  if (mode == Mode::kTraining) {
+    if (ratio == 0.0) column = "training";
+  } else if (const auto suffix = paper_data::adapter_column_suffix(ratio)) {
+    column = "inference_" + *suffix;
+  }
   if (!column) return std::nullopt;
-  const auto row = table.find({paper_name(model), method == Method::kSlope ? "SLoPe" : "FST"});
-  if (row == table.end()) return std::nullopt;
-  const auto cell = row->second.find(*column);
-  if (cell == row->second.end()) return std::nullopt;
-  return cell->second;
+  return paper_data::cell(table, paper_name(model), method == Method::kSlope ? "SLoPe" : "FST", *column);
 }
 
 }  // namespace

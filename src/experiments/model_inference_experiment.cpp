@@ -16,20 +16,9 @@ namespace {
 
 // The paper's inference speedup of a model at an adapter ratio, where it reports one.
 std::optional<double> paper_speedup(const paper_data::RatioTable& table, const std::string& model, double ratio) {
-  std::string column;
-  if (ratio == 0.0)
-    column = "inference_speedup_r0";
-  else if (std::fabs(ratio - 1.0 / 64.0) < 1e-3)
-    column = "inference_speedup_r1.56pct";
-  else if (std::fabs(ratio - 1.0 / 16.0) < 1e-3)
-    column = "inference_speedup_r6.25pct";
-  else
-    return std::nullopt;
-  const auto row = table.find({paper_name(model), "SLoPe"});
-  if (row == table.end()) return std::nullopt;
-  const auto cell = row->second.find(column);
-  if (cell == row->second.end()) return std::nullopt;
-  return cell->second;
+  const auto suffix = paper_data::adapter_column_suffix(ratio);
+  if (!suffix) return std::nullopt;
+  return paper_data::cell(table, paper_name(model), "SLoPe", "inference_speedup_" + *suffix);
 }
 
 }  // namespace
@@ -57,11 +46,10 @@ Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::Sparse
     for (const DecoderLinear& l : decoder_linears(m))
       linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projections});
     for (const InferenceBlockRow& r : time_inference_block(linears, m.hidden, o.adapter_ratios, block, engine, dense)) {
-      auto form_time = [&](gpu::AdapterForm f) { return r.form_ms.count(f) ? r.form_ms.at(f) : NAN; };
       const double speedup = r.dense_ms / r.sparse_ms;
       const auto theirs = paper_speedup(reference, m.name, r.ratio);
       table.add_row({m.name, paper_name(m.name), m.hidden, r.ratio, r.rank, o.tokens, r.dense_ms, r.sparse_ms, speedup,
-                     r.form, form_time(gpu::AdapterForm::kMerged), form_time(gpu::AdapterForm::kFolded), r.overhead,
+                     r.form, r.form_time(gpu::AdapterForm::kMerged), r.form_time(gpu::AdapterForm::kFolded), r.overhead,
                      theirs ? *theirs : NAN});
       measured[r.ratio].add(speedup);
       if (theirs) paper[r.ratio].add(*theirs);

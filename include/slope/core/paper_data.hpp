@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,12 @@ RatioTable memory_ratios();
 // The end-to-end speedup table, same keys. Columns: training_speedup, inference_speedup_r0,
 // inference_speedup_r1.56pct, inference_speedup_r6.25pct.
 RatioTable speedups();
+// The suffix of both tables' inference column for an adapter ratio ("r0", "r1.56pct",
+// "r6.25pct"); none for a ratio the paper did not report.
+std::optional<std::string> adapter_column_suffix(double ratio);
+// The (model, method) row's value in `column`, where the table has one (model: the paper's name).
+std::optional<double> cell(const RatioTable& table, const std::string& model, const std::string& method,
+                           const std::string& column);
 
 // One value read off a figure: (figure, series, hidden) -> value.
 struct FigurePoint {

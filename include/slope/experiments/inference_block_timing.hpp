@@ -4,6 +4,7 @@
 // decoder block's linear layers).
 #pragma once
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -44,6 +45,11 @@ struct InferenceBlockRow {
   std::string form;  // "none" at r = 0
   std::map<gpu::AdapterForm, double> form_ms;
   double overhead = 0;  // nan where no r = 0 block was measured before this ratio
+  // A form's time beside dense, nan for a form not run.
+  double form_time(gpu::AdapterForm form) const {
+    const auto it = form_ms.find(form);
+    return it == form_ms.end() ? NAN : it->second;
+  }
 };
 
 // `hidden` sets each ratio's rank (adapter_rank(ratio, hidden)). The ratios are measured in
