@@ -9,6 +9,7 @@
   plot.py layer   --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py step    --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py model   --csv FILE.csv --out FILE.png [--title TEXT]
+  plot.py model_training --csv FILE.csv --out FILE.png [--title TEXT]
 
 The paper's A100 values (data/paper/figures_read_off.csv) are drawn as faint reference
 lines where the paper has a matching figure (for SpMM: only beside fp16 at 2048 tokens, the
@@ -374,6 +375,39 @@ def plot_model(args):
     save(fig, args.out)
 
 
+def plot_model_training(args):
+    """Per model, the decoder block's linear-layer speedup over dense in each training phase
+    (bars), the paper's end-to-end training speedup marked on the total, and the total's
+    ceiling (two of three products sparse at twice dense's rate)."""
+    rows = read_csv(args.csv)
+    models = list(dict.fromkeys(r["model"] for r in rows))  # the run's order
+    phases = list(dict.fromkeys(r["phase"] for r in rows))
+    cell = {(r["model"], r["phase"]): r for r in rows}
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / len(phases)
+    for i, phase in enumerate(phases):
+        xs = [m + (i - (len(phases) - 1) / 2) * width for m in range(len(models))]
+        got = [num(cell[(m, phase)]["speedup"]) if (m, phase) in cell else math.nan for m in models]
+        ax.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {phase.replace('_', ' ')}")
+        if phase == "total":
+            paper = [num(cell[(m, phase)].get("paper_speedup")) if (m, phase) in cell else math.nan for m in models]
+            ax.hlines(paper, [x - width * 0.45 for x in xs], [x + width * 0.45 for x in xs], color="black", lw=2,
+                      zorder=3, label="paper's whole model (A100)")
+            ceiling = num(cell[(models[0], phase)]["ceiling"]) if (models[0], phase) in cell else math.nan
+            if not math.isnan(ceiling):
+                ax.axhline(ceiling, color="gray", ls="--", lw=0.8, label=f"total's ceiling ({ceiling:g})")
+    ax.set_xticks(range(len(models)))
+    first = phases[0]
+    ax.set_xticklabels([cell[(m, first)]["paper_model"] if (m, first) in cell else m for m in models],
+                       rotation=30, ha="right", fontsize=8)
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_ylabel("speedup over dense")
+    ax.legend(fontsize=7, loc="lower center", ncol=3, framealpha=0.9)
+    ax.set_title("Decoder block's linear layers in training (measured) vs the paper's whole model")
+    fig.suptitle(args.title or "SLoPe training per model")
+    save(fig, args.out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -385,7 +419,7 @@ def main():
     p.add_argument("--csv", required=True, action="append")
     p.add_argument("--out", required=True)
     p.add_argument("--title")
-    for kind in ("spmm", "setup", "lowrank", "layer", "step", "model"):
+    for kind in ("spmm", "setup", "lowrank", "layer", "step", "model", "model_training"):
         p = sub.add_parser(kind)
         p.add_argument("--csv", required=True)
         p.add_argument("--out", required=True)
@@ -396,7 +430,8 @@ def main():
     args = parser.parse_args()
     try:
         {"memory": plot_memory, "spmm": plot_spmm, "spmm_sweep": plot_spmm_sweep, "setup": plot_setup,
-         "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step, "model": plot_model}[args.kind](args)
+         "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step, "model": plot_model,
+         "model_training": plot_model_training}[args.kind](args)
     except (OSError, KeyError, ValueError, StopIteration) as e:
         print(f"plot.py: error: cannot plot {args.kind}: {e}", file=sys.stderr)
         return 2

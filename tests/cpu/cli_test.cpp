@@ -111,6 +111,9 @@ TEST_F(CliTest, ModelRefusesBadInputBeforeAnyGpuWork) {
   expect_bad_input("memcheck --hidden 768", "--hidden");
   expect_bad_input("model --adapter-ratio 1.5", "adapter ratio");
   expect_bad_input("model --tokens 100", "--tokens");
+  expect_bad_input("model --mode serving", "--mode");
+  expect_bad_input("model --mode training --adapter-ratio 0.0625", "--mode inference only");
+  expect_bad_input("model --mode training --tokens 100", "--tokens");
 }
 
 TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {

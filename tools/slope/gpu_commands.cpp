@@ -18,6 +18,7 @@
 #include "slope/experiments/layer_training_experiment.hpp"
 #include "slope/experiments/memory_check_experiment.hpp"
 #include "slope/experiments/model_inference_experiment.hpp"
+#include "slope/experiments/model_training_experiment.hpp"
 #include "slope/experiments/lowrank_experiment.hpp"
 #include "slope/experiments/setup_experiment.hpp"
 #include "slope/experiments/spmm_experiment.hpp"
@@ -39,6 +40,7 @@ struct GpuArgs {
   std::string input = "token-major";
   std::string output_layout = "feature-major";
   int64_t tokens = 2048;
+  const CLI::Option* tokens_option = nullptr;  // to tell a given --tokens from the default
   std::string dtype = "fp16";
   int samples = 30;
   std::string tuning_cache;
@@ -49,7 +51,7 @@ struct GpuArgs {
 // `hidden_sizes`: the command sweeps hidden sizes (not one whose models set the shapes).
 void add_gpu_options(CLI::App& sub, GpuArgs& a, bool hidden_sizes = true) {
   if (hidden_sizes) sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
-  sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
+  a.tokens_option = sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
   sub.add_option("--dtype", a.dtype, "fp16 or bf16")->check(CLI::IsMember({"fp16", "bf16"}));
   sub.add_option("--samples", a.samples, "Timing samples per measurement (median reported)");
   sub.add_option("--tuning-cache", a.tuning_cache,
@@ -233,6 +235,20 @@ void run_layer(const GpuArgs& a) {
 
 void run_model(const GpuArgs& a) {
   validate(a);
+  if (a.mode == "training") {
+    require(a.ratios.empty(), "--adapter-ratio is for --mode inference only (SLoPe pretrains without adapters)");
+    ModelTrainingOptions o;
+    for (const auto& name : a.models) o.models.push_back(find_model(name));
+    if (a.tokens_option && a.tokens_option->count() > 0) o.tokens = a.tokens;
+    o.dtype = parse_dtype(a.dtype);
+    o.samples = a.samples;
+    GpuArgs recorded = a;  // the metadata names the tokens the run used
+    recorded.tokens = o.tokens;
+    run_in_session(recorded, "model_training", bench::kPairedGraphTiming, [&](GpuSession& g, Metadata& summary) {
+      return run_model_training_experiment(o, g.engine, g.dense, summary, progress);
+    });
+    return;
+  }
   ModelInferenceOptions o;
   for (const auto& name : a.models) o.models.push_back(find_model(name));
   for (double r : a.ratios) validate_adapter_ratio(r);
@@ -297,10 +313,15 @@ void register_gpu_commands(CLI::App& app) {
 
   auto model = std::make_shared<GpuArgs>();
   CLI::App* md = app.add_subcommand(
-      "model", "Inference of one decoder block's linear layers per model, SLoPe vs dense, beside the paper's speedups (GPU)");
+      "model",
+      "One decoder block's linear layers per model, SLoPe vs dense, beside the paper's speedups: inference or "
+      "training (GPU)");
   add_gpu_options(*md, *model, false);
+  md->add_option("--mode", model->mode, "inference (default; 2048 tokens) or training (per phase; 8192 tokens)")
+      ->check(CLI::IsMember({"inference", "training"}));
   md->add_option("--model", model->models, "Zoo model (repeatable); default the paper's seven");
-  md->add_option("--adapter-ratio", model->ratios, "Adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
+  md->add_option("--adapter-ratio", model->ratios,
+                 "Inference: adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
   md->callback([model] { run_model(*model); });
 
   auto memcheck = std::make_shared<GpuArgs>();

@@ -1,0 +1,52 @@
+#include "slope/experiments/model_training_experiment.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "slope/core/geometric_mean.hpp"
+#include "slope/core/paper_data.hpp"
+#include "slope/experiments/training_block_timing.hpp"
+#include "slope/model/decoder_linears.hpp"
+
+namespace slope {
+
+Table run_model_training_experiment(const ModelTrainingOptions& o, gpu::SparseEngine& engine,
+                                    gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
+  Table table({"model", "paper_model", "hidden", "tokens", "phase", "dense_ms", "sparse_ms", "speedup", "ceiling",
+               "paper_speedup"});
+  std::vector<ModelConfig> models = o.models;
+  if (models.empty())
+    for (const auto& name : paper_models()) models.push_back(find_model(name));
+  const auto reference = paper_data::speedups();
+  TrainingBlockOptions block;
+  block.tokens = o.tokens;
+  block.dtype = o.dtype;
+  block.samples = o.samples;
+  block.chained = false;  // the attention core and the activation sit between the projections
+  GeometricMean measured, paper;
+  for (const ModelConfig& m : models) {
+    std::vector<BlockLinear> linears;
+    for (const DecoderLinear& l : decoder_linears(m))
+      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projections});
+    const auto theirs = paper_data::cell(reference, paper_name(m.name), "SLoPe", "training_speedup");
+    for (const TrainingPhaseRow& r : time_training_block(linears, block, engine, dense)) {
+      const bool total = r.phase == "total";
+      table.add_row({m.name, paper_name(m.name), m.hidden, o.tokens, r.phase, r.dense_ms, r.sparse_ms, r.speedup,
+                     r.ceiling, total && theirs ? *theirs : NAN});
+      if (!total) continue;
+      measured.add(r.speedup);
+      if (theirs) paper.add(*theirs);
+      if (progress)
+        progress(fmt::format("model training {:16} t={} dense {:8.3f} ms  sparse {:8.3f} ms  speedup {:5.2f} (paper {})",
+                             m.name, o.tokens, r.dense_ms, r.sparse_ms, r.speedup,
+                             theirs ? fmt::format("{:.2f}", *theirs) : "-"));
+    }
+  }
+  if (!measured.empty()) summary.emplace_back("speedup_geomean", fmt::format("{:.4f}", measured.value()));
+  if (!paper.empty() && paper.count() == measured.count())
+    summary.emplace_back("paper_speedup_geomean", fmt::format("{:.4f}", paper.value()));
+  return table;
+}
+
+}  // namespace slope

@@ -1,0 +1,53 @@
+// `slope model --mode training`'s experiment: a small model with grouped-query attention and
+// a gated MLP, whose projections each read an input of their own, runs every phase; one of
+// the paper's models gets the paper's training speedup on its total row. (The phases'
+// products are checked against the CPU in slope_linear_test.)
+#include <cmath>
+
+#include "gpu_test.hpp"
+#include "slope/experiments/model_training_experiment.hpp"
+
+namespace slope::testing {
+namespace {
+
+class ModelTrainingTest : public GpuTest {};
+
+TEST_F(ModelTrainingTest, EveryPhaseOfEveryModelGetsARow) {
+  ModelConfig tiny;
+  tiny.name = "tiny-gqa";
+  tiny.family = Family::kLlama;
+  tiny.hidden = 256;
+  tiny.heads = 4;
+  tiny.kv_heads = 2;
+  tiny.head_dim = 64;
+  tiny.ffn = 528;  // a multiple of 16, not of 64
+  tiny.gated_mlp = true;
+  ModelTrainingOptions o;
+  o.models = {tiny, find_model("OPT-2.7B")};
+  o.tokens = 144;
+  o.samples = 3;
+  gpu::SparseEngine engine(nullptr, gpu::SearchPolicy::kDefault);
+  gpu::DenseGemmCache dense;
+  Metadata summary;
+  const Table t = run_model_training_experiment(o, engine, dense, summary, nullptr);
+  ASSERT_EQ(t.rows.size(), 8u);
+  const char* phases[] = {"forward", "grad_input", "grad_weight", "total"};
+  for (size_t r = 0; r < 8; ++r) {
+    EXPECT_EQ(t.text(r, "model"), r < 4 ? "tiny-gqa" : "OPT-2.7B");
+    EXPECT_EQ(t.text(r, "phase"), phases[r % 4]);
+    EXPECT_GT(t.number(r, "dense_ms"), 0.0);
+    EXPECT_GT(t.number(r, "sparse_ms"), 0.0);
+    EXPECT_NEAR(t.number(r, "speedup"), t.number(r, "dense_ms") / t.number(r, "sparse_ms"),
+                0.5 * t.number(r, "speedup"));  // a median of ratios, near the ratio of medians
+    const bool has_paper_value = r == 7;          // OPT-2.7B's total
+    EXPECT_EQ(std::isnan(t.number(r, "paper_speedup")), !has_paper_value) << r;
+  }
+  EXPECT_DOUBLE_EQ(t.number(7, "paper_speedup"), 1.13);  // the paper's OPT-2.6B
+  EXPECT_DOUBLE_EQ(t.number(3, "ceiling"), 1.5);
+  bool has_geomean = false;
+  for (const auto& [key, value] : summary) has_geomean |= key == "speedup_geomean";
+  EXPECT_TRUE(has_geomean);
+}
+
+}  // namespace
+}  // namespace slope::testing
