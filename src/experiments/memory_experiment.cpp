@@ -29,9 +29,7 @@ std::optional<double> paper_value(const paper_data::RatioTable& table, const std
 std::vector<double> paper_adapter_ratios() { return {0.0, 1.0 / 64.0, 1.0 / 16.0}; }
 
 Table run_memory_experiment(const MemoryOptions& options) {
-  std::vector<ModelConfig> models = options.models;
-  if (models.empty())
-    for (const auto& name : paper_models()) models.push_back(find_model(name));
+  const std::vector<ModelConfig> models = models_or_paper_models(options.models);
   std::vector<double> ratios = options.adapter_ratios.empty() ? paper_adapter_ratios() : options.adapter_ratios;
   for (double r : ratios) validate_adapter_ratio(r);
 

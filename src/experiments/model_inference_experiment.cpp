@@ -27,9 +27,7 @@ Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::Sparse
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"model", "paper_model", "hidden", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup",
                "form", "merged_ms", "folded_ms", "overhead_vs_r0", "paper_speedup"});
-  std::vector<ModelConfig> models = o.models;
-  if (models.empty())
-    for (const auto& name : paper_models()) models.push_back(find_model(name));
+  const std::vector<ModelConfig> models = models_or_paper_models(o.models);
   const auto reference = paper_data::speedups();
   InferenceBlockOptions block;
   block.tokens = o.tokens;

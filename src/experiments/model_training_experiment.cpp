@@ -15,9 +15,7 @@ Table run_model_training_experiment(const ModelTrainingOptions& o, gpu::SparseEn
                                     gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"model", "paper_model", "hidden", "tokens", "phase", "dense_ms", "sparse_ms", "speedup", "ceiling",
                "paper_speedup"});
-  std::vector<ModelConfig> models = o.models;
-  if (models.empty())
-    for (const auto& name : paper_models()) models.push_back(find_model(name));
+  const std::vector<ModelConfig> models = models_or_paper_models(o.models);
   const auto reference = paper_data::speedups();
   TrainingBlockOptions block;
   block.tokens = o.tokens;

@@ -114,6 +114,13 @@ std::vector<std::string> paper_models() {
   return {"OPT-66B", "OPT-30B", "OPT-13B", "OPT-6.7B", "OPT-2.7B", "LLaMA-3-8B", "Mistral-7B-v0.3"};
 }
 
+std::vector<ModelConfig> models_or_paper_models(const std::vector<ModelConfig>& models) {
+  if (!models.empty()) return models;
+  std::vector<ModelConfig> paper;
+  for (const auto& name : paper_models()) paper.push_back(find_model(name));
+  return paper;
+}
+
 std::string paper_name(const std::string& zoo_name) {
   if (zoo_name == "OPT-2.7B") return "OPT-2.6B";
   if (zoo_name == "OPT-6.7B") return "OPT-6.6B";

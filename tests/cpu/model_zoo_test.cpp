@@ -33,6 +33,17 @@ TEST(ModelZoo, LookupByPaperNameAndErrors) {
   }
 }
 
+TEST(ModelZoo, PerModelExperimentsDefaultToThePapersSeven) {
+  const auto paper = models_or_paper_models({});
+  ASSERT_EQ(paper.size(), 7u);
+  EXPECT_EQ(paper.front().name, "OPT-66B");  // the paper's table order
+  EXPECT_EQ(paper_name(paper[4].name), "OPT-2.6B");
+  EXPECT_EQ(paper.back().name, "Mistral-7B-v0.3");
+  const auto given = models_or_paper_models({find_model("GPT-2")});
+  ASSERT_EQ(given.size(), 1u);
+  EXPECT_EQ(given.front().name, "GPT-2");
+}
+
 TEST(ModelZoo, LayerOverrideScalesOnlyBlocks) {
   const ModelConfig& m = find_model("OPT-66B");
   const int64_t one = parameter_count(m, 1), two = parameter_count(m, 2);

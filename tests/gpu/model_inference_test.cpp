@@ -5,6 +5,7 @@
 
 #include "gpu_test.hpp"
 #include "slope/experiments/model_inference_experiment.hpp"
+#include "tiny_models.hpp"
 
 namespace slope::testing {
 namespace {
@@ -12,17 +13,8 @@ namespace {
 class ModelInferenceTest : public GpuTest {};
 
 TEST_F(ModelInferenceTest, SmallGatedModelGetsARowPerRatio) {
-  ModelConfig m;
-  m.name = "tiny-gqa";
-  m.family = Family::kLlama;
-  m.hidden = 256;
-  m.heads = 4;
-  m.kv_heads = 2;
-  m.head_dim = 64;
-  m.ffn = 528;  // a multiple of 16, not of 64
-  m.gated_mlp = true;
   ModelInferenceOptions o;
-  o.models = {m};
+  o.models = {tiny_gated_model()};
   o.adapter_ratios = {0.0, 1.0 / 16.0};
   o.tokens = 272;
   o.samples = 3;

@@ -6,6 +6,7 @@
 
 #include "gpu_test.hpp"
 #include "slope/experiments/model_training_experiment.hpp"
+#include "tiny_models.hpp"
 
 namespace slope::testing {
 namespace {
@@ -13,17 +14,8 @@ namespace {
 class ModelTrainingTest : public GpuTest {};
 
 TEST_F(ModelTrainingTest, EveryPhaseOfEveryModelGetsARow) {
-  ModelConfig tiny;
-  tiny.name = "tiny-gqa";
-  tiny.family = Family::kLlama;
-  tiny.hidden = 256;
-  tiny.heads = 4;
-  tiny.kv_heads = 2;
-  tiny.head_dim = 64;
-  tiny.ffn = 528;  // a multiple of 16, not of 64
-  tiny.gated_mlp = true;
   ModelTrainingOptions o;
-  o.models = {tiny, find_model("OPT-2.7B")};
+  o.models = {tiny_gated_model(), find_model("OPT-2.7B")};
   o.tokens = 144;
   o.samples = 3;
   gpu::SparseEngine engine(nullptr, gpu::SearchPolicy::kDefault);

@@ -37,6 +37,8 @@ const std::vector<ModelConfig>& model_zoo();
 const ModelConfig& find_model(const std::string& name);
 // The seven models of the paper's memory table, in its order.
 std::vector<std::string> paper_models();
+// `models`, or the paper's seven where it is empty (what the per-model experiments run).
+std::vector<ModelConfig> models_or_paper_models(const std::vector<ModelConfig>& models);
 // The paper's name for a zoo model ("OPT-2.7B" -> "OPT-2.6B"); the zoo name otherwise.
 std::string paper_name(const std::string& zoo_name);
 
