@@ -377,22 +377,28 @@ def plot_model(args):
 
 def plot_model_training(args):
     """Per model, the decoder block's linear-layer speedup over dense in each training phase
-    (bars), the paper's end-to-end training speedup marked on the total, and the total's
-    ceiling (two of three products sparse at twice dense's rate)."""
+    and whole step (bars), the paper's end-to-end training speedup marked on the total and
+    the step, and the total's ceiling (two of three products sparse at twice dense's rate)."""
     rows = read_csv(args.csv)
     models = list(dict.fromkeys(r["model"] for r in rows))  # the run's order
     phases = list(dict.fromkeys(r["phase"] for r in rows))
     cell = {(r["model"], r["phase"]): r for r in rows}
     fig, ax = plt.subplots(figsize=(11, 5))
     width = 0.8 / len(phases)
+    marked = False
     for i, phase in enumerate(phases):
         xs = [m + (i - (len(phases) - 1) / 2) * width for m in range(len(models))]
         got = [num(cell[(m, phase)]["speedup"]) if (m, phase) in cell else math.nan for m in models]
-        ax.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {phase.replace('_', ' ')}")
-        if phase == "total":
-            paper = [num(cell[(m, phase)].get("paper_speedup")) if (m, phase) in cell else math.nan for m in models]
+        label = phase.replace("_", " ")
+        if phase == "step":
+            label = f"step ({cell[(models[0], phase)]['accumulation']} micro-batches + optimizer)"
+        ax.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {label}")
+        paper = [num(cell[(m, phase)].get("paper_speedup")) if (m, phase) in cell else math.nan for m in models]
+        if not all(math.isnan(v) for v in paper):
             ax.hlines(paper, [x - width * 0.45 for x in xs], [x + width * 0.45 for x in xs], color="black", lw=2,
-                      zorder=3, label="paper's whole model (A100)")
+                      zorder=3, label=None if marked else "paper's whole model (A100)")
+            marked = True
+        if phase == "total":
             ceiling = num(cell[(models[0], phase)]["ceiling"]) if (models[0], phase) in cell else math.nan
             if not math.isnan(ceiling):
                 ax.axhline(ceiling, color="gray", ls="--", lw=0.8, label=f"total's ceiling ({ceiling:g})")

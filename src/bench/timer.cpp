@@ -156,10 +156,12 @@ Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int 
   return sample_all(sampler, samples);
 }
 
-PairTiming time_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b, cudaStream_t stream,
-                     int samples, int warmup, int rotation) {
+namespace {
+
+PairTiming interleaved_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b,
+                            cudaStream_t stream, int samples, int warmup, int rotation, bool graph) {
   require(samples > 0, "time_pair: at least one sample is needed");
-  Sampler a(fn_a, stream, warmup, rotation, true), b(fn_b, stream, warmup, rotation, true);
+  Sampler a(fn_a, stream, warmup, rotation, graph), b(fn_b, stream, warmup, rotation, graph);
   std::vector<double> ta, tb, ratios;
   for (int s = 0; s < samples; ++s) {
     // A B, then B A: a drift in clocks or temperature during the run falls on both alike.
@@ -174,6 +176,18 @@ PairTiming time_pair(const std::function<void(int)>& fn_a, const std::function<v
   }
   std::sort(ratios.begin(), ratios.end());
   return PairTiming{a.summary(std::move(ta)), b.summary(std::move(tb)), ratios[ratios.size() / 2]};
+}
+
+}  // namespace
+
+PairTiming time_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b, cudaStream_t stream,
+                     int samples, int warmup, int rotation) {
+  return interleaved_pair(fn_a, fn_b, stream, samples, warmup, rotation, true);
+}
+
+PairTiming time_pair_eager(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b,
+                           cudaStream_t stream, int samples, int warmup, int rotation) {
+  return interleaved_pair(fn_a, fn_b, stream, samples, warmup, rotation, false);
 }
 
 int rotation_count(double bytes, int cap) {

@@ -8,6 +8,7 @@
 
 #include "slope/bench/timer.hpp"
 #include "slope/core/geometric_mean.hpp"
+#include "slope/experiments/training_block_timing.hpp"
 #include "slope/gpu/adamw.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -28,20 +29,12 @@ struct BlockActivations {
   }
 };
 
-AdamWConfig step_config() {
-  AdamWConfig c;
-  c.lr = 1e-4f;
-  c.weight_decay = 0.1f;
-  c.max_grad_norm = 1.0f;
-  return c;
-}
-
 // The dense MLP block: weights, full gradients, and a fused AdamW over both.
 class DenseBlock {
  public:
   DenseBlock(gpu::DenseGemmCache& dense, int64_t d, int64_t t, DType dtype, cudaStream_t stream)
       : d_(d), t_(t), dtype_(dtype), w_up_(4 * d * d * 2), w_down_(4 * d * d * 2), g_up_(4 * d * d * 2),
-        g_down_(4 * d * d * 2), opt_(dtype, step_config()) {
+        g_down_(4 * d * d * 2), opt_(dtype, training_step_config()) {
     gpu::fill_uniform(w_up_.get(), 4 * d * d, 3, 0.02f, dtype, stream);
     gpu::fill_uniform(w_down_.get(), 4 * d * d, 4, 0.02f, dtype, stream);
     gpu::GemmShape up = gpu::feature_major_shape(t, 4 * d, d, dtype, true);
@@ -86,7 +79,7 @@ class SlopeBlock {
       : d_(d), t_(t), dtype_(dtype), ws_(engine, dense),
         up_(ws_, {4 * d, d, t, dtype, gpu::InputLayout::kTokenMajor, false, true}, stream),
         down_(ws_, {d, 4 * d, t, dtype, gpu::InputLayout::kFeatureMajor, false, false}, stream),
-        opt_(dtype, step_config()) {
+        opt_(dtype, training_step_config()) {
     gpu::DeviceBuffer w(4 * d * d * 2);
     gpu::fill_uniform(w.get(), 4 * d * d, 5, 0.02f, dtype, stream);
     up_.init_weights(w.get(), nullptr, stream);

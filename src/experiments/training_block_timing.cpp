@@ -1,10 +1,12 @@
 #include "slope/experiments/training_block_timing.hpp"
 
+#include <cmath>
 #include <functional>
 #include <memory>
 
 #include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
+#include "slope/gpu/adamw.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/slope_linear.hpp"
 #include "slope/gpu/stream.hpp"
@@ -50,6 +52,14 @@ struct Phases {
 };
 
 }  // namespace
+
+AdamWConfig training_step_config() {
+  AdamWConfig c;
+  c.lr = 1e-4f;
+  c.weight_decay = 0.1f;
+  c.max_grad_norm = 1.0f;
+  return c;
+}
 
 std::vector<TrainingPhaseRow> time_training_block(const std::vector<BlockLinear>& defs,
                                                   const TrainingBlockOptions& o, gpu::SparseEngine& engine,
@@ -149,6 +159,46 @@ std::vector<TrainingPhaseRow> time_training_block(const std::vector<BlockLinear>
     const bench::PairTiming paired = bench::time_pair(dfn[p], sfn[p], stream, o.samples, 5, sets);
     rows.push_back({ceilings[p].first, paired.a.median_ms, paired.b.median_ms, paired.ratio_median, ceilings[p].second});
   }
+  if (o.accumulation <= 0) return rows;
+
+  // Whole training steps on the first operand copy: the layers' weights move, which the
+  // timing does not mind. Dense: full weights, full gradients, AdamW over all of them;
+  // SLoPe: AdamW over the kept values (half the elements), then the refresh of W^{R,C}.
+  gpu::AdamW dense_opt(o.dtype, training_step_config()), sparse_opt(o.dtype, training_step_config());
+  for (size_t j = 0; j < n; ++j) {
+    const std::string name = "linear" + std::to_string(j);
+    dense_opt.add(dense_w[0][j].get(), dense_dw[j].get(), defs[j].d_out * defs[j].d_in, true, name);
+    slope[0][j]->add_to(sparse_opt, name);
+  }
+  const int acc = o.accumulation;
+  auto dense_step = [&](int) {
+    auto& a = dacts[0];
+    for (int m = 0; m < acc; ++m) {
+      dp.forward(0);
+      for (size_t j = n; j-- > 0;) {
+        gin[j]->run(a.grad_out[j].get(), dense_w[0][j].get(), input_grad_of(a, o.chained, j), stream);
+        gw[j]->run(input_of(a, o.chained, j), a.grad_out[j].get(), dense_dw[j].get(), stream, 1.0f,
+                   m > 0 ? 1.0f : 0.0f);
+        relu_backward_into(a, j);
+      }
+    }
+    dense_opt.step(stream, 1.0f / acc);
+  };
+  auto sparse_step = [&](int) {
+    auto& a = sacts[0];
+    for (int m = 0; m < acc; ++m) {
+      sp.forward(0);
+      for (size_t j = n; j-- > 0;) {
+        slope[0][j]->backward(input_of(a, o.chained, j), a.grad_out[j].get(), input_grad_of(a, o.chained, j), m > 0,
+                              stream);
+        relu_backward_into(a, j);
+      }
+    }
+    sparse_opt.step(stream, 1.0f / acc);
+    for (auto& layer : slope[0]) layer->refresh(stream);
+  };
+  const bench::PairTiming step = bench::time_pair_eager(dense_step, sparse_step, stream, o.samples, 2);
+  rows.push_back({"step", step.a.median_ms, step.b.median_ms, step.ratio_median, NAN});
   return rows;
 }
 

@@ -114,6 +114,9 @@ TEST_F(CliTest, ModelRefusesBadInputBeforeAnyGpuWork) {
   expect_bad_input("model --mode serving", "--mode");
   expect_bad_input("model --mode training --adapter-ratio 0.0625", "--mode inference only");
   expect_bad_input("model --mode training --tokens 100", "--tokens");
+  expect_bad_input("model --mode training --accumulation -1", "--accumulation");
+  expect_bad_input("model --mode training --accumulation 2 --accumulation 4", "one value");
+  expect_bad_input("model --accumulation 4", "--mode training only");
 }
 
 TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {

@@ -1,6 +1,6 @@
 // The device timer: on a created stream the timed calls run from a CUDA graph, exactly as
-// often as the timing says; on the legacy stream they run eagerly; a timed function that
-// cannot be captured is reported and leaves the stream usable.
+// often as the timing says; on the legacy stream, or when asked, they run eagerly; a timed
+// function that cannot be captured is reported and leaves the stream usable.
 #include "slope/bench/timer.hpp"
 
 #include "count_kernel.hpp"
@@ -97,6 +97,30 @@ TEST_F(TimerTest, PairedTimingInterleavesBothFunctionsAndRatesThemPerSample) {
   EXPECT_GT(p.ratio_median, 0.0);
   EXPECT_LT(p.ratio_median, 1.0) << "a is the shorter of the two";
   EXPECT_THROW(bench::time_pair(a, b, stream_, 0, 1, 1), Error);
+}
+
+TEST_F(TimerTest, EagerPairedTimingTakesCallsThatSynchronise) {
+  reset();
+  gpu::DeviceBuffer other(sizeof(int));
+  SLOPE_CHECK(cudaMemset(other.get(), 0, sizeof(int)));
+  // Both synchronise the stream, as an optimizer step reading its gradient norm does.
+  auto a = [&](int) {
+    SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), stream_));
+    SLOPE_CHECK(cudaStreamSynchronize(stream_));
+  };
+  auto b = [&](int) {
+    for (int k = 0; k < 3; ++k) SLOPE_CHECK(launch_count(static_cast<int*>(other.get()), stream_));
+    SLOPE_CHECK(cudaStreamSynchronize(stream_));
+  };
+  const bench::PairTiming p = bench::time_pair_eager(a, b, stream_, 5, 1, 1);
+  EXPECT_FALSE(p.a.graph);
+  EXPECT_FALSE(p.b.graph);
+  EXPECT_EQ(p.a.samples, 5);
+  EXPECT_EQ(device_count(), p.a.device_calls) << "a's work ran exactly as often as its timing says";
+  int b_count = 0;
+  SLOPE_CHECK(cudaMemcpy(&b_count, other.get(), sizeof(int), cudaMemcpyDeviceToHost));
+  EXPECT_EQ(b_count, 3 * p.b.device_calls);
+  EXPECT_GT(p.ratio_median, 0.0);
 }
 
 TEST_F(TimerTest, UncapturableCallIsAnErrorAndTheStreamStaysUsable) {

@@ -233,22 +233,34 @@ void run_layer(const GpuArgs& a) {
   });
 }
 
+// The per-model training experiment times its phases from graphs and its whole steps
+// eagerly (the optimizer reads its gradient norm on the host).
+constexpr char kModelTrainingTiming[] =
+    "phases: CUDA events around replayed CUDA graphs of each sample's calls, sparse and dense samples interleaved, "
+    "inputs rotated past the L2; step: CUDA events around eager launches, sparse and dense samples interleaved";
+
+void run_model_training(const GpuArgs& a) {
+  require(a.ratios.empty(), "--adapter-ratio is for --mode inference only (SLoPe pretrains without adapters)");
+  require(a.accumulation.size() <= 1, "--accumulation takes one value for slope model");
+  for (int n : a.accumulation)
+    require(n >= 0 && n <= 1024, "--accumulation must be in 0..1024 (got " + std::to_string(n) + ")");
+  ModelTrainingOptions o;
+  for (const auto& name : a.models) o.models.push_back(find_model(name));
+  if (a.tokens_option && a.tokens_option->count() > 0) o.tokens = a.tokens;
+  if (!a.accumulation.empty()) o.accumulation = a.accumulation.front();
+  o.dtype = parse_dtype(a.dtype);
+  o.samples = a.samples;
+  GpuArgs recorded = a;  // the metadata names the tokens the run used
+  recorded.tokens = o.tokens;
+  run_in_session(recorded, "model_training", kModelTrainingTiming, [&](GpuSession& g, Metadata& summary) {
+    return run_model_training_experiment(o, g.engine, g.dense, summary, progress);
+  });
+}
+
 void run_model(const GpuArgs& a) {
   validate(a);
-  if (a.mode == "training") {
-    require(a.ratios.empty(), "--adapter-ratio is for --mode inference only (SLoPe pretrains without adapters)");
-    ModelTrainingOptions o;
-    for (const auto& name : a.models) o.models.push_back(find_model(name));
-    if (a.tokens_option && a.tokens_option->count() > 0) o.tokens = a.tokens;
-    o.dtype = parse_dtype(a.dtype);
-    o.samples = a.samples;
-    GpuArgs recorded = a;  // the metadata names the tokens the run used
-    recorded.tokens = o.tokens;
-    run_in_session(recorded, "model_training", bench::kPairedGraphTiming, [&](GpuSession& g, Metadata& summary) {
-      return run_model_training_experiment(o, g.engine, g.dense, summary, progress);
-    });
-    return;
-  }
+  if (a.mode == "training") return run_model_training(a);
+  require(a.accumulation.empty(), "--accumulation is for --mode training only");
   ModelInferenceOptions o;
   for (const auto& name : a.models) o.models.push_back(find_model(name));
   for (double r : a.ratios) validate_adapter_ratio(r);
@@ -320,6 +332,8 @@ void register_gpu_commands(CLI::App& app) {
   md->add_option("--mode", model->mode, "inference (default; 2048 tokens) or training (per phase; 8192 tokens)")
       ->check(CLI::IsMember({"inference", "training"}));
   md->add_option("--model", model->models, "Zoo model (repeatable); default the paper's seven");
+  md->add_option("--accumulation", model->accumulation,
+                 "Training: micro-batches per optimizer step in the step row (default 4; 0: no step row)");
   md->add_option("--adapter-ratio", model->ratios,
                  "Inference: adapter rank / hidden size (repeatable); default 0, 1/64, 1/16");
   md->callback([model] { run_model(*model); });

@@ -53,6 +53,10 @@ struct PairTiming {
 };
 PairTiming time_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b, cudaStream_t stream,
                      int samples = 30, int warmup = 5, int rotation = 1);
+// The same with every call launched from the host, for functions that synchronise (an
+// optimizer step reading its gradient norm).
+PairTiming time_pair_eager(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b,
+                           cudaStream_t stream, int samples = 30, int warmup = 5, int rotation = 1);
 
 // How each timer times, for the `timing` field of result files.
 inline constexpr char kGraphTiming[] =

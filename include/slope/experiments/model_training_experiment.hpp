@@ -22,15 +22,19 @@ struct ModelTrainingOptions {
   // A training micro-batch (four sequences of 2048); at 2048 tokens the small models'
   // products are latency bound (see `slope layer --mode training`).
   int64_t tokens = 8192;
+  // Micro-batches per optimizer step in the "step" row (0: no step row).
+  int accumulation = 4;
   DType dtype = DType::kF16;
   int samples = 30;
 };
 
-// Columns: model, paper_model, hidden, tokens, phase (forward, grad_input, grad_weight,
-// total), dense_ms, sparse_ms, speedup, ceiling, paper_speedup (the paper's training speedup
-// on the total row, nan elsewhere). Each projection reads a token-major input of its own and
-// writes a feature-major output, as SLoPe's training layers do. `summary` gets the geometric
-// mean total speedup over the models, measured and the paper's.
+// Columns: model, paper_model, hidden, tokens, accumulation, phase (forward, grad_input,
+// grad_weight, total; step: whole training steps of the block's linear layers with the
+// optimizer, see TrainingBlockOptions), dense_ms, sparse_ms, speedup, ceiling, paper_speedup
+// (the paper's training speedup on the total and step rows, nan elsewhere). Each projection
+// reads a token-major input of its own and writes a feature-major output, as SLoPe's
+// training layers do. `summary` gets the geometric mean speedups over the models of the
+// total and the step, and the paper's.
 Table run_model_training_experiment(const ModelTrainingOptions& options, gpu::SparseEngine& engine,
                                     gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress);
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "slope/core/adamw.hpp"
 #include "slope/core/dtype.hpp"
 #include "slope/experiments/block_shapes.hpp"
 #include "slope/gpu/dense_gemm.hpp"
@@ -25,16 +26,25 @@ struct TrainingBlockOptions {
   // projections, whose attention core, norms and activations, dense on both sides, are not
   // timed).
   bool chained = true;
+  // Above 0, one more row, "step": this many micro-batches of forward and backward with the
+  // weight gradients accumulated, then one clipped AdamW step (and SLoPe's refresh of
+  // W^{R,C}), launched eagerly because the step reads its gradient norm on the host.
+  int accumulation = 0;
 };
 
-// One phase of the block: forward, grad_input, grad_weight, or total (all three). Times are
-// the medians of samples interleaved with dense, the speedup the median per-pair ratio.
+// One phase of the block: forward, grad_input, grad_weight, total (all three), or step. Times
+// are the medians of samples interleaved with dense, the speedup the median per-pair ratio.
 // ceiling: the speedup if the sparse products ran at twice dense's rate and the rest at
-// dense's (2 for the sparse phases, 1 for grad_weight, 1.5 for the total).
+// dense's (2 for the sparse phases, 1 for grad_weight, 1.5 for the total; nan for the step,
+// whose optimizer and refresh are bound by memory, not by the products).
 struct TrainingPhaseRow {
   std::string phase;
   double dense_ms = 0, sparse_ms = 0, speedup = 0, ceiling = 0;
 };
+
+// The optimizer the training-step benchmarks run (learning rate, weight decay 0.1, the
+// gradient norm clipped to 1), the same for SLoPe and dense.
+AdamWConfig training_step_config();
 
 std::vector<TrainingPhaseRow> time_training_block(const std::vector<BlockLinear>& linears,
                                                   const TrainingBlockOptions& options, gpu::SparseEngine& engine,
