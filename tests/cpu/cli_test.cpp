@@ -117,6 +117,12 @@ TEST_F(CliTest, ModelRefusesBadInputBeforeAnyGpuWork) {
   expect_bad_input("model --mode training --accumulation -1", "--accumulation");
   expect_bad_input("model --mode training --accumulation 2 --accumulation 4", "one value");
   expect_bad_input("model --accumulation 4", "--mode training only");
+  write("broken.json", "{ \"model_type\": \"opt\", ");
+  expect_bad_input("model --config " + file("broken.json"), "not valid JSON");
+  // hidden 520: a multiple of 8 but not of 16
+  write("odd.json", R"({"model_type": "opt", "hidden_size": 520, "num_hidden_layers": 2, "ffn_dim": 2080,
+                        "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 64})");
+  expect_bad_input("model --mode training --config " + file("odd.json"), "multiples of 16");
 }
 
 TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {

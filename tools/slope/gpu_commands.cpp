@@ -23,6 +23,8 @@
 #include "slope/experiments/setup_experiment.hpp"
 #include "slope/experiments/spmm_experiment.hpp"
 #include "slope/gpu/device_info.hpp"
+#include "slope/model/decoder_linears.hpp"
+#include "slope/model/hf_config.hpp"
 #include "slope/model/memory_model.hpp"
 #include "slope/model/model_config.hpp"
 
@@ -33,6 +35,7 @@ struct GpuArgs {
   std::vector<int64_t> hidden;
   std::vector<int64_t> token_list;
   std::vector<std::string> models;
+  std::vector<std::string> configs;  // HuggingFace config.json files (slope model)
   int64_t layers = 2;
   std::vector<double> ratios;
   std::vector<int> accumulation;
@@ -239,13 +242,27 @@ constexpr char kModelTrainingTiming[] =
     "phases: CUDA events around replayed CUDA graphs of each sample's calls, sparse and dense samples interleaved, "
     "inputs rotated past the L2; step: CUDA events around eager launches, sparse and dense samples interleaved";
 
+// The models a `slope model` run times: zoo names, then config files; every product's
+// dimensions must suit the sparse tensor cores, which is checked before any GPU work.
+std::vector<ModelConfig> models_to_time(const GpuArgs& a) {
+  std::vector<ModelConfig> models;
+  for (const auto& name : a.models) models.push_back(find_model(name));
+  for (const auto& path : a.configs) models.push_back(load_hf_config(path));
+  for (const ModelConfig& m : models)
+    for (const DecoderLinear& l : decoder_linears(m))
+      require(l.d_out % 16 == 0 && l.d_in % 16 == 0,
+              fmt::format("model '{}': {} is {} x {}; 2:4 sparse products need multiples of 16", m.name, l.name,
+                          l.d_out, l.d_in));
+  return models;
+}
+
 void run_model_training(const GpuArgs& a) {
   require(a.ratios.empty(), "--adapter-ratio is for --mode inference only (SLoPe pretrains without adapters)");
   require(a.accumulation.size() <= 1, "--accumulation takes one value for slope model");
   for (int n : a.accumulation)
     require(n >= 0 && n <= 1024, "--accumulation must be in 0..1024 (got " + std::to_string(n) + ")");
   ModelTrainingOptions o;
-  for (const auto& name : a.models) o.models.push_back(find_model(name));
+  o.models = models_to_time(a);
   if (a.tokens_option && a.tokens_option->count() > 0) o.tokens = a.tokens;
   if (!a.accumulation.empty()) o.accumulation = a.accumulation.front();
   o.dtype = parse_dtype(a.dtype);
@@ -262,7 +279,7 @@ void run_model(const GpuArgs& a) {
   if (a.mode == "training") return run_model_training(a);
   require(a.accumulation.empty(), "--accumulation is for --mode training only");
   ModelInferenceOptions o;
-  for (const auto& name : a.models) o.models.push_back(find_model(name));
+  o.models = models_to_time(a);
   for (double r : a.ratios) validate_adapter_ratio(r);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
   o.tokens = a.tokens;
@@ -332,6 +349,7 @@ void register_gpu_commands(CLI::App& app) {
   md->add_option("--mode", model->mode, "inference (default; 2048 tokens) or training (per phase; 8192 tokens)")
       ->check(CLI::IsMember({"inference", "training"}));
   md->add_option("--model", model->models, "Zoo model (repeatable); default the paper's seven");
+  md->add_option("--config", model->configs, "HuggingFace config.json of a model to time (repeatable)");
   md->add_option("--accumulation", model->accumulation,
                  "Training: micro-batches per optimizer step in the step row (default 4; 0: no step row)");
   md->add_option("--adapter-ratio", model->ratios,
