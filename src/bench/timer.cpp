@@ -143,21 +143,6 @@ Timing sample_all(Sampler& sampler, int samples) {
   return sampler.summary(std::move(times));
 }
 
-}  // namespace
-
-Timing time_device_eager(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup,
-                         int rotation) {
-  Sampler sampler(fn, stream, warmup, rotation, false);
-  return sample_all(sampler, samples);
-}
-
-Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup, int rotation) {
-  Sampler sampler(fn, stream, warmup, rotation, true);
-  return sample_all(sampler, samples);
-}
-
-namespace {
-
 PairTiming interleaved_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b,
                             cudaStream_t stream, int samples, int warmup, int rotation, bool graph) {
   require(samples > 0, "time_pair: at least one sample is needed");
@@ -179,6 +164,17 @@ PairTiming interleaved_pair(const std::function<void(int)>& fn_a, const std::fun
 }
 
 }  // namespace
+
+Timing time_device_eager(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup,
+                         int rotation) {
+  Sampler sampler(fn, stream, warmup, rotation, false);
+  return sample_all(sampler, samples);
+}
+
+Timing time_device(const std::function<void(int)>& fn, cudaStream_t stream, int samples, int warmup, int rotation) {
+  Sampler sampler(fn, stream, warmup, rotation, true);
+  return sample_all(sampler, samples);
+}
 
 PairTiming time_pair(const std::function<void(int)>& fn_a, const std::function<void(int)>& fn_b, cudaStream_t stream,
                      int samples, int warmup, int rotation) {

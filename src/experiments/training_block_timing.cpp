@@ -46,9 +46,11 @@ void* input_grad_of(Activations& a, bool chained, size_t j) {
   return chained && j > 0 ? a.grad_out[j - 1].get() : a.grad_in[j].get();
 }
 
-// The three phases of one side as calls over operand copy `c % sets`.
+// The three phases of one side as calls over operand copy `c % sets`. The weight gradient
+// writes the gradient, or adds to it (`accumulate`: a micro-batch after the first of a step).
 struct Phases {
-  std::function<void(int)> forward, grad_input, grad_weight;
+  std::function<void(int)> forward, grad_input;
+  std::function<void(int, bool)> grad_weight;
 };
 
 }  // namespace
@@ -126,10 +128,10 @@ std::vector<TrainingPhaseRow> time_training_block(const std::vector<BlockLinear>
                 relu_backward_into(a, j);
               }
             },
-            [&](int c) {
+            [&](int c, bool accumulate) {
               auto& a = sacts[set(c)];
               for (size_t j = 0; j < n; ++j)
-                slope[set(c)][j]->grad_weight(input_of(a, o.chained, j), a.grad_out[j].get(), false, stream);
+                slope[set(c)][j]->grad_weight(input_of(a, o.chained, j), a.grad_out[j].get(), accumulate, stream);
             }};
   Phases dp{[&](int c) {
               auto& a = dacts[set(c)];
@@ -143,17 +145,24 @@ std::vector<TrainingPhaseRow> time_training_block(const std::vector<BlockLinear>
                 relu_backward_into(a, j);
               }
             },
-            [&](int c) {
+            [&](int c, bool accumulate) {
               auto& a = dacts[set(c)];
               for (size_t j = 0; j < n; ++j)
-                gw[j]->run(input_of(a, o.chained, j), a.grad_out[j].get(), dense_dw[j].get(), stream);
+                gw[j]->run(input_of(a, o.chained, j), a.grad_out[j].get(), dense_dw[j].get(), stream, 1.0f,
+                           accumulate ? 1.0f : 0.0f);
             }};
   const std::vector<std::pair<std::string, double>> ceilings = {
       {"forward", 2.0}, {"grad_input", 2.0}, {"grad_weight", 1.0}, {"total", 1.5}};
-  std::vector<std::function<void(int)>> sfn = {sp.forward, sp.grad_input, sp.grad_weight};
-  std::vector<std::function<void(int)>> dfn = {dp.forward, dp.grad_input, dp.grad_weight};
-  sfn.push_back([&](int c) { sp.forward(c); sp.grad_input(c); sp.grad_weight(c); });
-  dfn.push_back([&](int c) { dp.forward(c); dp.grad_input(c); dp.grad_weight(c); });
+  // A micro-batch: forward, input gradients, weight gradients.
+  auto micro_batch = [](const Phases& side, int c, bool accumulate) {
+    side.forward(c);
+    side.grad_input(c);
+    side.grad_weight(c, accumulate);
+  };
+  std::vector<std::function<void(int)>> sfn = {sp.forward, sp.grad_input, [&](int c) { sp.grad_weight(c, false); },
+                                               [&](int c) { micro_batch(sp, c, false); }};
+  std::vector<std::function<void(int)>> dfn = {dp.forward, dp.grad_input, [&](int c) { dp.grad_weight(c, false); },
+                                               [&](int c) { micro_batch(dp, c, false); }};
   std::vector<TrainingPhaseRow> rows;
   for (size_t p = 0; p < ceilings.size(); ++p) {
     const bench::PairTiming paired = bench::time_pair(dfn[p], sfn[p], stream, o.samples, 5, sets);
@@ -172,28 +181,11 @@ std::vector<TrainingPhaseRow> time_training_block(const std::vector<BlockLinear>
   }
   const int acc = o.accumulation;
   auto dense_step = [&](int) {
-    auto& a = dacts[0];
-    for (int m = 0; m < acc; ++m) {
-      dp.forward(0);
-      for (size_t j = n; j-- > 0;) {
-        gin[j]->run(a.grad_out[j].get(), dense_w[0][j].get(), input_grad_of(a, o.chained, j), stream);
-        gw[j]->run(input_of(a, o.chained, j), a.grad_out[j].get(), dense_dw[j].get(), stream, 1.0f,
-                   m > 0 ? 1.0f : 0.0f);
-        relu_backward_into(a, j);
-      }
-    }
+    for (int m = 0; m < acc; ++m) micro_batch(dp, 0, m > 0);
     dense_opt.step(stream, 1.0f / acc);
   };
   auto sparse_step = [&](int) {
-    auto& a = sacts[0];
-    for (int m = 0; m < acc; ++m) {
-      sp.forward(0);
-      for (size_t j = n; j-- > 0;) {
-        slope[0][j]->backward(input_of(a, o.chained, j), a.grad_out[j].get(), input_grad_of(a, o.chained, j), m > 0,
-                              stream);
-        relu_backward_into(a, j);
-      }
-    }
+    for (int m = 0; m < acc; ++m) micro_batch(sp, 0, m > 0);
     sparse_opt.step(stream, 1.0f / acc);
     for (auto& layer : slope[0]) layer->refresh(stream);
   };

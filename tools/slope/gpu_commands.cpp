@@ -23,6 +23,7 @@
 #include "slope/experiments/setup_experiment.hpp"
 #include "slope/experiments/spmm_experiment.hpp"
 #include "slope/gpu/device_info.hpp"
+#include "slope/gpu/sparse_engine.hpp"
 #include "slope/model/decoder_linears.hpp"
 #include "slope/model/hf_config.hpp"
 #include "slope/model/memory_model.hpp"
@@ -242,17 +243,24 @@ constexpr char kModelTrainingTiming[] =
     "phases: CUDA events around replayed CUDA graphs of each sample's calls, sparse and dense samples interleaved, "
     "inputs rotated past the L2; step: CUDA events around eager launches, sparse and dense samples interleaved";
 
-// The models a `slope model` run times: zoo names, then config files; every product's
-// dimensions must suit the sparse tensor cores, which is checked before any GPU work.
-std::vector<ModelConfig> models_to_time(const GpuArgs& a) {
+// The models a `slope model` run times: zoo names, then config files. Every product goes
+// through the sparse engine's own shape check here, before any GPU work, so that a model the
+// sparse tensor cores cannot take is refused as bad input.
+std::vector<ModelConfig> models_to_time(const GpuArgs& a, int64_t tokens) {
   std::vector<ModelConfig> models;
   for (const auto& name : a.models) models.push_back(find_model(name));
   for (const auto& path : a.configs) models.push_back(load_hf_config(path));
   for (const ModelConfig& m : models)
-    for (const DecoderLinear& l : decoder_linears(m))
-      require(l.d_out % 16 == 0 && l.d_in % 16 == 0,
-              fmt::format("model '{}': {} is {} x {}; 2:4 sparse products need multiples of 16", m.name, l.name,
-                          l.d_out, l.d_in));
+    for (const DecoderLinear& l : decoder_linears(m)) {
+      try {
+        gpu::validate_sparse_shape({l.d_out, l.d_in, tokens, parse_dtype(a.dtype)});
+      } catch (const Error& e) {
+        throw Error(ErrorKind::kInvalidInput,
+                    fmt::format("model '{}': its {} ({} x {}) does not suit the sparse tensor cores, which need "
+                                "multiples of 16: {}",
+                                m.name, l.name, l.d_out, l.d_in, e.what()));
+      }
+    }
   return models;
 }
 
@@ -262,8 +270,8 @@ void run_model_training(const GpuArgs& a) {
   for (int n : a.accumulation)
     require(n >= 0 && n <= 1024, "--accumulation must be in 0..1024 (got " + std::to_string(n) + ")");
   ModelTrainingOptions o;
-  o.models = models_to_time(a);
   if (a.tokens_option && a.tokens_option->count() > 0) o.tokens = a.tokens;
+  o.models = models_to_time(a, o.tokens);
   if (!a.accumulation.empty()) o.accumulation = a.accumulation.front();
   o.dtype = parse_dtype(a.dtype);
   o.samples = a.samples;
@@ -279,7 +287,7 @@ void run_model(const GpuArgs& a) {
   if (a.mode == "training") return run_model_training(a);
   require(a.accumulation.empty(), "--accumulation is for --mode training only");
   ModelInferenceOptions o;
-  o.models = models_to_time(a);
+  o.models = models_to_time(a, a.tokens);
   for (double r : a.ratios) validate_adapter_ratio(r);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
   o.tokens = a.tokens;
