@@ -338,6 +338,26 @@ def plot_step(args):
     save(fig, args.out)
 
 
+def group_positions(i, groups, count):
+    """x positions of bar group i (of `groups`) beside each of `count` models, and the width."""
+    width = 0.8 / groups
+    return [m + (i - (groups - 1) / 2) * width for m in range(count)], width
+
+
+def mark_paper(ax, xs, width, values, label):
+    """The paper's values as black marks across the bars at xs."""
+    ax.hlines(values, [x - width * 0.45 for x in xs], [x + width * 0.45 for x in xs], color="black", lw=2,
+              zorder=3, label=label)
+
+
+def label_models(ax, rows):
+    """One tick per model, in the run's order, named as the paper names it."""
+    names = dict((r["model"], r["paper_model"]) for r in rows)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    ax.set_xticks(range(len(models)))
+    ax.set_xticklabels([names[m] for m in models], rotation=30, ha="right", fontsize=8)
+
+
 def plot_model(args):
     """Per model, the decoder block's linear-layer speedup over dense at each adapter ratio
     (bars) beside the paper's end-to-end speedup (black marks); right: each adapter's overhead
@@ -347,22 +367,18 @@ def plot_model(args):
     ratios = sorted({num(r["adapter_ratio"]) for r in rows})
     cell = {(r["model"], num(r["adapter_ratio"])): r for r in rows}
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
-    width = 0.8 / len(ratios)
     for i, v in enumerate(ratios):
-        xs = [m + (i - (len(ratios) - 1) / 2) * width for m in range(len(models))]
+        xs, width = group_positions(i, len(ratios), len(models))
         got = [num(cell[(m, v)]["speedup"]) if (m, v) in cell else math.nan for m in models]
         label = f"adapter {100 * v:.2f}%" if v > 0 else "no adapter"
         left.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {label}")
         paper = [num(cell[(m, v)].get("paper_speedup")) if (m, v) in cell else math.nan for m in models]
-        left.hlines(paper, [x - width * 0.45 for x in xs], [x + width * 0.45 for x in xs], color="black", lw=2,
-                    zorder=3, label="paper's whole model, same adapter (A100)" if i == 0 else None)
+        mark_paper(left, xs, width, paper, "paper's whole model, same adapter (A100)" if i == 0 else None)
         if v > 0:
             over = [100 * num(cell[(m, v)]["overhead_vs_r0"]) if (m, v) in cell else math.nan for m in models]
             right.bar(xs, over, width * 0.95, color=f"C{i}", label=label)
     for ax in (left, right):
-        ax.set_xticks(range(len(models)))
-        ax.set_xticklabels([cell[(m, ratios[0])]["paper_model"] if (m, ratios[0]) in cell else m for m in models],
-                           rotation=30, ha="right", fontsize=8)
+        label_models(ax, rows)
     left.legend(fontsize=7, loc="lower center", ncol=2, framealpha=0.9)
     right.legend(fontsize=7)
     left.axhline(1.0, color="gray", lw=0.8)
@@ -384,10 +400,9 @@ def plot_model_training(args):
     phases = list(dict.fromkeys(r["phase"] for r in rows))
     cell = {(r["model"], r["phase"]): r for r in rows}
     fig, ax = plt.subplots(figsize=(11, 5))
-    width = 0.8 / len(phases)
     marked = False
     for i, phase in enumerate(phases):
-        xs = [m + (i - (len(phases) - 1) / 2) * width for m in range(len(models))]
+        xs, width = group_positions(i, len(phases), len(models))
         got = [num(cell[(m, phase)]["speedup"]) if (m, phase) in cell else math.nan for m in models]
         label = phase.replace("_", " ")
         if phase == "step":
@@ -395,17 +410,13 @@ def plot_model_training(args):
         ax.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {label}")
         paper = [num(cell[(m, phase)].get("paper_speedup")) if (m, phase) in cell else math.nan for m in models]
         if not all(math.isnan(v) for v in paper):
-            ax.hlines(paper, [x - width * 0.45 for x in xs], [x + width * 0.45 for x in xs], color="black", lw=2,
-                      zorder=3, label=None if marked else "paper's whole model (A100)")
+            mark_paper(ax, xs, width, paper, None if marked else "paper's whole model (A100)")
             marked = True
         if phase == "total":
             ceiling = num(cell[(models[0], phase)]["ceiling"]) if (models[0], phase) in cell else math.nan
             if not math.isnan(ceiling):
                 ax.axhline(ceiling, color="gray", ls="--", lw=0.8, label=f"total's ceiling ({ceiling:g})")
-    ax.set_xticks(range(len(models)))
-    first = phases[0]
-    ax.set_xticklabels([cell[(m, first)]["paper_model"] if (m, first) in cell else m for m in models],
-                       rotation=30, ha="right", fontsize=8)
+    label_models(ax, rows)
     ax.axhline(1.0, color="gray", lw=0.8)
     ax.set_ylabel("speedup over dense")
     ax.legend(fontsize=7, loc="lower center", ncol=3, framealpha=0.9)
