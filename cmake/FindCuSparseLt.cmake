@@ -1,5 +1,6 @@
-# Finds cuSPARSELt. Looks in CUSPARSELT_ROOT first, then in python3's site-packages
-# (the nvidia-cusparselt-cu13 wheel puts it under nvidia/cusparselt/{include,lib}).
+# Finds cuSPARSELt. Looks in CUSPARSELT_ROOT first, then in python3's site-packages (the
+# nvidia-cusparselt-cu13 wheel puts it under nvidia/cusparselt/{include,lib} up to 0.8 and
+# under nvidia/cu13/{include,lib} from 0.9 on).
 # Defines the imported target CuSparseLt::CuSparseLt.
 set(_cslt_hints "")
 if(CUSPARSELT_ROOT)
@@ -12,7 +13,7 @@ find_program(_cslt_python NAMES python3 python)
 if(_cslt_python)
   execute_process(
     COMMAND "${_cslt_python}" -c
-            "import sysconfig, site, os; ps=[sysconfig.get_paths()['purelib']]+site.getsitepackages(); print(';'.join(os.path.join(p,'nvidia','cusparselt') for p in ps))"
+            "import sysconfig, site, os; ps=[sysconfig.get_paths()['purelib']]+site.getsitepackages(); print(';'.join(os.path.join(p,'nvidia',d) for p in ps for d in ('cusparselt','cu13')))"
     OUTPUT_VARIABLE _cslt_site OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   list(APPEND _cslt_hints ${_cslt_site})
 endif()

@@ -29,7 +29,9 @@ install_deps() {
   local pip=(python3 -m pip install -q --disable-pip-version-check)
   # cuSPARSELt is not part of the CUDA toolkit: the wheel brings its header and library so
   # that every GPU source compiles and links, also on machines without a GPU.
-  if command -v nvcc >/dev/null && ! cusparselt_root >/dev/null; then
+  if [ -n "${CUSPARSELT_ROOT:-}" ]; then
+    cusparselt_root >/dev/null || die "CUSPARSELT_ROOT=$CUSPARSELT_ROOT holds no include/cusparseLt.h"
+  elif command -v nvcc >/dev/null && ! cusparselt_root >/dev/null; then
     log "installing cuSPARSELt (nvidia-cusparselt-cu13 0.8) from PyPI"
     "${pip[@]}" 'nvidia-cusparselt-cu13==0.8.*' || die "could not install nvidia-cusparselt-cu13"
   fi
@@ -39,15 +41,22 @@ install_deps() {
   fi
 }
 
-# Prints the cuSPARSELt root (holding include/ and lib/) from python3's site-packages.
+# Prints the cuSPARSELt root (holding include/ and lib/): $CUSPARSELT_ROOT when set (a
+# library of the user's own, say a newer one), else the one in python3's site-packages.
+# Wheels up to 0.8 install it under nvidia/cusparselt, 0.9 and later under nvidia/cu13.
 cusparselt_root() {
+  if [ -n "${CUSPARSELT_ROOT:-}" ]; then
+    [ -f "$CUSPARSELT_ROOT/include/cusparseLt.h" ] || return 1
+    printf '%s\n' "$CUSPARSELT_ROOT"; return 0
+  fi
   python3 - <<'PY'
 import os, site, sys, sysconfig
 paths = [sysconfig.get_paths()["purelib"]] + site.getsitepackages()
 for p in paths:
-    root = os.path.join(p, "nvidia", "cusparselt")
-    if os.path.exists(os.path.join(root, "include", "cusparseLt.h")):
-        print(root); sys.exit(0)
+    for sub in ("cusparselt", "cu13"):
+        root = os.path.join(p, "nvidia", sub)
+        if os.path.exists(os.path.join(root, "include", "cusparseLt.h")):
+            print(root); sys.exit(0)
 sys.exit(1)
 PY
 }
