@@ -70,11 +70,7 @@ DeviceInfo query_device_info() {
   const std::string kernel = kernel_driver_version();
   info.driver = kernel.empty() ? "CUDA " + version_string(driver) : kernel + " (CUDA " + version_string(driver) + ")";
   info.runtime = version_string(runtime);
-  int major = 0, minor = 0, patch = 0;
-  SLOPE_CHECK(cusparseLtGetProperty(MAJOR_VERSION, &major));
-  SLOPE_CHECK(cusparseLtGetProperty(MINOR_VERSION, &minor));
-  SLOPE_CHECK(cusparseLtGetProperty(PATCH_LEVEL, &patch));
-  info.cusparselt = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  info.cusparselt = loaded_cusparselt_release().str();
   const size_t cublas = cublasLtGetVersion();
   int nvrtc_major = 0, nvrtc_minor = 0;
   if (nvrtcVersion(&nvrtc_major, &nvrtc_minor) == NVRTC_SUCCESS)
@@ -82,6 +78,18 @@ DeviceInfo query_device_info() {
   info.cublas = std::to_string(cublas / 10000) + "." + std::to_string((cublas / 100) % 100) + "." +
                 std::to_string(cublas % 100);
   return info;
+}
+
+LibraryRelease built_cusparselt_release() {
+  return {CUSPARSELT_VER_MAJOR, CUSPARSELT_VER_MINOR, CUSPARSELT_VER_PATCH};
+}
+
+LibraryRelease loaded_cusparselt_release() {
+  LibraryRelease r;
+  SLOPE_CHECK(cusparseLtGetProperty(MAJOR_VERSION, &r.major));
+  SLOPE_CHECK(cusparseLtGetProperty(MINOR_VERSION, &r.minor));
+  SLOPE_CHECK(cusparseLtGetProperty(PATCH_LEVEL, &r.patch));
+  return r;
 }
 
 void append_device_metadata(Metadata& meta, const DeviceInfo& info) {

@@ -59,12 +59,10 @@ SparseLtContext::SparseLtContext() {
   // Touch NVRTC so that the library cuSPARSELt dlopen()s is already loaded (see CMake).
   int nvrtc_major = 0, nvrtc_minor = 0;
   nvrtcVersion(&nvrtc_major, &nvrtc_minor);
+  const LibraryRelease loaded = loaded_cusparselt_release();
+  require_compatible_release("cuSPARSELt", built_cusparselt_release(), loaded);
   SLOPE_CHECK(cusparseLtInit(&handle_));
-  int major = 0, minor = 0, patch = 0;
-  SLOPE_CHECK(cusparseLtGetProperty(MAJOR_VERSION, &major));
-  SLOPE_CHECK(cusparseLtGetProperty(MINOR_VERSION, &minor));
-  SLOPE_CHECK(cusparseLtGetProperty(PATCH_LEVEL, &patch));
-  version_ = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  version_ = loaded.str();
   int device = 0;
   SLOPE_CHECK(cudaGetDevice(&device));
   cudaDeviceProp prop{};

@@ -71,6 +71,17 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SparseMatmul,
 
 class SparseFeatures : public GpuTest {};
 
+// The context refuses a cuSPARSELt of another minor release than the header's; the one this
+// test run loaded must pass, and the version the context reports is the loaded one.
+TEST_F(SparseFeatures, TheLoadedCuSparseLtIsTheReleaseItWasBuiltFor) {
+  const LibraryRelease built = gpu::built_cusparselt_release();
+  const LibraryRelease loaded = gpu::loaded_cusparselt_release();
+  EXPECT_EQ(loaded.major, built.major);
+  EXPECT_EQ(loaded.minor, built.minor);
+  const gpu::SparseLtContext ctx;
+  EXPECT_EQ(ctx.version(), loaded.str());
+}
+
 TEST_F(SparseFeatures, TiledEqualsUntiled) {
   for (DType d : {DType::kF16, DType::kBF16})
     for (gpu::OutputLayout out : {gpu::OutputLayout::kFeatureMajor, kTokenOut}) {

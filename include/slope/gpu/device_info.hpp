@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "slope/core/library_release.hpp"
 #include "slope/core/table.hpp"
 
 namespace slope::gpu {
@@ -25,6 +26,9 @@ bool cuda_device_available();
 // Throws kUnsupported naming the reason when no CUDA device is usable.
 void require_cuda_device();
 DeviceInfo query_device_info();
+// The cuSPARSELt release slope was compiled against (its header) and the one loaded.
+LibraryRelease built_cusparselt_release();
+LibraryRelease loaded_cusparselt_release();
 // Appends gpu, driver, cuda, cusparselt, cublas entries to result metadata.
 void append_device_metadata(Metadata& meta, const DeviceInfo& info);
 
