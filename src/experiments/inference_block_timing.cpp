@@ -80,8 +80,10 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
     // layer writes (the merged form's X L past Y) and as the next layer reads (the folded
     // form's adapter features past its d_in); token-major, that width is the rows' stride.
     std::vector<gpu::InferenceLinearSpec> specs;
-    for (const auto& l : defs)
-      specs.push_back({l.d_out, l.d_in, rank * l.adapters, t, o.dtype, l.input, false, l.relu, form, o.output});
+    for (const auto& l : defs) {
+      specs.push_back({l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form, o.output});
+      specs.back().projection_rows = l.projection_rows;
+    }
     std::vector<int64_t> out_width;
     for (size_t j = 0; j < n; ++j)
       out_width.push_back(o.chained && j + 1 < n ? std::max(gpu::output_rows(specs[j]), gpu::input_width(specs[j + 1]))
@@ -96,7 +98,8 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
       SparseSet& s = ssets[static_cast<size_t>(i)];
       for (size_t j = 0; j < n; ++j) {
         const auto& l = defs[j];
-        const int64_t r = std::max<int64_t>(specs[j].rank, 1);
+        // L and R of every projection's adapter side by side (at least one element each).
+        const int64_t r = std::max<int64_t>(specs[j].rank, 1) * std::max<int64_t>(1, l.projection_rows.size());
         auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, specs[j], stream);
         gpu::DeviceBuffer w(l.d_out * l.d_in * 2), lw(l.d_in * r * 2), rw(r * l.d_out * 2);
         gpu::fill_uniform(w.get(), l.d_out * l.d_in, 50 + i * 7 + j, 0.05f, o.dtype, stream);

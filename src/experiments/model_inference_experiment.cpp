@@ -42,7 +42,7 @@ Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::Sparse
   for (const ModelConfig& m : models) {
     std::vector<BlockLinear> linears;
     for (const DecoderLinear& l : decoder_linears(m))
-      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projections});
+      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projection_rows});
     for (const InferenceBlockRow& r : time_inference_block(linears, m.hidden, o.adapter_ratios, block, engine, dense)) {
       const double speedup = r.dense_ms / r.sparse_ms;
       const auto theirs = paper_speedup(reference, m.name, r.ratio);

@@ -27,7 +27,7 @@ Table run_model_training_experiment(const ModelTrainingOptions& o, gpu::SparseEn
   for (const ModelConfig& m : models) {
     std::vector<BlockLinear> linears;
     for (const DecoderLinear& l : decoder_linears(m))
-      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projections});
+      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projection_rows});
     const auto theirs = paper_data::cell(reference, paper_name(m.name), "SLoPe", "training_speedup");
     for (const TrainingPhaseRow& r : time_training_block(linears, block, engine, dense)) {
       const bool total = r.phase == "total", step = r.phase == "step";

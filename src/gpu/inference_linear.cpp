@@ -1,5 +1,8 @@
 #include "slope/gpu/inference_linear.hpp"
 
+#include <algorithm>
+#include <string>
+
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -24,22 +27,40 @@ GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r, int64_t x_ld) {
   return g;
 }
 
-// The folded form's thin product: T~ (t x 2r, T = X L at the even columns, zero at the odd
-// ones) written into the input buffer past X's d_in features.
+int64_t projection_count(const InferenceLinearSpec& s) {
+  return s.projection_rows.empty() ? 1 : static_cast<int64_t>(s.projection_rows.size());
+}
+
+// The folded form's extension columns per unit of (padded) rank: T's columns interleaved from
+// the P projections, or, with one, spread to the even columns (a row holds every one of T's).
+int64_t folded_groups(const InferenceLinearSpec& s) { return std::max<int64_t>(projection_count(s), 2); }
+
+// True where the folded thin product computes T alone and writes it to every other row of X^T
+// (feature-major, one projection); otherwise it computes every extension column.
+bool folded_computes_t_alone(const InferenceLinearSpec& s) {
+  return s.input == InputLayout::kFeatureMajor && projection_count(s) == 1;
+}
+
+// The folded form's thin product: T~ (t x groups r, T's columns interleaved or spread, zero
+// elsewhere) written into the input buffer past X's d_in features.
 GemmShape folded_xl_shape(const InferenceLinearSpec& s, int64_t r, int64_t x_ld) {
   GemmShape g;
+  const int64_t ext = folded_groups(s) * r;
   if (s.input == InputLayout::kTokenMajor) {
-    // Column-major T~^T (2r x t, ld x_ld) = L~^T (stored 2r x d_in row-major, odd rows zero:
-    // op T) X^T (X row-major t x x_ld is column-major x_ld x t: its first d_in rows, op N).
-    // T's columns sit two elements apart in a token's row, which no leading dimension can
-    // express: the product computes the zero columns too.
-    g = {Op::kT, Op::kN, 2 * r, s.tokens, s.d_in, s.d_in, x_ld, x_ld, s.dtype, false, false};
-  } else {
+    // Column-major T~^T (ext x t, ld x_ld) = L~^T (stored ext x d_in row-major: op T) X^T
+    // (X row-major t x x_ld is column-major x_ld x t: its first d_in rows, op N). With one
+    // projection T's columns sit two elements apart in a token's row, which no leading
+    // dimension can express: the product computes the zero columns too.
+    g = {Op::kT, Op::kN, ext, s.tokens, s.d_in, s.d_in, x_ld, x_ld, s.dtype, false, false};
+  } else if (folded_computes_t_alone(s)) {
     // Column-major T (t x r) = X (X^T row-major is column-major t x d_in, op N) L (L^T
     // row-major r x d_in is column-major d_in x r, op N), with leading dimension 2t: column j
     // lands on row d_in + 2j of X^T, and the odd rows are zeroed separately. Half the work of
     // computing the zero columns, which makes the product memory-bound up to r = 128.
     g = {Op::kN, Op::kN, s.tokens, r, s.d_in, s.tokens, s.d_in, 2 * s.tokens, s.dtype, false, false};
+  } else {
+    // Column-major T~ (t x ext) = X L~, every column one of some projection's T.
+    g = {Op::kN, Op::kN, s.tokens, ext, s.d_in, s.tokens, s.d_in, s.tokens, s.dtype, false, false};
   }
   return g;
 }
@@ -76,17 +97,27 @@ const char* to_string(AdapterForm form) {
 int64_t padded_rank(int64_t rank) { return (rank + 15) / 16 * 16; }
 
 int64_t input_width(const InferenceLinearSpec& spec) {
-  return spec.d_in + (spec.form == AdapterForm::kFolded ? 2 * padded_rank(spec.rank) : 0);
+  return spec.d_in + (spec.form == AdapterForm::kFolded ? folded_groups(spec) * padded_rank(spec.rank) : 0);
 }
 
 int64_t output_rows(const InferenceLinearSpec& spec) {
-  return spec.d_out + (spec.form == AdapterForm::kMerged ? padded_rank(spec.rank) : 0);
+  return spec.d_out + (spec.form == AdapterForm::kMerged ? projection_count(spec) * padded_rank(spec.rank) : 0);
 }
 
 SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCache& dense,
                                              const InferenceLinearSpec& spec, cudaStream_t stream)
-    : spec_(spec), rank_(padded_rank(spec.rank)) {
+    : spec_(spec), rank_(padded_rank(spec.rank)), projections_(projection_count(spec)) {
   require(spec.rank >= 0, "adapter rank must be non-negative");
+  row_offsets_.push_back(0);
+  for (int64_t rows : spec.projection_rows) {
+    require(rows > 0, "every fused projection needs rows (got " + std::to_string(rows) + ")");
+    row_offsets_.push_back(row_offsets_.back() + rows);
+  }
+  if (spec.projection_rows.empty()) row_offsets_.push_back(spec.d_out);
+  require(row_offsets_.back() == spec.d_out, "the fused projections' rows add up to " +
+                                                  std::to_string(row_offsets_.back()) + ", not d_out = " +
+                                                  std::to_string(spec.d_out));
+  const int64_t adapters = projections_ * rank_;  // the adapters side by side
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
   const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
@@ -105,19 +136,19 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
                                            spec.relu && !merged, spec.output, spec.input_ld, spec.output_ld);
   const int64_t x_ld = input_ld(), y_ld = output_ld();
   if (folded) {
-    // L~^T (2 rank_ x d_in) for token-major input, L^T (rank_ x d_in) for feature-major.
-    l_.reserve((spec.input == InputLayout::kTokenMajor ? 2 : 1) * rank_ * spec.d_in * 2);
+    // The rows of L~^T the thin product computes with (L^T alone when it computes T alone).
+    l_.reserve((folded_computes_t_alone(spec) ? 1 : folded_groups(spec)) * rank_ * spec.d_in * 2);
     xl_ = &dense.get(folded_xl_shape(spec, rank_, x_ld), stream);
     return;
   }
   if (rank_ > 0) {
-    l_.reserve(spec.d_in * rank_ * 2);
-    r_.reserve(rank_ * spec.d_out * 2);
-    tr_ = &dense.get(tr_shape(spec, rank_, merged && spec.relu, merged, y_ld), stream);
+    l_.reserve(spec.d_in * adapters * 2);
+    r_.reserve(adapters * spec.d_out * 2);
+    tr_ = &dense.get(tr_shape(spec, adapters, merged && spec.relu, merged, y_ld), stream);
   }
   if (preadd) {
-    t_.reserve(rank_ * spec.tokens * 2);
-    xl_ = &dense.get(xl_shape(spec, rank_, x_ld), stream);
+    t_.reserve(adapters * spec.tokens * 2);
+    xl_ = &dense.get(xl_shape(spec, adapters, x_ld), stream);
   }
 }
 
@@ -142,42 +173,57 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
   DeviceBuffer lt, spread, spread_t;  // temporaries, alive until the sync at the end
   if (rank_ > 0) {
     require(l != nullptr && r != nullptr, "an adapter layer needs L and R");
-    // L^T (rank_ x d_in), zero rows for the padding, pruned 2:4 along d_in.
-    lt.reserve(rank_ * s.d_in * 2);
-    SLOPE_CHECK(cudaMemsetAsync(lt.get(), 0, rank_ * s.d_in * 2, stream));
-    DeviceBuffer l_padded(s.d_in * rank_ * 2);
-    SLOPE_CHECK(cudaMemsetAsync(l_padded.get(), 0, s.d_in * rank_ * 2, stream));
-    SLOPE_CHECK(cudaMemcpy2DAsync(l_padded.get(), rank_ * 2, l, s.rank * 2, s.rank * 2, s.d_in,
-                                  cudaMemcpyDeviceToDevice, stream));
-    transpose_16bit(l_padded.get(), lt.get(), s.d_in, rank_, stream);
-    prune_rows_2to4(lt.get(), lt.get(), nullptr, rank_, s.d_in, s.dtype, stream);
-    if (folded) {
-      if (s.input == InputLayout::kTokenMajor) {
-        // L~^T: L^T's rows at the even rows of 2 rank_ x d_in, odd rows zero.
-        SLOPE_CHECK(cudaMemsetAsync(l_.get(), 0, 2 * rank_ * s.d_in * 2, stream));
-        SLOPE_CHECK(cudaMemcpy2DAsync(l_.get(), 2 * s.d_in * 2, lt.get(), s.d_in * 2, s.d_in * 2, rank_,
-                                      cudaMemcpyDeviceToDevice, stream));
-      } else {
-        SLOPE_CHECK(cudaMemcpyAsync(l_.get(), lt.get(), rank_ * s.d_in * 2, cudaMemcpyDeviceToDevice, stream));
+    const int64_t p_count = projections_, adapters = p_count * rank_;
+    // L^T (P rank_ x d_in): each projection's rank_ rows (zero rows for the padding), pruned
+    // 2:4 along d_in.
+    lt.reserve(adapters * s.d_in * 2);
+    DeviceBuffer l_padded(s.d_in * adapters * 2);
+    SLOPE_CHECK(cudaMemsetAsync(l_padded.get(), 0, s.d_in * adapters * 2, stream));
+    for (int64_t p = 0; p < p_count; ++p)
+      SLOPE_CHECK(cudaMemcpy2DAsync(l_padded.as<uint8_t>() + p * rank_ * 2, adapters * 2,
+                                    static_cast<const uint8_t*>(l) + p * s.rank * 2, p_count * s.rank * 2,
+                                    s.rank * 2, s.d_in, cudaMemcpyDeviceToDevice, stream));
+    transpose_16bit(l_padded.get(), lt.get(), s.d_in, adapters, stream);
+    prune_rows_2to4(lt.get(), lt.get(), nullptr, adapters, s.d_in, s.dtype, stream);
+    // R_p's rows j into rows p * first + j * stride of `dst` (d_out wide), only in projection
+    // p's columns: R block-diagonal (first rank_, stride 1), or interleaved for the fold.
+    auto place_r = [&](uint8_t* dst, int64_t first, int64_t stride) {
+      for (int64_t p = 0; p < p_count; ++p) {
+        const int64_t col = row_offsets_[static_cast<size_t>(p)];
+        const int64_t cols = row_offsets_[static_cast<size_t>(p) + 1] - col;
+        SLOPE_CHECK(cudaMemcpy2DAsync(dst + (p * first * s.d_out + col) * 2, stride * s.d_out * 2,
+                                      static_cast<const uint8_t*>(r) + (p * s.rank * s.d_out + col) * 2, s.d_out * 2,
+                                      cols * 2, s.rank, cudaMemcpyDeviceToDevice, stream));
       }
-      // R~ (d_out x 2 rank_): R's rows spread to the even rows of 2 rank_ x d_out, then
-      // transposed beside W.
-      spread.reserve(2 * rank_ * s.d_out * 2);
-      SLOPE_CHECK(cudaMemsetAsync(spread.get(), 0, 2 * rank_ * s.d_out * 2, stream));
-      SLOPE_CHECK(cudaMemcpy2DAsync(spread.get(), 2 * s.d_out * 2, r, s.d_out * 2, s.d_out * 2, s.rank,
-                                    cudaMemcpyDeviceToDevice, stream));
-      spread_t.reserve(s.d_out * 2 * rank_ * 2);
-      transpose_16bit(spread.get(), spread_t.get(), 2 * rank_, s.d_out, stream);
-      SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, spread_t.get(), 2 * rank_ * 2,
-                                    2 * rank_ * 2, s.d_out, cudaMemcpyDeviceToDevice, stream));
+    };
+    if (folded) {
+      // Extension column c holds T_p's column c / groups for p = c % groups (zero where p has
+      // no projection: the odd columns of a lone one). L~^T's rows follow the same order.
+      const int64_t groups = folded_groups(s);
+      const int64_t l_rows = folded_computes_t_alone(s) ? rank_ : groups * rank_;
+      const int64_t l_stride = l_rows / rank_;
+      SLOPE_CHECK(cudaMemsetAsync(l_.get(), 0, l_rows * s.d_in * 2, stream));
+      for (int64_t p = 0; p < p_count; ++p)
+        SLOPE_CHECK(cudaMemcpy2DAsync(l_.as<uint8_t>() + p * s.d_in * 2, l_stride * s.d_in * 2,
+                                      lt.as<uint8_t>() + p * rank_ * s.d_in * 2, s.d_in * 2, s.d_in * 2, rank_,
+                                      cudaMemcpyDeviceToDevice, stream));
+      // R~ (d_out x groups rank_): R's rows in the extension's order, transposed beside W.
+      const int64_t ext = groups * rank_;
+      spread.reserve(ext * s.d_out * 2);
+      SLOPE_CHECK(cudaMemsetAsync(spread.get(), 0, ext * s.d_out * 2, stream));
+      place_r(spread.as<uint8_t>(), 1, groups);
+      spread_t.reserve(s.d_out * ext * 2);
+      transpose_16bit(spread.get(), spread_t.get(), ext, s.d_out, stream);
+      SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, spread_t.get(), ext * 2, ext * 2,
+                                    s.d_out, cudaMemcpyDeviceToDevice, stream));
     } else {
-      // The pruned L, back in d_in x rank_ layout, for the pre-add form's dense product.
-      transpose_16bit(lt.get(), l_.get(), rank_, s.d_in, stream);
+      // The pruned L, back in d_in x P rank_ layout, for the pre-add form's dense product.
+      transpose_16bit(lt.get(), l_.get(), adapters, s.d_in, stream);
       if (s.form == AdapterForm::kMerged)
-        SLOPE_CHECK(cudaMemcpyAsync(sparse_w.as<uint8_t>() + s.d_out * s.d_in * 2, lt.get(), rank_ * s.d_in * 2,
+        SLOPE_CHECK(cudaMemcpyAsync(sparse_w.as<uint8_t>() + s.d_out * s.d_in * 2, lt.get(), adapters * s.d_in * 2,
                                     cudaMemcpyDeviceToDevice, stream));
-      SLOPE_CHECK(cudaMemsetAsync(r_.get(), 0, rank_ * s.d_out * 2, stream));
-      SLOPE_CHECK(cudaMemcpyAsync(r_.get(), r, s.rank * s.d_out * 2, cudaMemcpyDeviceToDevice, stream));
+      SLOPE_CHECK(cudaMemsetAsync(r_.get(), 0, adapters * s.d_out * 2, stream));
+      place_r(r_.as<uint8_t>(), rank_, 1);
     }
   }
   if (s.bias) {
@@ -186,7 +232,7 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
     SLOPE_CHECK(cudaMemcpyAsync(bias_.get(), bias, s.d_out * 2, cudaMemcpyDeviceToDevice, stream));
   }
   // Row-wise pruning: W's rows are pruned on their own whether or not L^T follows them, and
-  // R~'s groups of four hold two values each, which pruning keeps.
+  // R~'s groups of four hold at most two values of a row, which pruning keeps.
   prune_rows_2to4(sparse_w.get(), sparse_w.get(), nullptr, rows, width, s.dtype, stream);
   sparse_->set_weight(sparse_w.get(), stream);
   SLOPE_CHECK(cudaStreamSynchronize(stream));  // the temporaries die here
@@ -206,10 +252,12 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
     if (spec_.input == InputLayout::kTokenMajor) {
       xl_->run(l_.get(), x, ext, stream);  // T~^T = L~^T X^T, into X's columns past d_in
     } else {
-      // The odd rows of T~ meet zero weights, but a zero times a non-finite value left in
-      // the caller's buffer is not zero: they are cleared on every call.
-      SLOPE_CHECK(cudaMemset2DAsync(ext + t * 2, 2 * t * 2, 0, t * 2, rank_, stream));
-      xl_->run(x, l_.get(), ext, stream);  // T = X L, into the even rows of X^T past d_in
+      if (folded_computes_t_alone(spec_)) {
+        // The odd rows of T~ meet zero weights, but a zero times a non-finite value left in
+        // the caller's buffer is not zero: they are cleared on every call.
+        SLOPE_CHECK(cudaMemset2DAsync(ext + t * 2, 2 * t * 2, 0, t * 2, rank_, stream));
+      }
+      xl_->run(x, l_.get(), ext, stream);  // T = X L into the even rows of X^T past d_in, or T~ = X L~
     }
     sparse_->forward(x, y, stream);        // Y = [X | T~] [W | R~]^T (+ b), ReLU
   } else {

@@ -13,18 +13,31 @@ struct Case {
   int64_t t, d_out, d_in, rank;
   gpu::InputLayout input;
   bool bias, relu;
+  // Fused projections, each with its own adapter of `rank` (empty: one projection).
+  std::vector<int64_t> projection_rows = {};
+  int64_t projections() const { return projection_rows.empty() ? 1 : static_cast<int64_t>(projection_rows.size()); }
 };
 
 class InferenceLinear : public GpuTest, public ::testing::WithParamInterface<Case> {};
 
 // relu(X W'^T + X L' R + b) with W' = W pruned 2:4 by rows and L' = L pruned 2:4 along d_in
-// (the rows of L^T): what every form must compute.
+// (the rows of L^T): what every form must compute. With fused projections, L = [L_1 ... L_P]
+// and R_p (rows p rank..) reaches only projection p's columns: R is taken block-diagonal.
 MatrixF reference(const Case& c, const MatrixF& x, const MatrixF& w, const MatrixF& l, const MatrixF& r,
                   const std::vector<float>& b) {
   MatrixF y = linear_forward(x, prune(w, {2, 4}, PruneAxis::kRows), c.bias ? &b : nullptr);
   if (c.rank > 0) {
     const MatrixF l_pruned = transpose(prune(transpose(l), {2, 4}, PruneAxis::kRows));
-    const MatrixF adapter = matmul_nn(matmul_nn(x, l_pruned), r);
+    MatrixF r_block = r;
+    int64_t first = 0;
+    for (int64_t p = 0; p < c.projections(); ++p) {
+      const int64_t rows = c.projection_rows.empty() ? c.d_out : c.projection_rows[static_cast<size_t>(p)];
+      for (int64_t i = 0; i < r.rows; ++i)
+        for (int64_t j = first; j < first + rows; ++j)
+          if (i / c.rank != p) r_block(i, j) = 0.0f;
+      first += rows;
+    }
+    const MatrixF adapter = matmul_nn(matmul_nn(x, l_pruned), r_block);
     for (int64_t i = 0; i < y.size(); ++i) y.data[i] += adapter.data[i];
   }
   if (c.relu)
@@ -37,8 +50,9 @@ MatrixF reference(const Case& c, const MatrixF& x, const MatrixF& w, const Matri
 TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
   const Case c = GetParam();
   const MatrixF x = random_matrix(c.t, c.d_in, 1, c.dtype), w = random_matrix(c.d_out, c.d_in, 2, c.dtype);
-  const MatrixF l = random_matrix(c.d_in, std::max<int64_t>(c.rank, 1), 3, c.dtype, 0.5f);
-  const MatrixF r = random_matrix(std::max<int64_t>(c.rank, 1), c.d_out, 4, c.dtype, 0.5f);
+  const int64_t adapters = std::max<int64_t>(c.rank, 1) * c.projections();
+  const MatrixF l = random_matrix(c.d_in, adapters, 3, c.dtype, 0.5f);
+  const MatrixF r = random_matrix(adapters, c.d_out, 4, c.dtype, 0.5f);
   const MatrixF b = random_matrix(1, c.d_out, 5, c.dtype);
   const MatrixF want = reference(c, x, w, l, r, b.data);
   const bool token_major = c.input == gpu::InputLayout::kTokenMajor;
@@ -51,14 +65,17 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
       const bool token_major_out = output == gpu::OutputLayout::kTokenMajor;
       SCOPED_TRACE(std::string(gpu::to_string(form)) + (token_major_out ? ", token-major Y" : ", Y^T"));
       gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form, output};
+      spec.projection_rows = c.projection_rows;
       const int64_t padded = gpu::padded_rank(c.rank);
-      const int64_t width = c.d_in + (form == gpu::AdapterForm::kFolded ? 2 * padded : 0);
+      // The folded extension: T spread to the even columns, or P projections' T interleaved.
+      const int64_t width = c.d_in + (form == gpu::AdapterForm::kFolded ? std::max<int64_t>(c.projections(), 2) * padded : 0);
       if (token_major_out) {
         spec.input_ld = token_major ? width + 16 : 0;
-        spec.output_ld = c.d_out + (form == gpu::AdapterForm::kMerged ? padded : 0) + 16;
+        spec.output_ld = c.d_out + (form == gpu::AdapterForm::kMerged ? c.projections() * padded : 0) + 16;
       }
       gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
       EXPECT_EQ(layer.rank(), padded);
+      EXPECT_EQ(layer.projections(), c.projections());
       EXPECT_EQ(layer.input_width(), width);
       const MatrixF x_in = widened(x, token_major ? layer.input_ld() : width, c.dtype);
       gpu::DeviceBuffer dx = gpu::upload(token_major ? x_in : transpose(x_in), c.dtype, stream_);
@@ -117,6 +134,17 @@ TEST_F(InferenceLinearTokenMajor, RowStridesTheLayerCannotUseAreRefused) {
   EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
 }
 
+TEST_F(InferenceLinearTokenMajor, FusedProjectionsMustCoverTheOutputRows) {
+  gpu::SparseEngine engine(nullptr);
+  gpu::DenseGemmCache dense(false);
+  gpu::InferenceLinearSpec spec{96, 80, 8, 48, DType::kF16, gpu::InputLayout::kTokenMajor, false, false,
+                                gpu::AdapterForm::kFolded, gpu::OutputLayout::kTokenMajor};
+  spec.projection_rows = {48, 16, 16};  // 80 rows of 96
+  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
+  spec.projection_rows = {48, 0, 48};
+  EXPECT_THROW(gpu::SparseInferenceLinear(engine, dense, spec, stream_), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, InferenceLinear,
     ::testing::Values(Case{DType::kF16, 48, 80, 112, 7, gpu::InputLayout::kTokenMajor, true, true},
@@ -125,12 +153,19 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DType::kBF16, 32, 208, 96, 20, gpu::InputLayout::kFeatureMajor, true, false},
                       Case{DType::kF16, 96, 64, 320, 16, gpu::InputLayout::kFeatureMajor, false, true},
                       // An odd rank past 128, feature-major.
-                      Case{DType::kF16, 48, 80, 160, 136, gpu::InputLayout::kFeatureMajor, true, true}),
+                      Case{DType::kF16, 48, 80, 160, 136, gpu::InputLayout::kFeatureMajor, true, true},
+                      // Fused projections of unequal rows (q, k, v of grouped-query attention;
+                      // gate and up), each with its own adapter.
+                      Case{DType::kF16, 48, 96, 80, 5, gpu::InputLayout::kTokenMajor, true, true, {48, 16, 32}},
+                      Case{DType::kBF16, 64, 112, 144, 20, gpu::InputLayout::kFeatureMajor, false, true, {64, 48}},
+                      Case{DType::kF16, 32, 96, 112, 16, gpu::InputLayout::kFeatureMajor, true, false, {32, 32, 32}},
+                      Case{DType::kF16, 48, 80, 96, 3, gpu::InputLayout::kTokenMajor, false, false, {16, 16, 32, 16}}),
     [](const auto& info) {
       const Case& c = info.param;
       return std::string(to_string(c.dtype)) + "_" + std::to_string(c.d_out) + "x" + std::to_string(c.d_in) +
              "_r" + std::to_string(c.rank) + (c.input == gpu::InputLayout::kTokenMajor ? "_tok" : "_feat") +
-             (c.bias ? "_bias" : "") + (c.relu ? "_relu" : "");
+             (c.bias ? "_bias" : "") + (c.relu ? "_relu" : "") +
+             (c.projection_rows.empty() ? "" : "_p" + std::to_string(c.projections()));
     });
 
 }  // namespace

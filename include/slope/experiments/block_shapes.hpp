@@ -4,6 +4,7 @@
 // the layers write a token-major output).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,9 +16,9 @@ struct BlockLinear {
   int64_t d_out, d_in;
   gpu::InputLayout input;
   bool relu;  // ReLU after this linear (the block's upsample)
-  // Projections fused into this one product (a decoder's q, k and v: 3), each with its own
-  // adapter: the layer's adapter rank is this many times the per-projection rank.
-  int adapters = 1;
+  // Projections fused into this one product (a decoder's q, k and v), each with an adapter of
+  // its own: their row counts (gpu::InferenceLinearSpec::projection_rows); empty: one.
+  std::vector<int64_t> projection_rows = {};
 };
 
 inline const std::vector<std::string>& block_shape_names() {

@@ -40,7 +40,7 @@ struct InferenceBlockOptions {
 // adapter form at r = 0) has no entry in form_ms.
 struct InferenceBlockRow {
   double ratio = 0;
-  int64_t rank = 0;  // per adapter, before padding; a fused linear carries `adapters` of them
+  int64_t rank = 0;  // per adapter, before padding; a fused linear carries one per projection
   double dense_ms = 0, sparse_ms = 0;
   std::string form;  // "none" at r = 0
   std::map<gpu::AdapterForm, double> form_ms;

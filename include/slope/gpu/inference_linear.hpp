@@ -25,11 +25,20 @@
 // L is pruned 2:4 along d_in in both forms (the merged form's pruning), so they agree.
 // Ranks are padded with zeros to a multiple of 16: the sparse rows and the tensor cores
 // need it, and padding changes no result.
+//
+// Fused projections (a decoder's q, k and v in one product) each keep an adapter of their
+// own: P adapters of rank r, R_p feeding only projection p's rows of W. The merged and
+// pre-add forms run them as one adapter of rank P r whose R is block-diagonal. The folded
+// form needs less: a row of projection p meets only T_p's columns, so T's columns can be
+// interleaved (column c from projection c mod P) and every group of four extension columns
+// still holds at most two of one row's values. The extension is then P r columns, not
+// 2 P r, with no zero columns to compute (P = 1 keeps the 2r spread above).
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <vector>
 
 #include "slope/core/dtype.hpp"
 #include "slope/gpu/dense_gemm.hpp"
@@ -58,12 +67,17 @@ struct InferenceLinearSpec {
   // input_width() and output_rows().
   int64_t input_ld = 0;
   int64_t output_ld = 0;
+  // Fused projections: the sizes of their consecutive row ranges of W (summing to d_out),
+  // each with an adapter of `rank`; empty: one. L is then d_in x P rank ([L_1 ... L_P]) and R
+  // P rank x d_out, R_p in rows p rank.. and in projection p's columns (the rest is ignored).
+  std::vector<int64_t> projection_rows = {};
 };
 
 // Rank rounded up to the multiple of 16 that the layer uses.
 int64_t padded_rank(int64_t rank);
-// The features a layer of this spec reads (d_in, plus the folded form's 2r adapter features)
-// and the outputs its sparse product writes (d_out, plus the merged form's r X L outputs):
+// The features a layer of this spec reads (d_in, plus the folded form's max(P, 2) r adapter
+// features) and the outputs its sparse product writes (d_out, plus the merged form's P r X L
+// outputs):
 // what a caller sizes the buffers it chains layers through by, before building them.
 int64_t input_width(const InferenceLinearSpec& spec);
 int64_t output_rows(const InferenceLinearSpec& spec);
@@ -75,8 +89,8 @@ class SparseInferenceLinear {
   SparseInferenceLinear(const SparseInferenceLinear&) = delete;
   SparseInferenceLinear& operator=(const SparseInferenceLinear&) = delete;
 
-  // Device 16-bit buffers: w (d_out x d_in, dense: pruned here), l (d_in x rank), r (rank x
-  // d_out), bias (d_out). l, r and bias may be null when unused.
+  // Device 16-bit buffers: w (d_out x d_in, dense: pruned here), l (d_in x P rank), r (P rank
+  // x d_out), bias (d_out). l, r and bias may be null when unused.
   void set_weights(const void* w, const void* l, const void* r, const void* bias, cudaStream_t stream);
   // Y^T into `y`, which holds output_rows() x tokens elements; Y^T is its first d_out rows.
   // Token-major: Y, tokens rows of output_ld() elements, Y the first d_out of each (the
@@ -89,7 +103,8 @@ class SparseInferenceLinear {
   int64_t input_width() const;
   int64_t input_ld() const;   // token-major X's row stride
   int64_t output_ld() const;  // token-major Y's row stride
-  int64_t rank() const { return rank_; }
+  int64_t rank() const { return rank_; }  // per projection, padded
+  int64_t projections() const { return projections_; }
   const InferenceLinearSpec& spec() const { return spec_; }
 
  private:
@@ -97,7 +112,9 @@ class SparseInferenceLinear {
   void add_tr(const void* t, void* y, float beta, cudaStream_t stream) const;
 
   InferenceLinearSpec spec_;
-  int64_t rank_;  // padded
+  int64_t rank_;         // per projection, padded
+  int64_t projections_;  // P
+  std::vector<int64_t> row_offsets_;  // each projection's first row of W, and d_out last
   std::unique_ptr<SparseLinear> sparse_;
   DeviceBuffer l_, r_, bias_, t_;
   const DenseGemm* xl_ = nullptr;  // T = X L (pre-add form), T~ = X L~ (folded form)
