@@ -29,10 +29,11 @@ struct ModelInferenceOptions {
 // speedup, form, merged_ms, folded_ms, overhead_vs_r0, paper_speedup (nan where the paper has
 // none). Every linear is token-major in and out; the pairings are those of `slope layer --mode
 // inference`, with the merged and folded forms (the pre-add form was never the fastest in
-// that experiment's runs, and token-major plans cost ~0.25 s each to make). A fused product of P
-// projections carries P adapters of rank r: the folded form in one K extension of P r columns
-// (their T's columns interleaved, inference_linear.hpp), the merged form in P r extra rows. `summary` gets the geometric mean speedup over the models per ratio,
-// measured and the paper's, and the geometric mean adapter overhead per ratio.
+// that experiment's runs, and token-major plans cost ~0.25 s each to make). A fused product
+// of P projections carries P adapters of rank r: the folded form in one K extension of P r
+// columns (their T's columns interleaved, inference_linear.hpp), the merged form in P r extra
+// rows. `summary` gets the geometric mean speedup over the models per ratio, measured and the
+// paper's, and the geometric mean adapter overhead per ratio.
 Table run_model_inference_experiment(const ModelInferenceOptions& options, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress);
 
