@@ -99,7 +99,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
       for (size_t j = 0; j < n; ++j) {
         const auto& l = defs[j];
         // L and R of every projection's adapter side by side (at least one element each).
-        const int64_t r = std::max<int64_t>(specs[j].rank, 1) * std::max<int64_t>(1, l.projection_rows.size());
+        const int64_t r = std::max<int64_t>(specs[j].rank, 1) * gpu::projection_count(specs[j]);
         auto layer = std::make_unique<gpu::SparseInferenceLinear>(engine, dense, specs[j], stream);
         gpu::DeviceBuffer w(l.d_out * l.d_in * 2), lw(l.d_in * r * 2), rw(r * l.d_out * 2);
         gpu::fill_uniform(w.get(), l.d_out * l.d_in, 50 + i * 7 + j, 0.05f, o.dtype, stream);

@@ -8,8 +8,8 @@
 
 #include "slope/core/geometric_mean.hpp"
 #include "slope/core/paper_data.hpp"
+#include "slope/experiments/block_shapes.hpp"
 #include "slope/experiments/inference_block_timing.hpp"
-#include "slope/model/decoder_linears.hpp"
 
 namespace slope {
 namespace {
@@ -40,10 +40,7 @@ Table run_model_inference_experiment(const ModelInferenceOptions& o, gpu::Sparse
   std::map<double, GeometricMean> measured, paper;  // speedups, by ratio (paper: the same models)
   std::map<double, GeometricMean> overhead_factors;  // 1 + adapter overhead, by ratio
   for (const ModelConfig& m : models) {
-    std::vector<BlockLinear> linears;
-    for (const DecoderLinear& l : decoder_linears(m))
-      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projection_rows});
-    for (const InferenceBlockRow& r : time_inference_block(linears, m.hidden, o.adapter_ratios, block, engine, dense)) {
+    for (const InferenceBlockRow& r : time_inference_block(decoder_block_linears(m), m.hidden, o.adapter_ratios, block, engine, dense)) {
       const double speedup = r.dense_ms / r.sparse_ms;
       const auto theirs = paper_speedup(reference, m.name, r.ratio);
       table.add_row({m.name, paper_name(m.name), m.hidden, r.ratio, r.rank, o.tokens, r.dense_ms, r.sparse_ms, speedup,

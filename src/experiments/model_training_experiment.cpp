@@ -6,8 +6,8 @@
 
 #include "slope/core/geometric_mean.hpp"
 #include "slope/core/paper_data.hpp"
+#include "slope/experiments/block_shapes.hpp"
 #include "slope/experiments/training_block_timing.hpp"
-#include "slope/model/decoder_linears.hpp"
 
 namespace slope {
 
@@ -25,11 +25,8 @@ Table run_model_training_experiment(const ModelTrainingOptions& o, gpu::SparseEn
   block.accumulation = o.accumulation;
   GeometricMean measured, measured_step, paper;
   for (const ModelConfig& m : models) {
-    std::vector<BlockLinear> linears;
-    for (const DecoderLinear& l : decoder_linears(m))
-      linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projection_rows});
     const auto theirs = paper_data::cell(reference, paper_name(m.name), "SLoPe", "training_speedup");
-    for (const TrainingPhaseRow& r : time_training_block(linears, block, engine, dense)) {
+    for (const TrainingPhaseRow& r : time_training_block(decoder_block_linears(m), block, engine, dense)) {
       const bool total = r.phase == "total", step = r.phase == "step";
       table.add_row({m.name, paper_name(m.name), m.hidden, o.tokens, static_cast<int64_t>(o.accumulation), r.phase,
                      r.dense_ms, r.sparse_ms, r.speedup, r.ceiling, (total || step) && theirs ? *theirs : NAN});

@@ -27,10 +27,6 @@ GemmShape xl_shape(const InferenceLinearSpec& s, int64_t r, int64_t x_ld) {
   return g;
 }
 
-int64_t projection_count(const InferenceLinearSpec& s) {
-  return s.projection_rows.empty() ? 1 : static_cast<int64_t>(s.projection_rows.size());
-}
-
 // The folded form's extension columns per unit of (padded) rank: T's columns interleaved from
 // the P projections, or, with one, spread to the even columns (a row holds every one of T's).
 int64_t folded_groups(const InferenceLinearSpec& s) { return std::max<int64_t>(projection_count(s), 2); }
@@ -95,6 +91,10 @@ const char* to_string(AdapterForm form) {
 }
 
 int64_t padded_rank(int64_t rank) { return (rank + 15) / 16 * 16; }
+
+int64_t projection_count(const InferenceLinearSpec& spec) {
+  return spec.projection_rows.empty() ? 1 : static_cast<int64_t>(spec.projection_rows.size());
+}
 
 int64_t input_width(const InferenceLinearSpec& spec) {
   return spec.d_in + (spec.form == AdapterForm::kFolded ? folded_groups(spec) * padded_rank(spec.rank) : 0);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "slope/gpu/sparse_engine.hpp"
+#include "slope/model/decoder_linears.hpp"
 
 namespace slope {
 
@@ -33,6 +34,15 @@ inline std::vector<BlockLinear> block_linears(const std::string& shape, int64_t 
   if (shape == "upsample") return {{4 * d, d, tok, false}};
   if (shape == "downsample") return {{d, 4 * d, tok, false}};
   return {{4 * d, d, tok, true}, {d, 4 * d, hidden, false}};
+}
+
+// One decoder block's products of a model (decoder_linears), each reading a token-major input
+// of its own: what `slope model` times, in inference and in training.
+inline std::vector<BlockLinear> decoder_block_linears(const ModelConfig& model) {
+  std::vector<BlockLinear> linears;
+  for (const DecoderLinear& l : decoder_linears(model))
+    linears.push_back({l.d_out, l.d_in, gpu::InputLayout::kTokenMajor, false, l.projection_rows});
+  return linears;
 }
 
 }  // namespace slope

@@ -75,6 +75,8 @@ struct InferenceLinearSpec {
 
 // Rank rounded up to the multiple of 16 that the layer uses.
 int64_t padded_rank(int64_t rank);
+// The fused projections of a spec (1 where it names none): its adapters' count.
+int64_t projection_count(const InferenceLinearSpec& spec);
 // The features a layer of this spec reads (d_in, plus the folded form's max(P, 2) r adapter
 // features) and the outputs its sparse product writes (d_out, plus the merged form's P r X L
 // outputs):
