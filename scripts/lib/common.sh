@@ -75,3 +75,26 @@ build_slope() {
 
 # True when a CUDA GPU is visible.
 have_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
+
+# Samples the GPU's SM clock, power and clock-limit reasons every 100 ms into FILE, in the
+# background, until gpu_state_stop. At its 700 W cap the H200 runs large products well below
+# its top clock, so absolute times move between runs; this records by how much.
+gpu_state_start() {
+  GPU_STATE_PID=""
+  command -v nvidia-smi >/dev/null || return 0
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv,nounits -lms 100 > "$1" 2>/dev/null &
+  GPU_STATE_PID=$!
+  # A failing experiment ends the script (set -e): the sampler must not outlive it.
+  trap '[ -z "${GPU_STATE_PID:-}" ] || kill "$GPU_STATE_PID" 2>/dev/null || true' EXIT
+}
+
+# Stops gpu_state_start's sampler and logs one line summarizing FILE.
+gpu_state_stop() {
+  [ -n "${GPU_STATE_PID:-}" ] || return 0
+  kill "$GPU_STATE_PID" 2>/dev/null || true
+  wait "$GPU_STATE_PID" 2>/dev/null || true
+  GPU_STATE_PID=""
+  local line
+  if line="$(python3 "$SLOPE_ROOT/scripts/gpu_state.py" summarize "$1")"; then log "$line"; fi
+}
