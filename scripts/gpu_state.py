@@ -49,7 +49,7 @@ def read_samples(path):
     if not rows:
         raise ValueError(f"{path} is empty")
     header = rows[0]
-    sm = column(header, "clocks.current.sm", "clocks.sm")
+    sm = column(header, "clocks.current.sm")
     power = column(header, "power.draw")
     reasons = column(header, "clocks_event_reasons.active", "clocks_throttle_reasons.active")
     samples = []
