@@ -110,11 +110,34 @@ void* SparseLtContext::compress_scratch(size_t bytes) const {
   return compress_scratch_.get();
 }
 
-SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config,
-                       const void* bias)
+namespace {
+
+// The product D = W . op(B) (+ bias) (ReLU) over the given descriptors, with its epilogue.
+void init_matmul_descriptor(const SparseLtContext& ctx, const SparseShape& shape, const cusparseLtMatDescriptor_t& a,
+                            const cusparseLtMatDescriptor_t& b, const cusparseLtMatDescriptor_t& d, const void* bias,
+                            cusparseLtMatmulDescriptor_t* matmul) {
+  require(shape.bias == (bias != nullptr), "a sparse plan with a bias epilogue needs its bias vector (and only then)");
+  const bool token_major = shape.input == InputLayout::kTokenMajor;
+  SLOPE_CHECK(cusparseLtMatmulDescriptorInit(
+      ctx.get(), matmul, CUSPARSE_OPERATION_NON_TRANSPOSE,
+      token_major ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE, &a, &b, &d, &d,
+      CUSPARSE_COMPUTE_32F));
+  if (shape.bias)
+    SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx.get(), matmul, CUSPARSELT_MATMUL_BIAS_POINTER, &bias,
+                                                 sizeof(bias)));
+  if (shape.relu) {
+    const int on = 1;
+    SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx.get(), matmul, CUSPARSELT_MATMUL_ACTIVATION_RELU, &on,
+                                                 sizeof(on)));
+  }
+}
+
+}  // namespace
+
+SparseSelection::SparseSelection(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config,
+                                 const void* bias)
     : ctx_(ctx), shape_(shape) {
   validate_sparse_shape(shape);
-  require(shape.bias == (bias != nullptr), "a sparse plan with a bias epilogue needs its bias vector (and only then)");
   const cudaDataType_t type = cuda_type(shape.dtype);
   // See the header: A = W (m x k row-major, op N); B = X (t x k, op T) or X^T (k x t, op N);
   // D = Y^T (m x t row-major) or Y (t x m row-major, which is D column-major with ld >= m).
@@ -134,21 +157,11 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, con
   else
     SLOPE_CHECK(cusparseLtDenseDescriptorInit(ctx.get(), &d_, shape.m, shape.n, shape.n, kAlignment, type,
                                               CUSPARSE_ORDER_ROW));
-  SLOPE_CHECK(cusparseLtMatmulDescriptorInit(
-      ctx.get(), &matmul_, CUSPARSE_OPERATION_NON_TRANSPOSE,
-      token_major ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_, &d_, &d_,
-      CUSPARSE_COMPUTE_32F));
-  if (shape.bias)
-    SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx.get(), &matmul_, CUSPARSELT_MATMUL_BIAS_POINTER, &bias,
-                                                 sizeof(bias)));
-  if (shape.relu) {
-    const int on = 1;
-    SLOPE_CHECK(cusparseLtMatmulDescSetAttribute(ctx.get(), &matmul_, CUSPARSELT_MATMUL_ACTIVATION_RELU, &on,
-                                                 sizeof(on)));
-  }
+  init_matmul_descriptor(ctx, shape, a_, b_, d_, bias, &matmul_);
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
-  // The configuration goes into the selection before the one and only plan initialisation:
-  // re-initialising a plan after a search crashes cuSPARSELt 0.8 on H200.
+  alg_ready_ = true;
+  // The configuration goes into the selection before any plan is initialised: re-initialising
+  // a plan after a search crashes cuSPARSELt 0.8 on H200.
   const int config_id = config ? config->config_id : 0;
   SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &config_id,
                                               sizeof(config_id)));
@@ -163,17 +176,36 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, con
                                                   &config->split_k_buffers, sizeof(config->split_k_buffers)));
     }
   }
-  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx.get(), &plan_, &matmul_, &alg_));
+}
+
+SparseSelection::~SparseSelection() {
+  if (alg_ready_) cusparseLtMatmulAlgSelectionDestroy(&alg_);
+  cusparseLtMatDescriptorDestroy(&d_);
+  cusparseLtMatDescriptorDestroy(&b_);
+  cusparseLtMatDescriptorDestroy(&a_);
+}
+
+SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config,
+                       const void* bias)
+    : SparsePlan(std::make_unique<SparseSelection>(ctx, shape, config, bias), bias) {}
+
+SparsePlan::SparsePlan(std::unique_ptr<SparseSelection> own, const void* bias)
+    : SparsePlan(*own, bias) {
+  own_selection_ = std::move(own);
+}
+
+SparsePlan::SparsePlan(const SparseSelection& selection, const void* bias)
+    : selection_(selection), ctx_(selection.context()), shape_(selection.shape()) {
+  // The plan's own matmul descriptor carries its bias pointer: plans of one selection that
+  // shared the selection's descriptor would all add the bias set on it last (probe).
+  init_matmul_descriptor(ctx_, shape_, selection.a_, selection.b_, selection.d_, bias, &matmul_);
+  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &plan_, &matmul_, &selection.alg_));
   plan_ready_ = true;
   refresh_workspace();
 }
 
 SparsePlan::~SparsePlan() {
   if (plan_ready_) cusparseLtMatmulPlanDestroy(&plan_);
-  cusparseLtMatmulAlgSelectionDestroy(&alg_);
-  cusparseLtMatDescriptorDestroy(&d_);
-  cusparseLtMatDescriptorDestroy(&b_);
-  cusparseLtMatDescriptorDestroy(&a_);
 }
 
 void SparsePlan::refresh_workspace() {
@@ -183,21 +215,23 @@ void SparsePlan::refresh_workspace() {
 }
 
 TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y, cudaStream_t stream) {
+  // The search writes its choice into the plan's selection, which other plans may be reading.
+  require(own_selection_ != nullptr, "only a plan with a selection of its own may search (" + shape_.key() + ")");
   const float alpha = 1.0f, beta = 0.0f;
   cudaStream_t streams[1] = {stream};
   // The default plan's workspace, as PyTorch passes it (a null workspace crashes on H200).
   SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
                                      streams, 1));
   TuningEntry e;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
                                               sizeof(e.config_id)));
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
                                               sizeof(e.split_k)));
   cusparseLtSplitKMode_t mode{};
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
                                               sizeof(mode)));
   e.split_k_mode = static_cast<int>(mode);
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
                                               &e.split_k_buffers, sizeof(e.split_k_buffers)));
   // The search updated the plan in place; a split-K choice can need more workspace.
   refresh_workspace();
@@ -213,13 +247,13 @@ void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaSt
 
 int SparsePlan::config_id() const {
   int id = 0;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof(id)));
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof(id)));
   return id;
 }
 
 int SparsePlan::config_count() const {
   int max_id = 0;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID, &max_id,
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID, &max_id,
                                               sizeof(max_id)));
   return max_id;
 }
@@ -358,9 +392,13 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
                                                              const void* bias) {
   SparseShape base = shape;
   base.bias = false;
-  // Only the choice is shared: a token-major plan takes ~0.25 s to make, so none is made
-  // beside the weight's own (the search's plan is dropped once it has chosen).
-  return std::make_unique<SparsePlan>(ctx_, shape, configuration(base, stream), bias);
+  const TuningEntry* config = configuration(base, stream);
+  // The selection (0.15-0.3 s for a token-major output) is made once per shape and kept; each
+  // weight's plan from it costs well under a millisecond. The search's plan is not reused: it
+  // reads the W it searched with.
+  auto& selection = selections_[tuning_key(shape)];
+  if (!selection) selection = std::make_unique<SparseSelection>(ctx_, shape, config, bias);
+  return std::make_unique<SparsePlan>(*selection, bias);
 }
 
 std::optional<bool> SparseEngine::decision(const std::string& key) const {

@@ -224,6 +224,8 @@ TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {
                                                            kTokenIn, false, kTokenOut));
       layers.back()->set_weight(dws.back().get(), stream_);
     }
+    // Their plans come from one algorithm selection (the costly part of a token-major plan).
+    EXPECT_EQ(engine.selection_count(), 1u);
     for (int i : {2, 0, 1}) {
       gpu::DeviceBuffer y(t * m * 2);
       gpu::poison(y.get(), t * m, stream_);
@@ -231,6 +233,48 @@ TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {
       expect_close(gpu::download(y.get(), t, m, d, stream_), matmul_nt(x, ws[static_cast<size_t>(i)]), d);
     }
   }
+}
+
+TEST_F(SparseFeatures, TokenMajorLayersSharingASelectionEachAddTheirOwnBias) {
+  // A bias pointer lives in a plan's matmul descriptor: plans of one selection that shared
+  // the selection's descriptor would all add the last bias set on it.
+  const DType d = DType::kF16;
+  const int64_t t = 48, m = 80, k = 208;
+  const MatrixF x = random_matrix(t, k, 31, d);
+  gpu::SparseEngine engine(nullptr);
+  gpu::DeviceBuffer dx = gpu::upload(x, d, stream_);
+  std::vector<MatrixF> ws, bs;
+  std::vector<gpu::DeviceBuffer> dws, dbs;
+  std::vector<std::unique_ptr<gpu::SparseLinear>> layers;
+  for (int i = 0; i < 3; ++i) {
+    ws.push_back(prune(random_matrix(m, k, 32 + i, d), {2, 4}, PruneAxis::kRows));
+    bs.push_back(random_matrix(1, m, 42 + i, d));
+    dws.push_back(gpu::upload(ws.back(), d, stream_));
+    dbs.push_back(gpu::upload(bs.back(), d, stream_));
+    layers.push_back(std::make_unique<gpu::SparseLinear>(engine, m, k, t, d, gpu::Tiling::kNone, stream_,
+                                                         dbs.back().get(), kTokenIn, false, kTokenOut));
+    layers.back()->set_weight(dws.back().get(), stream_);
+  }
+  EXPECT_EQ(engine.selection_count(), 1u);
+  for (int round = 0; round < 2; ++round)
+    for (int i : {1, 2, 0}) {
+      const auto u = static_cast<size_t>(i);
+      gpu::DeviceBuffer y(t * m * 2);
+      gpu::poison(y.get(), t * m, stream_);
+      layers[u]->forward(dx.get(), y.get(), stream_);
+      expect_close(gpu::download(y.get(), t, m, d, stream_), linear_forward(x, ws[u], &bs[u].data), d);
+    }
+}
+
+TEST_F(SparseFeatures, OnlyAPlanWithItsOwnSelectionMaySearch) {
+  // A search writes its choice into the selection, which the plans made from it read.
+  gpu::SparseEngine engine(nullptr);
+  gpu::SparseShape shape{64, 128, 32, DType::kBF16};
+  shape.output = kTokenOut;
+  const gpu::SparseSelection shared(engine.context(), shape);
+  gpu::SparsePlan plan(shared);
+  gpu::DeviceBuffer w(64 * 128 * 2), x(32 * 128 * 2), y(32 * 64 * 2);
+  EXPECT_THROW(plan.search(w.get(), x.get(), y.get(), stream_), Error);
 }
 
 TEST_F(SparseFeatures, TokenMajorPlansAreNeverShared) {

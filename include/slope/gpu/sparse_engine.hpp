@@ -17,6 +17,9 @@
 //   - a plan keeps reading W from the address it first multiplied (its search included) and
 //     ignores the W passed later, so every token-major weight gets a plan of its own
 //     (plan_for_one_weight), never one that ran a search.
+// Such a plan's cost is its algorithm selection (~0.15-0.3 s of host work); plans made from
+// one selection each keep their own W and bias, so the engine makes one selection per shape
+// and a plan per weight from it (SparseSelection).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -116,19 +119,52 @@ class CompressedWeight {
   DeviceBuffer buffer_;
 };
 
-class SparsePlan {
+// What a plan takes from its shape and kernel configuration alone: the matrix descriptors and
+// cuSPARSELt's algorithm selection. For a token-major output, initialising the selection
+// (cusparseLtMatmulAlgSelectionInit) takes 0.15-0.3 s of host time on the H200, and a plan
+// made from it 0.01-0.2 ms; plans made from one selection each multiply their own W and add
+// their own bias, at the same speed as plans with a selection of their own (probe at
+// bffbe28, docs/gpu-engine.md). Plans read the configuration from here while they run, so a
+// selection that plans share never changes it.
+class SparseSelection {
  public:
   // `config`: a configuration found earlier (from the tuning cache); null: the default.
-  // `bias` (needed when shape.bias): the device bias vector, fixed for the plan's life. It is
-  // set before the plan is initialised: a bias pointer changed afterwards is not reliably
-  // honoured by cuSPARSELt 0.8.
+  // `bias`: any valid bias vector when shape.bias (the plans bring their own).
+  SparseSelection(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config = nullptr,
+                  const void* bias = nullptr);
+  ~SparseSelection();
+  SparseSelection(const SparseSelection&) = delete;
+  SparseSelection& operator=(const SparseSelection&) = delete;
+  const SparseShape& shape() const { return shape_; }
+  const SparseLtContext& context() const { return ctx_; }
+
+ private:
+  friend class SparsePlan;
+  const SparseLtContext& ctx_;
+  SparseShape shape_;
+  cusparseLtMatDescriptor_t a_{}, b_{}, d_{};
+  cusparseLtMatmulDescriptor_t matmul_{};  // the one the selection was made from
+  cusparseLtMatmulAlgSelection_t alg_{};
+  bool alg_ready_ = false;
+};
+
+class SparsePlan {
+ public:
+  // A plan with a selection of its own (the only kind that may search). `config`: a
+  // configuration found earlier (from the tuning cache); null: the default. `bias` (needed
+  // when shape.bias): the device bias vector, fixed for the plan's life. It is set before the
+  // plan is initialised: a bias pointer changed afterwards is not reliably honoured by
+  // cuSPARSELt 0.8.
   SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config = nullptr,
              const void* bias = nullptr);
+  // A plan made from `selection`, which must outlive it; `bias` as above.
+  explicit SparsePlan(const SparseSelection& selection, const void* bias = nullptr);
   ~SparsePlan();
   SparsePlan(const SparsePlan&) = delete;
   SparsePlan& operator=(const SparsePlan&) = delete;
 
-  // Runs cusparseLtMatmulSearch on the given operands; the plan keeps its choice.
+  // Runs cusparseLtMatmulSearch on the given operands; the plan keeps its choice. Only for a
+  // plan with a selection of its own (throws otherwise).
   TuningEntry search(const void* w_compressed, const void* x, void* y, cudaStream_t stream);
   // Y^T = W X^T (+ bias) (+ beta Y^T), ReLU last if the shape says so. Host cost: one
   // cuSPARSELt call.
@@ -141,13 +177,14 @@ class SparsePlan {
   int config_count() const;  // how many configurations cuSPARSELt has for this problem
 
  private:
+  SparsePlan(std::unique_ptr<SparseSelection> own, const void* bias);
   void refresh_workspace();
 
+  std::unique_ptr<SparseSelection> own_selection_;  // null: shared, owned by the engine
+  const SparseSelection& selection_;
   const SparseLtContext& ctx_;
   SparseShape shape_;
-  cusparseLtMatDescriptor_t a_{}, b_{}, d_{};
-  cusparseLtMatmulDescriptor_t matmul_{};
-  cusparseLtMatmulAlgSelection_t alg_{};
+  cusparseLtMatmulDescriptor_t matmul_{};  // the plan's own: it holds the plan's bias pointer
   cusparseLtMatmulPlan_t plan_{};
   bool plan_ready_ = false;
   DeviceBuffer workspace_;
@@ -210,9 +247,12 @@ class SparseEngine {
   const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream, const void* bias = nullptr);
   // A plan that must serve one compressed W only (a token-major output: see the top of this
   // file): made afresh with the configuration chosen for `shape` (tuning cache or a search on
-  // a plan that is then dropped), never searched itself.
+  // a plan that is then dropped), never searched itself, from the one selection the engine
+  // keeps for the shape.
   std::unique_ptr<SparsePlan> plan_for_one_weight(const SparseShape& shape, cudaStream_t stream,
                                                   const void* bias = nullptr);
+  // How many selections plan_for_one_weight has made (one per shape).
+  size_t selection_count() const { return selections_.size(); }
   const SparseLtContext& context() const { return ctx_; }
   const std::vector<PlanEvent>& events() const { return events_; }
   std::string tuning_key(const SparseShape& shape) const;
@@ -232,6 +272,8 @@ class SparseEngine {
   // cache, or searched on a plan made for the search alone. Null: cuSPARSELt's default.
   const TuningEntry* configuration(const SparseShape& shape, cudaStream_t stream);
 
+  // Declared before plans_, so that it outlives the plans made from it.
+  std::map<std::string, std::unique_ptr<SparseSelection>> selections_;
   std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
   // The configuration configuration() settled on, by tuning key (nullopt: cuSPARSELt's default).
   std::map<std::string, std::optional<TuningEntry>> chosen_;
