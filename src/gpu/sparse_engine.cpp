@@ -187,19 +187,27 @@ SparseSelection::~SparseSelection() {
 
 SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config,
                        const void* bias)
-    : SparsePlan(std::make_unique<SparseSelection>(ctx, shape, config, bias), bias) {}
+    : SparsePlan(std::make_unique<SparseSelection>(ctx, shape, config, bias)) {}
 
-SparsePlan::SparsePlan(std::unique_ptr<SparseSelection> own, const void* bias)
-    : SparsePlan(*own, bias) {
-  own_selection_ = std::move(own);
+SparsePlan::SparsePlan(std::unique_ptr<SparseSelection> own)
+    : own_selection_(std::move(own)), selection_(*own_selection_), ctx_(selection_.context()),
+      shape_(selection_.shape()) {
+  // The descriptor the selection was made from (with this plan's bias): a search on a plan
+  // made from another descriptor left cuSPARSELt 0.8 failing later calls (INTERNAL_ERROR,
+  // crashes) on the H200.
+  init_plan(&own_selection_->matmul_);
 }
 
 SparsePlan::SparsePlan(const SparseSelection& selection, const void* bias)
     : selection_(selection), ctx_(selection.context()), shape_(selection.shape()) {
-  // The plan's own matmul descriptor carries its bias pointer: plans of one selection that
+  // A descriptor of the plan's own carries its bias pointer: plans of one selection that
   // shared the selection's descriptor would all add the bias set on it last (probe).
   init_matmul_descriptor(ctx_, shape_, selection.a_, selection.b_, selection.d_, bias, &matmul_);
-  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &plan_, &matmul_, &selection.alg_));
+  init_plan(&matmul_);
+}
+
+void SparsePlan::init_plan(const cusparseLtMatmulDescriptor_t* matmul) {
+  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &plan_, matmul, &selection_.alg_));
   plan_ready_ = true;
   refresh_workspace();
 }

@@ -177,14 +177,15 @@ class SparsePlan {
   int config_count() const;  // how many configurations cuSPARSELt has for this problem
 
  private:
-  SparsePlan(std::unique_ptr<SparseSelection> own, const void* bias);
+  explicit SparsePlan(std::unique_ptr<SparseSelection> own);
+  void init_plan(const cusparseLtMatmulDescriptor_t* matmul);
   void refresh_workspace();
 
   std::unique_ptr<SparseSelection> own_selection_;  // null: shared, owned by the engine
   const SparseSelection& selection_;
   const SparseLtContext& ctx_;
   SparseShape shape_;
-  cusparseLtMatmulDescriptor_t matmul_{};  // the plan's own: it holds the plan's bias pointer
+  cusparseLtMatmulDescriptor_t matmul_{};  // a shared selection's plan: its own, holding its bias
   cusparseLtMatmulPlan_t plan_{};
   bool plan_ready_ = false;
   DeviceBuffer workspace_;
