@@ -191,34 +191,32 @@ SparsePlan::SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, con
 
 SparsePlan::SparsePlan(std::unique_ptr<SparseSelection> own)
     : own_selection_(std::move(own)), selection_(*own_selection_), ctx_(selection_.context()),
-      shape_(selection_.shape()) {
-  // The descriptor the selection was made from (with this plan's bias): a search on a plan
-  // made from another descriptor left cuSPARSELt 0.8 failing later calls (INTERNAL_ERROR,
-  // crashes) on the H200.
+      shape_(selection_.shape()), slot_(selection_.new_slot()) {
+  // The descriptor the selection was made from, which holds this plan's bias.
   init_plan(&own_selection_->matmul_);
 }
 
 SparsePlan::SparsePlan(const SparseSelection& selection, const void* bias)
-    : selection_(selection), ctx_(selection.context()), shape_(selection.shape()) {
+    : selection_(selection), ctx_(selection.context()), shape_(selection.shape()), slot_(selection.new_slot()) {
   // A descriptor of the plan's own carries its bias pointer: plans of one selection that
   // shared the selection's descriptor would all add the bias set on it last (probe).
-  init_matmul_descriptor(ctx_, shape_, selection.a_, selection.b_, selection.d_, bias, &matmul_);
-  init_plan(&matmul_);
+  init_matmul_descriptor(ctx_, shape_, selection.a_, selection.b_, selection.d_, bias, &slot_.matmul);
+  init_plan(&slot_.matmul);
 }
 
 void SparsePlan::init_plan(const cusparseLtMatmulDescriptor_t* matmul) {
-  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &plan_, matmul, &selection_.alg_));
+  SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &slot_.plan, matmul, &selection_.alg_));
   plan_ready_ = true;
   refresh_workspace();
 }
 
 SparsePlan::~SparsePlan() {
-  if (plan_ready_) cusparseLtMatmulPlanDestroy(&plan_);
+  if (plan_ready_) cusparseLtMatmulPlanDestroy(&slot_.plan);
 }
 
 void SparsePlan::refresh_workspace() {
   // Split-K configurations need more workspace than the default: query after every change.
-  SLOPE_CHECK(cusparseLtMatmulGetWorkspace(ctx_.get(), &plan_, &workspace_bytes_));
+  SLOPE_CHECK(cusparseLtMatmulGetWorkspace(ctx_.get(), &slot_.plan, &workspace_bytes_));
   workspace_.reserve(workspace_bytes_ > 0 ? workspace_bytes_ : 256);
 }
 
@@ -228,7 +226,7 @@ TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y,
   const float alpha = 1.0f, beta = 0.0f;
   cudaStream_t streams[1] = {stream};
   // The default plan's workspace, as PyTorch passes it (a null workspace crashes on H200).
-  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
+  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &slot_.plan, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
                                      streams, 1));
   TuningEntry e;
   SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
@@ -249,7 +247,7 @@ TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y,
 void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta) const {
   const float alpha = 1.0f;
   cudaStream_t streams[1] = {stream};
-  SLOPE_CHECK(cusparseLtMatmul(ctx_.get(), &plan_, &alpha, w_compressed, x, &beta, y, y, workspace_.get(), streams,
+  SLOPE_CHECK(cusparseLtMatmul(ctx_.get(), &slot_.plan, &alpha, w_compressed, x, &beta, y, y, workspace_.get(), streams,
                                1));
 }
 

@@ -25,6 +25,7 @@
 #include <cuda_runtime.h>
 #include <cusparseLt.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -128,6 +129,16 @@ class CompressedWeight {
 // selection that plans share never changes it.
 class SparseSelection {
  public:
+  // A plan's own cuSPARSELt objects. A selection hands each plan a slot that no plan of the
+  // selection had before: cuSPARSELt 0.8.0 takes a plan initialised from a selection at the
+  // address of one of its destroyed plans for that destroyed plan ("bad initialization or
+  // already destroyed"; later calls fail or crash). Slots live as long as the selection
+  // (1 KB each).
+  struct PlanSlot {
+    cusparseLtMatmulDescriptor_t matmul{};
+    cusparseLtMatmulPlan_t plan{};
+  };
+
   // `config`: a configuration found earlier (from the tuning cache); null: the default.
   // `bias`: any valid bias vector when shape.bias (the plans bring their own).
   SparseSelection(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config = nullptr,
@@ -140,12 +151,15 @@ class SparseSelection {
 
  private:
   friend class SparsePlan;
+  PlanSlot& new_slot() const { return slots_.emplace_back(); }
+
   const SparseLtContext& ctx_;
   SparseShape shape_;
   cusparseLtMatDescriptor_t a_{}, b_{}, d_{};
   cusparseLtMatmulDescriptor_t matmul_{};  // the one the selection was made from
   cusparseLtMatmulAlgSelection_t alg_{};
   bool alg_ready_ = false;
+  mutable std::deque<PlanSlot> slots_;  // a deque: slots keep their addresses as it grows
 };
 
 class SparsePlan {
@@ -172,7 +186,7 @@ class SparsePlan {
   const SparseShape& shape() const { return shape_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   const SparseLtContext& context() const { return ctx_; }
-  const cusparseLtMatmulPlan_t* handle() const { return &plan_; }
+  const cusparseLtMatmulPlan_t* handle() const { return &slot_.plan; }
   int config_id() const;     // the kernel configuration in use
   int config_count() const;  // how many configurations cuSPARSELt has for this problem
 
@@ -185,8 +199,8 @@ class SparsePlan {
   const SparseSelection& selection_;
   const SparseLtContext& ctx_;
   SparseShape shape_;
-  cusparseLtMatmulDescriptor_t matmul_{};  // a shared selection's plan: its own, holding its bias
-  cusparseLtMatmulPlan_t plan_{};
+  // The plan and (for a shared selection's plan) its own matmul descriptor, holding its bias.
+  SparseSelection::PlanSlot& slot_;
   bool plan_ready_ = false;
   DeviceBuffer workspace_;
   size_t workspace_bytes_ = 0;
