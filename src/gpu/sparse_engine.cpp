@@ -335,8 +335,9 @@ TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& op
   return best;
 }
 
-// A token-major output's fp16 plans take ~0.25 s each to initialise on the H200 (row-major
-// outputs: < 1 ms), so a scan of all 52 configurations costs ~15 s per shape. cuSPARSELt's
+// A token-major output's fp16 plans take ~0.25 s each to initialise on the H200 where each has
+// a selection of its own, as each configuration tried needs (row-major outputs: < 1 ms), so a
+// scan of all 52 configurations costs ~15 s per shape. cuSPARSELt's
 // own search tries them all inside one plan in under a second. It runs on `plan` with a W
 // compressed through it; that plan then reads only this W, which is harmless because the
 // engine drops it once it has chosen (SparseEngine::configuration). Where the search fails
