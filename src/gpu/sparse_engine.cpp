@@ -226,18 +226,18 @@ TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y,
   const float alpha = 1.0f, beta = 0.0f;
   cudaStream_t streams[1] = {stream};
   // The default plan's workspace, as PyTorch passes it (a null workspace crashes on H200).
-  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &slot_.plan, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
-                                     streams, 1));
+  SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &slot_.plan, &alpha, w_compressed, x, &beta, y, y,
+                                     workspace_.get(), streams, 1));
   TuningEntry e;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
+  const cusparseLtMatmulAlgSelection_t* alg = &selection_.alg_;
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
                                               sizeof(e.config_id)));
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
                                               sizeof(e.split_k)));
   cusparseLtSplitKMode_t mode{};
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode,
-                                              sizeof(mode)));
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode, sizeof(mode)));
   e.split_k_mode = static_cast<int>(mode);
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
                                               &e.split_k_buffers, sizeof(e.split_k_buffers)));
   // The search updated the plan in place; a split-K choice can need more workspace.
   refresh_workspace();
@@ -247,20 +247,21 @@ TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y,
 void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta) const {
   const float alpha = 1.0f;
   cudaStream_t streams[1] = {stream};
-  SLOPE_CHECK(cusparseLtMatmul(ctx_.get(), &slot_.plan, &alpha, w_compressed, x, &beta, y, y, workspace_.get(), streams,
-                               1));
+  SLOPE_CHECK(cusparseLtMatmul(ctx_.get(), &slot_.plan, &alpha, w_compressed, x, &beta, y, y, workspace_.get(),
+                               streams, 1));
 }
 
 int SparsePlan::config_id() const {
   int id = 0;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id, sizeof(id)));
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id,
+                                              sizeof(id)));
   return id;
 }
 
 int SparsePlan::config_count() const {
   int max_id = 0;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID, &max_id,
-                                              sizeof(max_id)));
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_MAX_ID,
+                                              &max_id, sizeof(max_id)));
   return max_id;
 }
 

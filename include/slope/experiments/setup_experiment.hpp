@@ -1,9 +1,8 @@
 // `slope setup`: the paper's setup-overhead figure, explained. Per d x d weight at `tokens`
 // tokens: one-time host setup (descriptors + plan; also a token-major output's first plan,
 // whose algorithm selection each shape pays once, and each later weight's plan), the
-// algorithm search, a plan made from the tuning cache instead, pruning
-// + compression (paid at every weight update), one multiplication, and the steady-state host
-// cost of one call.
+// algorithm search, a plan made from the tuning cache instead, pruning + compression (paid at
+// every weight update), one multiplication, and the steady-state host cost of one call.
 #pragma once
 
 #include "slope/core/dtype.hpp"
@@ -17,9 +16,8 @@ namespace slope {
 using SetupOptions = SweepOptions;
 
 // Columns: hidden, tokens, plan_init_ms, token_major_plan_init_ms, token_major_next_plan_ms,
-// search_ms, cache_hit_ms,
-// prune_compress_ms, compress_gbps, matmul_ms, dense_matmul_ms, default_alg_matmul_ms,
-// host_overhead_us, dense_host_overhead_us.
+// search_ms, cache_hit_ms, prune_compress_ms, compress_gbps, matmul_ms, dense_matmul_ms,
+// default_alg_matmul_ms, host_overhead_us, dense_host_overhead_us.
 Table run_setup_experiment(const SetupOptions& options, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                            const Progress& progress);
 
