@@ -267,7 +267,7 @@ TEST_F(SparseFeatures, TokenMajorLayersSharingASelectionEachAddTheirOwnBias) {
 }
 
 TEST_F(SparseFeatures, OnlyAPlanWithItsOwnSelectionMaySearch) {
-  // A search writes its choice into the selection, which the plans made from it read.
+  // A search writes its choice into the selection, which the plans made from it may read.
   gpu::SparseEngine engine(nullptr);
   gpu::SparseShape shape{64, 128, 32, DType::kBF16};
   shape.output = kTokenOut;

@@ -125,8 +125,9 @@ class CompressedWeight {
 // (cusparseLtMatmulAlgSelectionInit) takes 0.15-0.3 s of host time on the H200, and a plan
 // made from it 0.01-0.2 ms; plans made from one selection each multiply their own W and add
 // their own bias, at the same speed as plans with a selection of their own (probe at
-// bffbe28, docs/gpu-engine.md). Plans read the configuration from here while they run, so a
-// selection that plans share never changes it.
+// bffbe28, docs/gpu-engine.md). A search writes its choice into the selection, whose other
+// plans may read it later (plans read their bias from their descriptor when they run), so a
+// selection that plans share is never searched.
 class SparseSelection {
  public:
   // A plan's own cuSPARSELt objects. A selection hands each plan a slot that no plan of the
