@@ -159,6 +159,7 @@ SparseSelection::SparseSelection(const SparseLtContext& ctx, const SparseShape& 
                                               CUSPARSE_ORDER_ROW));
   init_matmul_descriptor(ctx, shape, a_, b_, d_, bias, &matmul_);
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
+  alg_ready_ = true;
   // The configuration goes into the selection before any plan is initialised: re-initialising
   // a plan after a search crashes cuSPARSELt 0.8 on H200.
   const int config_id = config ? config->config_id : 0;
@@ -178,7 +179,7 @@ SparseSelection::SparseSelection(const SparseLtContext& ctx, const SparseShape& 
 }
 
 SparseSelection::~SparseSelection() {
-  cusparseLtMatmulAlgSelectionDestroy(&alg_);
+  if (alg_ready_) cusparseLtMatmulAlgSelectionDestroy(&alg_);
   cusparseLtMatDescriptorDestroy(&d_);
   cusparseLtMatDescriptorDestroy(&b_);
   cusparseLtMatDescriptorDestroy(&a_);
@@ -205,11 +206,12 @@ SparsePlan::SparsePlan(const SparseSelection& selection, const void* bias)
 
 void SparsePlan::init_plan(const cusparseLtMatmulDescriptor_t* matmul) {
   SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &slot_.plan, matmul, &selection_.alg_));
+  plan_ready_ = true;
   refresh_workspace();
 }
 
 SparsePlan::~SparsePlan() {
-  cusparseLtMatmulPlanDestroy(&slot_.plan);
+  if (plan_ready_) cusparseLtMatmulPlanDestroy(&slot_.plan);
 }
 
 void SparsePlan::refresh_workspace() {

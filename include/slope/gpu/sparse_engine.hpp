@@ -159,6 +159,7 @@ class SparseSelection {
   cusparseLtMatDescriptor_t a_{}, b_{}, d_{};
   cusparseLtMatmulDescriptor_t matmul_{};  // the one the selection was made from
   cusparseLtMatmulAlgSelection_t alg_{};
+  bool alg_ready_ = false;
   mutable std::deque<PlanSlot> slots_;  // a deque: slots keep their addresses as it grows
 };
 
@@ -201,6 +202,7 @@ class SparsePlan {
   SparseShape shape_;
   // The plan and (for a shared selection's plan) its own matmul descriptor, holding its bias.
   SparseSelection::PlanSlot& slot_;
+  bool plan_ready_ = false;
   DeviceBuffer workspace_;
   size_t workspace_bytes_ = 0;
 };
