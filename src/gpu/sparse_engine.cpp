@@ -159,7 +159,6 @@ SparseSelection::SparseSelection(const SparseLtContext& ctx, const SparseShape& 
                                               CUSPARSE_ORDER_ROW));
   init_matmul_descriptor(ctx, shape, a_, b_, d_, bias, &matmul_);
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
-  alg_ready_ = true;
   // The configuration goes into the selection before any plan is initialised: re-initialising
   // a plan after a search crashes cuSPARSELt 0.8 on H200.
   const int config_id = config ? config->config_id : 0;
@@ -179,7 +178,7 @@ SparseSelection::SparseSelection(const SparseLtContext& ctx, const SparseShape& 
 }
 
 SparseSelection::~SparseSelection() {
-  if (alg_ready_) cusparseLtMatmulAlgSelectionDestroy(&alg_);
+  cusparseLtMatmulAlgSelectionDestroy(&alg_);
   cusparseLtMatDescriptorDestroy(&d_);
   cusparseLtMatDescriptorDestroy(&b_);
   cusparseLtMatDescriptorDestroy(&a_);
@@ -206,12 +205,30 @@ SparsePlan::SparsePlan(const SparseSelection& selection, const void* bias)
 
 void SparsePlan::init_plan(const cusparseLtMatmulDescriptor_t* matmul) {
   SLOPE_CHECK(cusparseLtMatmulPlanInit(ctx_.get(), &slot_.plan, matmul, &selection_.alg_));
-  plan_ready_ = true;
   refresh_workspace();
 }
 
-SparsePlan::~SparsePlan() {
-  if (plan_ready_) cusparseLtMatmulPlanDestroy(&slot_.plan);
+SparsePlan::~SparsePlan() { cusparseLtMatmulPlanDestroy(&slot_.plan); }
+
+std::unique_ptr<SparseSelection> SparsePlan::release_selection(std::unique_ptr<SparsePlan> plan) {
+  require(plan && plan->own_selection_, "only a plan with a selection of its own can hand it back");
+  std::unique_ptr<SparseSelection> selection = std::move(plan->own_selection_);
+  plan.reset();  // the plan's slot stays in the selection, never handed out again
+  return selection;
+}
+
+TuningEntry SparseSelection::configuration() const {
+  TuningEntry e;
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
+                                              sizeof(e.config_id)));
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
+                                              sizeof(e.split_k)));
+  cusparseLtSplitKMode_t mode{};
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode, sizeof(mode)));
+  e.split_k_mode = static_cast<int>(mode);
+  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &alg_, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS, &e.split_k_buffers,
+                                              sizeof(e.split_k_buffers)));
+  return e;
 }
 
 void SparsePlan::refresh_workspace() {
@@ -228,20 +245,9 @@ TuningEntry SparsePlan::search(const void* w_compressed, const void* x, void* y,
   // The default plan's workspace, as PyTorch passes it (a null workspace crashes on H200).
   SLOPE_CHECK(cusparseLtMatmulSearch(ctx_.get(), &slot_.plan, &alpha, w_compressed, x, &beta, y, y,
                                      workspace_.get(), streams, 1));
-  TuningEntry e;
-  const cusparseLtMatmulAlgSelection_t* alg = &selection_.alg_;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &e.config_id,
-                                              sizeof(e.config_id)));
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_SPLIT_K, &e.split_k,
-                                              sizeof(e.split_k)));
-  cusparseLtSplitKMode_t mode{};
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_SPLIT_K_MODE, &mode, sizeof(mode)));
-  e.split_k_mode = static_cast<int>(mode);
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), alg, CUSPARSELT_MATMUL_SPLIT_K_BUFFERS,
-                                              &e.split_k_buffers, sizeof(e.split_k_buffers)));
   // The search updated the plan in place; a split-K choice can need more workspace.
   refresh_workspace();
-  return e;
+  return selection_.configuration();
 }
 
 void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaStream_t stream, float beta) const {
@@ -251,12 +257,7 @@ void SparsePlan::matmul(const void* w_compressed, const void* x, void* y, cudaSt
                                streams, 1));
 }
 
-int SparsePlan::config_id() const {
-  int id = 0;
-  SLOPE_CHECK(cusparseLtMatmulAlgGetAttribute(ctx_.get(), &selection_.alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &id,
-                                              sizeof(id)));
-  return id;
-}
+int SparsePlan::config_id() const { return selection_.configuration().config_id; }
 
 int SparsePlan::config_count() const {
   int max_id = 0;
@@ -400,10 +401,12 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
                                                              const void* bias) {
   SparseShape base = shape;
   base.bias = false;
-  const TuningEntry* config = configuration(base, stream);
+  // A shape without bias can take the selection its search ran on: the search's plan reads
+  // the W it searched with and is dropped, but plans made from its selection each read their
+  // own (test TokenMajorLayersOfOneShapeEachUseTheirOwnWeight).
+  const TuningEntry* config = configuration(base, stream, !shape.bias);
   // The selection (0.15-0.3 s for a token-major output) is made once per shape and kept; each
-  // weight's plan from it costs well under a millisecond. The search's plan is not reused: it
-  // reads the W it searched with.
+  // weight's plan from it costs well under a millisecond.
   auto& selection = selections_[tuning_key(shape)];
   if (!selection) selection = std::make_unique<SparseSelection>(ctx_, shape, config, bias);
   return std::make_unique<SparsePlan>(*selection, bias);
@@ -434,7 +437,22 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
   return *slot;
 }
 
-const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStream_t stream) {
+void SparseEngine::keep_searched_selection(const std::string& key, std::unique_ptr<SparsePlan> trial,
+                                           PlanEvent& event) {
+  // Only a token-major output's selections are worth keeping (0.15-0.3 s each; otherwise
+  // < 1 ms), and only one that holds the chosen configuration: after a failed search, or
+  // where the configuration scan decided, the trial's selection holds another.
+  if (!event.searched || trial->shape().output != OutputLayout::kTokenMajor || selections_.count(key)) return;
+  const TuningEntry held = trial->selection().configuration();
+  const TuningEntry& chosen = event.entry;
+  if (held.config_id != chosen.config_id || held.split_k != chosen.split_k ||
+      held.split_k_mode != chosen.split_k_mode || held.split_k_buffers != chosen.split_k_buffers)
+    return;
+  selections_[key] = SparsePlan::release_selection(std::move(trial));
+  event.selection_kept = true;
+}
+
+const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStream_t stream, bool keep_selection) {
   const std::string key = tuning_key(shape);
   if (const auto settled = chosen_.find(key); settled != chosen_.end())
     return settled->second ? &*settled->second : nullptr;
@@ -448,11 +466,11 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
   } else if (policy_ == SearchPolicy::kSearch) {
     // Search on random operands of the right shape, on a plan made for it: the choice depends
     // on the shape only.
-    SparsePlan trial(ctx_, shape);
-    const SearchOperands operands(trial, stream);
+    auto trial = std::make_unique<SparsePlan>(ctx_, shape);
+    const SearchOperands operands(*trial, stream);
     const auto search_start = std::chrono::steady_clock::now();
     try {
-      event.entry = search_configurations(trial, operands, stream);
+      event.entry = search_configurations(*trial, operands, stream);
       event.searched = true;
     } catch (const Error& e) {
       // A failed search must not stop the run: keep the default algorithm, say so, and
@@ -465,6 +483,7 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
       }
     }
     event.search_ms = ms_since(search_start);
+    if (keep_selection) keep_searched_selection(key, std::move(trial), event);
     if (cache_ && event.searched) {
       cache_->put(key, event.entry);
       cache_->save();

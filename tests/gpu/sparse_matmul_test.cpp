@@ -224,8 +224,12 @@ TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {
                                                            kTokenIn, false, kTokenOut));
       layers.back()->set_weight(dws.back().get(), stream_);
     }
-    // Their plans come from one algorithm selection (the costly part of a token-major plan).
+    // Their plans come from one algorithm selection (the costly part of a token-major plan):
+    // the one the shape's search ran on, so that no second selection is made.
     EXPECT_EQ(engine.selection_count(), 1u);
+    ASSERT_EQ(engine.events().size(), 1u);
+    EXPECT_TRUE(engine.events()[0].searched);
+    EXPECT_TRUE(engine.events()[0].selection_kept);
     for (int i : {2, 0, 1}) {
       gpu::DeviceBuffer y(t * m * 2);
       gpu::poison(y.get(), t * m, stream_);

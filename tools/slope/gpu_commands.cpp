@@ -110,6 +110,10 @@ struct GpuSession {
     meta.emplace_back("plans_searched", std::to_string(c.searched));
     meta.emplace_back("plans_from_tuning_cache", std::to_string(c.cached));
     meta.emplace_back("search_total_ms", fmt::format("{:.1f}", c.search_ms));
+    // Token-major shapes: algorithm selections kept (the costly part of their plans), and how
+    // many of them are the ones the searches ran on rather than made afresh.
+    meta.emplace_back("token_major_selections", std::to_string(engine.selection_count()));
+    meta.emplace_back("selections_kept_from_search", std::to_string(c.selections_kept));
     return meta;
   }
   void report_plans() const {
@@ -118,12 +122,14 @@ struct GpuSession {
         std::cerr << "slope: warning: search failed for " << e.key << ", default algorithm kept: " << e.search_error
                   << "\n";
     const PlanCounts c = plan_counts();
-    progress(fmt::format("plans: {} searched ({:.1f} s of search), {} from the tuning cache{}", c.searched,
-                         c.search_ms / 1000, c.cached, c.searched == 0 ? " - no search ran" : ""));
+    progress(fmt::format("plans: {} searched ({:.1f} s of search), {} from the tuning cache{}; {} token-major "
+                         "algorithm selections, {} of them the searches' own",
+                         c.searched, c.search_ms / 1000, c.cached, c.searched == 0 ? " - no search ran" : "",
+                         engine.selection_count(), c.selections_kept));
   }
 
   struct PlanCounts {
-    int searched = 0, cached = 0;
+    int searched = 0, cached = 0, selections_kept = 0;
     double search_ms = 0;
   };
   PlanCounts plan_counts() const {
@@ -132,6 +138,7 @@ struct GpuSession {
       c.searched += e.searched;
       c.cached += e.from_cache;
       c.search_ms += e.search_ms;
+      c.selections_kept += e.selection_kept;
     }
     return c;
   }
