@@ -159,8 +159,9 @@ SparseSelection::SparseSelection(const SparseLtContext& ctx, const SparseShape& 
                                               CUSPARSE_ORDER_ROW));
   init_matmul_descriptor(ctx, shape, a_, b_, d_, bias, &matmul_);
   SLOPE_CHECK(cusparseLtMatmulAlgSelectionInit(ctx.get(), &alg_, &matmul_, CUSPARSELT_MATMUL_ALG_DEFAULT));
-  // The configuration goes into the selection before any plan is initialised: re-initialising
-  // a plan after a search crashes cuSPARSELt 0.8 on H200.
+  // The configuration goes into the selection before any plan is initialised: a plan takes it
+  // at initialisation, and cuSPARSELt 0.8.0 refuses a plan initialised again at the address of
+  // a destroyed one (docs/gpu-engine.md).
   const int config_id = config ? config->config_id : 0;
   SLOPE_CHECK(cusparseLtMatmulAlgSetAttribute(ctx.get(), &alg_, CUSPARSELT_MATMUL_ALG_CONFIG_ID, &config_id,
                                               sizeof(config_id)));
