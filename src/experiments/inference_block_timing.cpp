@@ -74,17 +74,17 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
     }
   };
 
-  // The sparse layers of one (rank, form), `sets` copies with their activations.
-  auto build_sparse = [&](int64_t rank, gpu::AdapterForm form) {
-    // The layers' specs, shared by every copy. Chained, each output buffer is as wide as the
-    // layer writes (the merged form's X L past Y) and as the next layer reads (the folded
-    // form's adapter features past its d_in); token-major, that width is the rows' stride.
+  // The layers' specs of one (rank, form), shared by every copy, and the width of each layer's
+  // output buffer. Chained, each output buffer is as wide as the layer writes (the merged
+  // form's X L past Y) and as the next layer reads (the folded form's adapter features past
+  // its d_in); token-major, that width is the rows' stride.
+  auto block_specs = [&](int64_t rank, gpu::AdapterForm form, std::vector<int64_t>& out_width) {
     std::vector<gpu::InferenceLinearSpec> specs;
     for (const auto& l : defs) {
       specs.push_back({l.d_out, l.d_in, rank, t, o.dtype, l.input, false, l.relu, form, o.output});
       specs.back().projection_rows = l.projection_rows;
     }
-    std::vector<int64_t> out_width;
+    out_width.clear();
     for (size_t j = 0; j < n; ++j)
       out_width.push_back(o.chained && j + 1 < n ? std::max(gpu::output_rows(specs[j]), gpu::input_width(specs[j + 1]))
                                                  : gpu::output_rows(specs[j]));
@@ -93,6 +93,30 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
         specs[j].output_ld = out_width[j];
         if (j > 0) specs[j].input_ld = out_width[j - 1];
       }
+    return specs;
+  };
+  auto forms_at = [&](int64_t rank) {
+    return rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged} : o.forms;
+  };
+  // Every sparse shape the blocks below will plan, their algorithm selections made at once on
+  // host threads (sparse_engine.hpp) rather than one by one as the layers are built.
+  std::vector<gpu::SparseShape> shapes;
+  for (double ratio : adapter_ratios) {
+    const int64_t rank = adapter_rank(ratio, hidden);
+    for (gpu::AdapterForm form : forms_at(rank)) {
+      std::vector<int64_t> out_width;
+      for (const auto& spec : block_specs(rank, form, out_width)) {
+        const auto more = gpu::inference_linear_shapes(engine, spec);
+        shapes.insert(shapes.end(), more.begin(), more.end());
+      }
+    }
+  }
+  engine.prepare_selections(shapes);
+
+  // The sparse layers of one (rank, form), `sets` copies with their activations.
+  auto build_sparse = [&](int64_t rank, gpu::AdapterForm form) {
+    std::vector<int64_t> out_width;
+    const std::vector<gpu::InferenceLinearSpec> specs = block_specs(rank, form, out_width);
     std::vector<SparseSet> ssets(static_cast<size_t>(sets));
     for (int i = 0; i < sets; ++i) {
       SparseSet& s = ssets[static_cast<size_t>(i)];
@@ -136,9 +160,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
   for (double ratio : adapter_ratios) {
     const int64_t rank = adapter_rank(ratio, hidden);
     std::map<gpu::AdapterForm, double> form_ms, form_overhead;
-    const std::vector<gpu::AdapterForm> forms =
-        rank == 0 ? std::vector<gpu::AdapterForm>{gpu::AdapterForm::kMerged} : o.forms;
-    for (gpu::AdapterForm form : forms) {
+    for (gpu::AdapterForm form : forms_at(rank)) {
       if (rank == 0 && !r0_sets.empty()) {  // a small ratio rounded to rank 0: measured already
         form_ms[form] = r0_ms;
         continue;

@@ -79,7 +79,31 @@ GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu, bool t_in
   return g;
 }
 
+// The layer's sparse product: W, [W; L^T] when merged, [W | R~] when folded. ReLU goes last:
+// into the sparse epilogue unless the merged adapter's product still has to add to Y. The
+// strides are the spec's as given (a layout without one, or one narrower than its X or Y, is
+// refused there).
+SparseShape sparse_product_shape(const InferenceLinearSpec& spec) {
+  const bool merged = spec.form == AdapterForm::kMerged && padded_rank(spec.rank) > 0;
+  SparseShape shape{output_rows(spec), input_width(spec), spec.tokens, spec.dtype,
+                    spec.bias, spec.input, spec.relu && !merged, spec.output};
+  shape.in_ld = spec.input_ld;
+  shape.out_ld = spec.output_ld;
+  return shape;
+}
+
+// A token-major layer without an epilogue takes wave bands where they measure faster (each
+// band writes its columns of Y in place). Feature-major, the adapter forms address Y^T's rows
+// as one product's and keep W whole.
+Tiling sparse_product_tiling(const InferenceLinearSpec& spec) {
+  return spec.output == OutputLayout::kTokenMajor ? Tiling::kAutoBands : Tiling::kNone;
+}
+
 }  // namespace
+
+std::vector<SparseShape> inference_linear_shapes(const SparseEngine& engine, const InferenceLinearSpec& spec) {
+  return sparse_linear_shapes(engine, sparse_product_shape(spec), sparse_product_tiling(spec));
+}
 
 const char* to_string(AdapterForm form) {
   switch (form) {
@@ -122,18 +146,12 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
   const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
   if (spec.bias) bias_.reserve(output_rows() * 2);
-  // The sparse product: W, [W; L^T] when merged, [W | R~] when folded. ReLU goes last: into
-  // the sparse epilogue unless the merged adapter's product still has to add to Y.
-  // A token-major layer without an epilogue takes wave bands where they measure faster (each
-  // band writes its columns of Y in place). Feature-major, the adapter forms address Y^T's
-  // rows as one product's and keep W whole.
-  const bool token_major_out = spec.output == OutputLayout::kTokenMajor;
-  const Tiling tiling = token_major_out ? Tiling::kAutoBands : Tiling::kNone;
-  // The sparse product checks the strides as given (a layout without one, or one narrower
-  // than its X or Y, is refused there); the adapter's products use the resolved ones.
-  sparse_ = std::make_unique<SparseLinear>(engine, output_rows(), input_width(), spec.tokens, spec.dtype, tiling,
-                                           stream, spec.bias ? bias_.get() : nullptr, spec.input,
-                                           spec.relu && !merged, spec.output, spec.input_ld, spec.output_ld);
+  const SparseShape product = sparse_product_shape(spec);
+  sparse_ = std::make_unique<SparseLinear>(engine, product.m, product.k, product.n, product.dtype,
+                                           sparse_product_tiling(spec), stream, spec.bias ? bias_.get() : nullptr,
+                                           product.input, product.relu, product.output, product.in_ld,
+                                           product.out_ld);
+  // The adapter's products use the resolved strides.
   const int64_t x_ld = input_ld(), y_ld = output_ld();
   if (folded) {
     // The rows of L~^T the thin product computes with (L^T alone when it computes T alone).

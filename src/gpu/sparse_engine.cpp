@@ -3,10 +3,14 @@
 #include <nvrtc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
@@ -413,6 +417,81 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
   return std::make_unique<SparsePlan>(*selection, bias);
 }
 
+void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
+  // What to make: per distinct tuning key, a shape, the configuration to set (null: the
+  // default, which a search then overwrites), and where the selection goes.
+  struct Job {
+    SparseShape shape;
+    std::string key;
+    std::optional<TuningEntry> config;
+    bool for_search = false;
+    std::unique_ptr<SparseSelection> made;
+  };
+  std::vector<Job> jobs;
+  std::set<std::string> queued;
+  int64_t biased_rows = 0;
+  for (const SparseShape& shape : shapes) {
+    if (shape.output != OutputLayout::kTokenMajor) continue;
+    validate_sparse_shape(shape);
+    SparseShape base = shape;
+    base.bias = false;
+    const std::string base_key = tuning_key(base);
+    Job job{shape, tuning_key(shape), std::nullopt, false, nullptr};
+    if (const auto settled = chosen_.find(base_key); settled != chosen_.end()) {
+      job.config = settled->second;
+    } else if (const auto cached = (policy_ == SearchPolicy::kSearch && cache_) ? cache_->find(base_key) : std::nullopt) {
+      job.config = *cached;
+    } else if (policy_ == SearchPolicy::kSearch) {
+      // To be searched, on the shape without bias: prepare the search's own selection. A
+      // biased shape's selection needs the configuration the search will choose.
+      job.shape = base;
+      job.key = base_key;
+      job.for_search = true;
+    }
+    if (selections_.count(job.key) || prepared_trials_.count(job.key) || !queued.insert(job.key).second) continue;
+    if (job.shape.bias) biased_rows = std::max(biased_rows, job.shape.m);
+    jobs.push_back(std::move(job));
+  }
+  if (jobs.empty()) return;
+  const void* bias = nullptr;
+  if (biased_rows > 0) bias = bias_placeholders_.emplace_back(static_cast<size_t>(biased_rows) * 2).get();
+
+  const auto start = std::chrono::steady_clock::now();
+  const int threads = static_cast<int>(
+      std::clamp<size_t>(std::min<size_t>(jobs.size(), std::thread::hardware_concurrency()), 1, 16));
+  int device = 0;
+  SLOPE_CHECK(cudaGetDevice(&device));
+  std::vector<std::unique_ptr<SparseLtContext>> contexts(static_cast<size_t>(threads));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  std::atomic<size_t> next{0};
+  auto work = [&](int t) {
+    try {
+      SLOPE_CHECK(cudaSetDevice(device));  // a new host thread starts on device 0
+      auto& ctx = contexts[static_cast<size_t>(t)];
+      ctx = std::make_unique<SparseLtContext>();
+      for (size_t j = next++; j < jobs.size(); j = next++) {
+        Job& job = jobs[j];
+        job.made = std::make_unique<SparseSelection>(*ctx, job.shape, job.config ? &*job.config : nullptr,
+                                                     job.shape.bias ? bias : nullptr);
+      }
+    } catch (...) {
+      errors[static_cast<size_t>(t)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(work, t);
+  for (auto& thread : pool) thread.join();
+  // The handles first, so that they outlive every selection made with them (also on failure).
+  for (auto& ctx : contexts)
+    if (ctx) thread_contexts_.push_back(std::move(ctx));
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
+  for (Job& job : jobs) (job.for_search ? prepared_trials_ : selections_)[job.key] = std::move(job.made);
+  prepared_count_ += jobs.size();
+  prepare_ms_ += ms_since(start);
+  prepare_threads_ = std::max(prepare_threads_, threads);
+}
+
 std::optional<bool> SparseEngine::decision(const std::string& key) const {
   if (const auto known = decisions_.find(key); known != decisions_.end()) return known->second;
   if (cache_) {
@@ -467,7 +546,13 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
   } else if (policy_ == SearchPolicy::kSearch) {
     // Search on random operands of the right shape, on a plan made for it: the choice depends
     // on the shape only.
-    auto trial = std::make_unique<SparsePlan>(ctx_, shape);
+    std::unique_ptr<SparsePlan> trial;
+    if (auto prepared = prepared_trials_.extract(key)) {
+      trial = std::make_unique<SparsePlan>(std::move(prepared.mapped()));
+      event.selection_prepared = true;
+    } else {
+      trial = std::make_unique<SparsePlan>(ctx_, shape);
+    }
     const SearchOperands operands(*trial, stream);
     const auto search_start = std::chrono::steady_clock::now();
     try {

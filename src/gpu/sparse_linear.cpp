@@ -12,14 +12,70 @@ namespace slope::gpu {
 bool can_tile(int64_t m, int64_t k) { return m > k && m % k == 0; }
 bool can_band(int64_t m) { return m > kWaveBandRows && m % kWaveBandRows != 0; }
 
+namespace {
+
+// The rows of each part W of m x k is split into: square tiles, wave bands, or whole.
+std::vector<int64_t> split_rows(int64_t m, int64_t k, Tiling split) {
+  if (split == Tiling::kSquare) return std::vector<int64_t>(static_cast<size_t>(m / k), k);
+  if (split == Tiling::kWaveBands) {
+    const int64_t first = m / kWaveBandRows * kWaveBandRows;
+    return {first, m - first};
+  }
+  return {m};
+}
+
+// A part of `whole` with `rows` of its rows. Where W is split, a token-major part writes its
+// columns of the whole layer's rows of Y: out_ld apart, or m.
+SparseShape part_shape(const SparseShape& whole, int64_t rows, bool split) {
+  SparseShape part = whole;
+  part.m = rows;
+  if (split && whole.output == OutputLayout::kTokenMajor && whole.out_ld == 0) part.out_ld = whole.m;
+  return part;
+}
+
+// The automatic choices are measured on the product without epilogue or row strides.
+SparseShape measured_shape(const SparseShape& whole) {
+  return {whole.m, whole.k, whole.n, whole.dtype, false, whole.input, false, whole.output};
+}
+
+std::string tiling_decision_key(const SparseEngine& engine, const SparseShape& measured, Tiling candidate) {
+  return engine.tuning_key(measured) + (candidate == Tiling::kWaveBands ? "|bands-decision" : "|tiling-decision");
+}
+
+}  // namespace
+
+std::vector<SparseShape> sparse_linear_shapes(const SparseEngine& engine, const SparseShape& whole, Tiling tiling) {
+  std::vector<SparseShape> shapes;
+  const auto add_parts = [&](const SparseShape& product, Tiling split) {
+    const std::vector<int64_t> rows = split_rows(product.m, product.k, split);
+    for (int64_t r : rows) shapes.push_back(part_shape(product, r, rows.size() > 1));
+  };
+  const bool automatic = tiling == Tiling::kAuto || tiling == Tiling::kAutoBands;
+  const Tiling candidate = tiling == Tiling::kAutoBands ? Tiling::kWaveBands : Tiling::kSquare;
+  const bool possible = candidate == Tiling::kWaveBands ? can_band(whole.m) : can_tile(whole.m, whole.k);
+  if (!automatic) {
+    add_parts(whole, tiling);
+  } else if (whole.bias || whole.relu || !possible) {
+    add_parts(whole, Tiling::kNone);
+  } else if (const auto known = engine.decision(tiling_decision_key(engine, measured_shape(whole), candidate))) {
+    add_parts(whole, *known ? candidate : Tiling::kNone);
+  } else {
+    // Undecided: tiling_pays times both on the measured shape, then the layer takes one.
+    add_parts(measured_shape(whole), Tiling::kNone);
+    add_parts(measured_shape(whole), candidate);
+    add_parts(whole, Tiling::kNone);
+    add_parts(whole, candidate);
+  }
+  return shapes;
+}
+
 bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DType dtype, InputLayout input,
                  cudaStream_t stream, OutputLayout output, Tiling candidate) {
   require(candidate == Tiling::kSquare || candidate == Tiling::kWaveBands,
           "tiling_pays weighs square tiles or wave bands against one W");
   const bool bands = candidate == Tiling::kWaveBands;
   if (bands ? !can_band(m) : !can_tile(m, k)) return false;
-  const std::string key = engine.tuning_key({m, k, tokens, dtype, false, input, false, output}) +
-                          (bands ? "|bands-decision" : "|tiling-decision");
+  const std::string key = tiling_decision_key(engine, {m, k, tokens, dtype, false, input, false, output}, candidate);
   if (const auto known = engine.decision(key)) return *known;
   SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input, false, output);
   SparseLinear split(engine, m, k, tokens, dtype, candidate, stream, nullptr, input, false, output);
@@ -68,14 +124,7 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
   const bool bands = tiling == Tiling::kWaveBands ||
                      (tiling == Tiling::kAutoBands && measurable &&
                       tiling_pays(engine, m, k, tokens, dtype, input, stream, output, Tiling::kWaveBands));
-  if (square) {
-    part_rows_.assign(static_cast<size_t>(m / k), k);
-  } else if (bands) {
-    const int64_t first = m / kWaveBandRows * kWaveBandRows;
-    part_rows_ = {first, m - first};
-  } else {
-    part_rows_ = {m};
-  }
+  part_rows_ = split_rows(m, k, square ? Tiling::kSquare : bands ? Tiling::kWaveBands : Tiling::kNone);
   for (int64_t start = 0; int64_t rows : part_rows_) {
     part_starts_.push_back(start);
     start += rows;
@@ -99,14 +148,14 @@ void SparseLinear::forward(const void* x, void* y, cudaStream_t stream, float be
 }
 
 std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t stream) {
-  // Part i adds the bias rows it computes. A part's token-major output rows are the whole
-  // layer's rows: out_ld apart, or m.
+  // Part i adds the bias rows it computes.
   const bool token_major_out = output_ == OutputLayout::kTokenMajor;
+  SparseShape whole{m_, k_, tokens_, dtype_, bias_ != nullptr, input_, relu, output_};
+  whole.in_ld = in_ld_;
+  whole.out_ld = out_ld_;
   std::vector<const SparsePlan*> plans;
   for (int64_t i = 0; i < tiles(); ++i) {
-    SparseShape shape{part_rows(i), k_, tokens_, dtype_, bias_ != nullptr, input_, relu, output_};
-    shape.out_ld = out_ld_ > 0 ? out_ld_ : (token_major_out && tiles() > 1 ? m_ : 0);
-    shape.in_ld = in_ld_;
+    const SparseShape shape = part_shape(whole, part_rows(i), tiles() > 1);
     const void* bias = bias_ ? static_cast<const uint8_t*>(bias_) + part_start(i) * 2 : nullptr;
     if (token_major_out) {
       own_plans_.push_back(engine_.plan_for_one_weight(shape, stream, bias));

@@ -73,7 +73,14 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
         spec.input_ld = token_major ? width + 16 : 0;
         spec.output_ld = c.d_out + (form == gpu::AdapterForm::kMerged ? c.projections() * padded : 0) + 16;
       }
+      // The layer's shapes, listed beforehand: every search it runs takes a selection made for
+      // it on a host thread (token-major outputs; the others' selections are cheap).
+      const size_t events_before = engine.events().size();
+      engine.prepare_selections(gpu::inference_linear_shapes(engine, spec));
       gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
+      for (size_t e = events_before; e < engine.events().size(); ++e)
+        EXPECT_EQ(engine.events()[e].selection_prepared, token_major_out && engine.events()[e].searched)
+            << engine.events()[e].key;
       EXPECT_EQ(layer.rank(), padded);
       EXPECT_EQ(layer.projections(), c.projections());
       EXPECT_EQ(layer.input_width(), width);

@@ -1,5 +1,9 @@
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -7,6 +11,7 @@
 #include "slope/core/compressed.hpp"
 #include "slope/core/nm_prune.hpp"
 #include "slope/core/random.hpp"
+#include "slope/core/tuning_cache.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/sparse_linear.hpp"
 
@@ -237,6 +242,109 @@ TEST_F(SparseFeatures, TokenMajorLayersOfOneShapeEachUseTheirOwnWeight) {
       expect_close(gpu::download(y.get(), t, m, d, stream_), matmul_nt(x, ws[static_cast<size_t>(i)]), d);
     }
   }
+}
+
+TEST_F(SparseFeatures, SparseLinearShapesListWhatTheLayerPlans) {
+  // Undecided wave bands: the measurement's products and both candidates' parts; decided: the
+  // chosen parts. A layer built after its shapes were prepared makes every search on a
+  // selection made beforehand on a host thread, and still multiplies its own W.
+  gpu::SparseEngine engine(nullptr);
+  const int64_t m = 2048 + 48, k = 64, t = 32, out_ld = m + 16;
+  gpu::SparseShape whole{m, k, t, DType::kF16, false, kTokenIn, false, kTokenOut};
+  whole.out_ld = out_ld;
+  const auto rows_and_strides = [](const std::vector<gpu::SparseShape>& shapes) {
+    std::vector<std::pair<int64_t, int64_t>> got;
+    for (const auto& s : shapes) got.emplace_back(s.m, s.out_ld);
+    return got;
+  };
+  using Rows = std::vector<std::pair<int64_t, int64_t>>;
+  const std::vector<gpu::SparseShape> shapes = gpu::sparse_linear_shapes(engine, whole, gpu::Tiling::kAutoBands);
+  EXPECT_EQ(rows_and_strides(shapes), (Rows{{m, 0}, {2048, m}, {48, m}, {m, out_ld}, {2048, out_ld}, {48, out_ld}}));
+  engine.prepare_selections(shapes);
+  EXPECT_EQ(engine.prepared_selection_count(), 6u);  // six shapes, each to be searched
+  EXPECT_GE(engine.prepare_threads(), 1);
+
+  const MatrixF x = random_matrix(t, k, 51, DType::kF16);
+  const MatrixF w = prune(random_matrix(m, k, 52, DType::kF16), {2, 4}, PruneAxis::kRows);
+  gpu::DeviceBuffer dx = gpu::upload(x, DType::kF16, stream_), dw = gpu::upload(w, DType::kF16, stream_);
+  gpu::SparseLinear layer(engine, m, k, t, DType::kF16, gpu::Tiling::kAutoBands, stream_, nullptr, kTokenIn, false,
+                          kTokenOut, 0, out_ld);
+  ASSERT_FALSE(engine.events().empty());
+  for (const auto& e : engine.events()) {
+    EXPECT_TRUE(e.searched) << e.key;
+    EXPECT_TRUE(e.selection_prepared) << e.key;
+    EXPECT_TRUE(e.selection_kept) << e.key;
+  }
+  layer.set_weight(dw.get(), stream_);
+  gpu::DeviceBuffer y(t * out_ld * 2);
+  gpu::poison(y.get(), t * out_ld, stream_);
+  layer.forward(dx.get(), y.get(), stream_);
+  expect_close(first_columns(gpu::download(y.get(), t, out_ld, DType::kF16, stream_), m), matmul_nt(x, w),
+               DType::kF16);
+
+  // Decided now: only the chosen parts, with the layer's own stride.
+  const Rows chosen = layer.tiles() == 2 ? Rows{{2048, out_ld}, {48, out_ld}} : Rows{{m, out_ld}};
+  EXPECT_EQ(rows_and_strides(gpu::sparse_linear_shapes(engine, whole, gpu::Tiling::kAutoBands)), chosen);
+  // An epilogue is never measured: whole.
+  whole.relu = true;
+  EXPECT_EQ(rows_and_strides(gpu::sparse_linear_shapes(engine, whole, gpu::Tiling::kAutoBands)), (Rows{{m, out_ld}}));
+}
+
+TEST_F(SparseFeatures, PreparedSelectionsServeASearchingAndACachedRun) {
+  // A searching run prepares the selections its searches run on (for a biased shape, the
+  // search's shape without bias); a run on the warm cache prepares the shapes' shared
+  // selections, the biased one's too, and builds its layers without making another. Every
+  // layer multiplies its own W and adds its own bias, checked against the CPU.
+  const auto dir = std::filesystem::temp_directory_path() / ("slope_prepare_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string path = (dir / "t.json").string();
+  const DType d = DType::kF16;
+  const int64_t t = 48, m_a = 80, k_a = 208, m_b = 96, k_b = 128;
+  gpu::SparseShape a{m_a, k_a, t, d, false, kTokenIn, false, kTokenOut};
+  gpu::SparseShape b{m_b, k_b, t, d, true, kTokenIn, false, kTokenOut};
+  const MatrixF xa = random_matrix(t, k_a, 61, d), xb = random_matrix(t, k_b, 62, d);
+  gpu::DeviceBuffer dxa = gpu::upload(xa, d, stream_), dxb = gpu::upload(xb, d, stream_);
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE(run == 0 ? "searching run" : "cached run");
+    TuningCache cache(path);
+    gpu::SparseEngine engine(&cache);
+    engine.prepare_selections({a, b, a});
+    EXPECT_EQ(engine.prepared_selection_count(), 2u);
+    EXPECT_EQ(engine.selection_count(), run == 0 ? 0u : 2u);
+    std::vector<MatrixF> ws, biases;
+    std::vector<gpu::DeviceBuffer> dws, dbs;
+    std::vector<std::unique_ptr<gpu::SparseLinear>> layers;
+    for (int i = 0; i < 3; ++i) {  // two layers of shape a, one of b
+      const bool biased = i == 2;
+      const int64_t m = biased ? m_b : m_a, k = biased ? k_b : k_a;
+      ws.push_back(prune(random_matrix(m, k, 63 + i + 10 * run, d), {2, 4}, PruneAxis::kRows));
+      biases.push_back(random_matrix(1, m, 73 + i, d));
+      dws.push_back(gpu::upload(ws.back(), d, stream_));
+      dbs.push_back(gpu::upload(biases.back(), d, stream_));
+      layers.push_back(std::make_unique<gpu::SparseLinear>(engine, m, k, t, d, gpu::Tiling::kNone, stream_,
+                                                           biased ? dbs.back().get() : nullptr, kTokenIn, false,
+                                                           kTokenOut));
+      layers.back()->set_weight(dws.back().get(), stream_);
+    }
+    ASSERT_EQ(engine.events().size(), 2u);  // one per shape without bias
+    for (const auto& e : engine.events()) {
+      EXPECT_EQ(e.searched, run == 0) << e.key;
+      EXPECT_EQ(e.from_cache, run == 1) << e.key;
+      EXPECT_EQ(e.selection_prepared, run == 0) << e.key;
+    }
+    EXPECT_EQ(engine.selection_count(), 2u);  // a's (its search's own), b's (with bias)
+    for (int i : {2, 1, 0}) {
+      const auto u = static_cast<size_t>(i);
+      const bool biased = i == 2;
+      const int64_t m = biased ? m_b : m_a;
+      gpu::DeviceBuffer y(t * m * 2);
+      gpu::poison(y.get(), t * m, stream_);
+      layers[u]->forward(biased ? dxb.get() : dxa.get(), y.get(), stream_);
+      expect_close(gpu::download(y.get(), t, m, d, stream_),
+                   linear_forward(biased ? xb : xa, ws[u], biased ? &biases[u].data : nullptr), d);
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(SparseFeatures, TokenMajorLayersSharingASelectionEachAddTheirOwnBias) {

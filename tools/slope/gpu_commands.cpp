@@ -114,6 +114,11 @@ struct GpuSession {
     // many of them are the ones the searches ran on rather than made afresh.
     meta.emplace_back("token_major_selections", std::to_string(engine.selection_count()));
     meta.emplace_back("selections_kept_from_search", std::to_string(c.selections_kept));
+    // Of those, made beforehand on host threads (SparseEngine::prepare_selections), and the
+    // wall time that took.
+    meta.emplace_back("selections_prepared", std::to_string(engine.prepared_selection_count()));
+    meta.emplace_back("selection_prepare_ms", fmt::format("{:.1f}", engine.prepare_ms()));
+    meta.emplace_back("selection_prepare_threads", std::to_string(engine.prepare_threads()));
     return meta;
   }
   void report_plans() const {
@@ -123,9 +128,11 @@ struct GpuSession {
                   << "\n";
     const PlanCounts c = plan_counts();
     progress(fmt::format("plans: {} searched ({:.1f} s of search), {} from the tuning cache{}; {} token-major "
-                         "algorithm selections, {} of them the searches' own",
+                         "algorithm selections, {} of them the searches' own; {} made beforehand on {} host "
+                         "threads in {:.1f} s",
                          c.searched, c.search_ms / 1000, c.cached, c.searched == 0 ? " - no search ran" : "",
-                         engine.selection_count(), c.selections_kept));
+                         engine.selection_count(), c.selections_kept, engine.prepared_selection_count(),
+                         engine.prepare_threads(), engine.prepare_ms() / 1000));
   }
 
   struct PlanCounts {

@@ -83,6 +83,9 @@ int64_t projection_count(const InferenceLinearSpec& spec);
 // what a caller sizes the buffers it chains layers through by, before building them.
 int64_t input_width(const InferenceLinearSpec& spec);
 int64_t output_rows(const InferenceLinearSpec& spec);
+// The sparse shapes a layer of this spec asks `engine` to plan (sparse_linear_shapes of its
+// sparse product): what a caller passes to SparseEngine::prepare_selections before building.
+std::vector<SparseShape> inference_linear_shapes(const SparseEngine& engine, const InferenceLinearSpec& spec);
 
 class SparseInferenceLinear {
  public:

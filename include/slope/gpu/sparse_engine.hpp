@@ -173,6 +173,9 @@ class SparsePlan {
   // cuSPARSELt 0.8.
   SparsePlan(const SparseLtContext& ctx, const SparseShape& shape, const TuningEntry* config = nullptr,
              const void* bias = nullptr);
+  // A plan with a selection of its own made beforehand (SparseEngine::prepare_selections
+  // makes them on host threads); the selection's bias, if any, is the plan's.
+  explicit SparsePlan(std::unique_ptr<SparseSelection> own);
   // A plan made from `selection`, which must outlive it; `bias` as above.
   explicit SparsePlan(const SparseSelection& selection, const void* bias = nullptr);
   ~SparsePlan();
@@ -199,7 +202,6 @@ class SparsePlan {
   int config_count() const;  // how many configurations cuSPARSELt has for this problem
 
  private:
-  explicit SparsePlan(std::unique_ptr<SparseSelection> own);
   void init_plan(const cusparseLtMatmulDescriptor_t* matmul);
   void refresh_workspace();
 
@@ -246,6 +248,7 @@ struct PlanEvent {
   double search_ms = 0.0;  // the search (cuSPARSELt's and slope's scan), when it ran
   std::string search_error;  // non-empty when the search failed and the default was kept
   bool selection_kept = false;  // the search's algorithm selection serves the shape's plans
+  bool selection_prepared = false;  // the search ran on a selection prepare_selections made
   TuningEntry entry;
 };
 
@@ -274,8 +277,23 @@ class SparseEngine {
   // keeps for the shape: the dropped plan's, where the shape was searched (and has no bias).
   std::unique_ptr<SparsePlan> plan_for_one_weight(const SparseShape& shape, cudaStream_t stream,
                                                   const void* bias = nullptr);
+  // Makes, on host threads, the algorithm selections that plans of these shapes will need, so
+  // that a run which knows its shapes up front pays for them once in parallel rather than one
+  // after another (0.15-0.3 s each for a token-major output; other outputs' cost < 1 ms and are
+  // left to their first use). For a shape whose configuration is known (tuning cache, an
+  // earlier search, or no search by policy) that is the shape's shared selection; for one that
+  // will be searched, the selection its search will run on, which the search then keeps
+  // (configuration()); a biased shape's own selection waits for its search's configuration.
+  // Each host thread has a cuSPARSELt handle of its own (a handle
+  // must not be used by two threads at once); a selection and the plans made from it keep
+  // using the handle it was made with. Shapes already served are skipped.
+  void prepare_selections(const std::vector<SparseShape>& shapes);
   // How many selections the engine keeps for plan_for_one_weight (one per shape).
   size_t selection_count() const { return selections_.size(); }
+  // What prepare_selections did over the engine's life: selections made, wall time, threads.
+  size_t prepared_selection_count() const { return prepared_count_; }
+  double prepare_ms() const { return prepare_ms_; }
+  int prepare_threads() const { return prepare_threads_; }
   const SparseLtContext& context() const { return ctx_; }
   const std::vector<PlanEvent>& events() const { return events_; }
   std::string tuning_key(const SparseShape& shape) const;
@@ -299,6 +317,14 @@ class SparseEngine {
   // selection (plan_for_one_weight), where it holds the configuration the search settled on.
   void keep_searched_selection(const std::string& key, std::unique_ptr<SparsePlan> trial, PlanEvent& event);
 
+  // The host threads' handles (prepare_selections), declared before the selections made with
+  // them so that they outlive them.
+  std::vector<std::unique_ptr<SparseLtContext>> thread_contexts_;
+  // Bias vectors for preparing biased shapes' selections, which need a valid one (their plans
+  // bring their own); kept, since a selection's descriptor points at one.
+  std::vector<DeviceBuffer> bias_placeholders_;
+  // Selections for shapes still to be searched, by tuning key: the searches' plans take them.
+  std::map<std::string, std::unique_ptr<SparseSelection>> prepared_trials_;
   // Declared before plans_, so that it outlives the plans made from it.
   std::map<std::string, std::unique_ptr<SparseSelection>> selections_;
   std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
@@ -306,6 +332,9 @@ class SparseEngine {
   std::map<std::string, std::optional<TuningEntry>> chosen_;
   std::map<std::string, bool> decisions_;
   std::vector<PlanEvent> events_;
+  size_t prepared_count_ = 0;
+  double prepare_ms_ = 0.0;
+  int prepare_threads_ = 0;
 };
 
 }  // namespace slope::gpu

@@ -48,6 +48,12 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
                  cudaStream_t stream, OutputLayout output = OutputLayout::kFeatureMajor,
                  Tiling candidate = Tiling::kSquare);
 
+// The shapes whose plans a SparseLinear of `whole`'s product (its m, k, tokens, dtype, bias,
+// layouts, ReLU and row strides) with `tiling` asks `engine` for: one per part; for an automatic
+// tiling not yet decided, both candidates' parts and those of the measurement that decides.
+// What SparseEngine::prepare_selections takes.
+std::vector<SparseShape> sparse_linear_shapes(const SparseEngine& engine, const SparseShape& whole, Tiling tiling);
+
 class SparseLinear {
  public:
   // `tokens` fixes the plan; `tiling` kAuto decides by measurement.
