@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -25,11 +26,31 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                            const Progress& progress) {
   Table table({"hidden", "tokens", "plan_init_ms", "token_major_plan_init_ms", "token_major_next_plan_ms",
-               "search_ms", "cache_hit_ms", "prune_compress_ms", "compress_gbps", "matmul_ms", "dense_matmul_ms",
+               "token_major_prepared_ms", "search_ms", "cache_hit_ms", "prune_compress_ms", "compress_gbps", "matmul_ms", "dense_matmul_ms",
                "default_alg_matmul_ms", "host_overhead_us", "dense_host_overhead_us"});
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
+  // The token-major shapes' algorithm selections made together, as a run that lists its shapes
+  // up front makes them (SparseEngine::prepare_selections, on host threads): wall time per shape.
+  double prepared_ms = NAN;
+  {
+    gpu::SparseEngine together(nullptr, gpu::SearchPolicy::kDefault);
+    std::vector<gpu::SparseShape> shapes;
+    for (int64_t d : o.hidden) {
+      gpu::SparseShape s{d, d, t, o.dtype, false, gpu::InputLayout::kTokenMajor};
+      s.output = gpu::OutputLayout::kTokenMajor;
+      shapes.push_back(s);
+    }
+    together.prepare_selections(shapes);
+    if (together.prepared_selection_count() > 0)
+      prepared_ms = together.prepare_ms() / static_cast<double>(together.prepared_selection_count());
+    if (progress)
+      progress(fmt::format("setup: {} token-major selections made together on {} host threads in {:.1f} ms "
+                           "({:.1f} ms per shape)",
+                           together.prepared_selection_count(), together.prepare_threads(), together.prepare_ms(),
+                           prepared_ms));
+  }
   for (int64_t d : o.hidden) {
     const gpu::SparseShape shape{d, d, t, o.dtype, false, gpu::InputLayout::kTokenMajor};
     gpu::DeviceBuffer w(d * d * 2), w_pruned(d * d * 2), x(t * d * 2), y(t * d * 2);
@@ -104,7 +125,7 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
     const double host_us = bench::host_us_per_call([&] { tuned.matmul(cw.data(), x.get(), y.get(), stream); }, 200, stream);
     const double dense_host_us = bench::host_us_per_call([&] { gemm.run(x.get(), w_pruned.get(), y.get(), stream); },
                                                          200, stream);
-    table.add_row({d, t, init_ms, token_major_init_ms, token_major_next_ms, search_ms, hit_ms,
+    table.add_row({d, t, init_ms, token_major_init_ms, token_major_next_ms, prepared_ms, search_ms, hit_ms,
                    prune_compress.median_ms, pc_bytes / prune_compress.median_ms * 1e-6, mm.median_ms,
                    dense_mm.median_ms, mm_default.median_ms, host_us, dense_host_us});
     if (progress)

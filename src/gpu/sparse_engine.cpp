@@ -461,17 +461,19 @@ void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
       std::clamp<size_t>(std::min<size_t>(jobs.size(), std::thread::hardware_concurrency()), 1, 16));
   int device = 0;
   SLOPE_CHECK(cudaGetDevice(&device));
-  std::vector<std::unique_ptr<SparseLtContext>> contexts(static_cast<size_t>(threads));
+  // Thread t uses handle t, made by the first call that needed it and kept for later calls.
+  std::vector<std::unique_ptr<SparseLtContext>> new_contexts(static_cast<size_t>(threads));
   std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
   std::atomic<size_t> next{0};
   auto work = [&](int t) {
     try {
       SLOPE_CHECK(cudaSetDevice(device));  // a new host thread starts on device 0
-      auto& ctx = contexts[static_cast<size_t>(t)];
-      ctx = std::make_unique<SparseLtContext>();
+      const auto slot = static_cast<size_t>(t);
+      if (slot >= thread_contexts_.size()) new_contexts[slot] = std::make_unique<SparseLtContext>();
+      const SparseLtContext& ctx = slot < thread_contexts_.size() ? *thread_contexts_[slot] : *new_contexts[slot];
       for (size_t j = next++; j < jobs.size(); j = next++) {
         Job& job = jobs[j];
-        job.made = std::make_unique<SparseSelection>(*ctx, job.shape, job.config ? &*job.config : nullptr,
+        job.made = std::make_unique<SparseSelection>(ctx, job.shape, job.config ? &*job.config : nullptr,
                                                      job.shape.bias ? bias : nullptr);
       }
     } catch (...) {
@@ -482,7 +484,7 @@ void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
   for (int t = 0; t < threads; ++t) pool.emplace_back(work, t);
   for (auto& thread : pool) thread.join();
   // The handles first, so that they outlive every selection made with them (also on failure).
-  for (auto& ctx : contexts)
+  for (auto& ctx : new_contexts)
     if (ctx) thread_contexts_.push_back(std::move(ctx));
   for (const auto& error : errors)
     if (error) std::rethrow_exception(error);
