@@ -437,11 +437,12 @@ void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
     base.bias = false;
     const std::string base_key = tuning_key(base);
     Job job{shape, tuning_key(shape), std::nullopt, false, nullptr};
+    const bool searching = policy_ == SearchPolicy::kSearch;
     if (const auto settled = chosen_.find(base_key); settled != chosen_.end()) {
       job.config = settled->second;
-    } else if (const auto cached = (policy_ == SearchPolicy::kSearch && cache_) ? cache_->find(base_key) : std::nullopt) {
+    } else if (const auto cached = searching && cache_ ? cache_->find(base_key) : std::nullopt) {
       job.config = *cached;
-    } else if (policy_ == SearchPolicy::kSearch) {
+    } else if (searching) {
       // To be searched, on the shape without bias: prepare the search's own selection. A
       // biased shape's selection needs the configuration the search will choose.
       job.shape = base;

@@ -284,9 +284,9 @@ class SparseEngine {
   // earlier search, or no search by policy) that is the shape's shared selection; for one that
   // will be searched, the selection its search will run on, which the search then keeps
   // (configuration()); a biased shape's own selection waits for its search's configuration.
-  // Each host thread has a cuSPARSELt handle of its own (a handle
-  // must not be used by two threads at once); a selection and the plans made from it keep
-  // using the handle it was made with. Shapes already served are skipped.
+  // Each host thread has a cuSPARSELt handle of its own (a handle must not be used by two
+  // threads at once); a selection and the plans made from it keep using the handle it was made
+  // with. Shapes already served are skipped.
   void prepare_selections(const std::vector<SparseShape>& shapes);
   // How many selections the engine keeps for plan_for_one_weight (one per shape).
   size_t selection_count() const { return selections_.size(); }
