@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <exception>
 #include <limits>
 #include <memory>
 #include <set>
@@ -463,34 +462,41 @@ void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
   int device = 0;
   SLOPE_CHECK(cudaGetDevice(&device));
   // Thread t uses handle t, made by the first call that needed it and kept for later calls.
+  // Making selections ahead only saves time, so it adds no way to fail: a thread without a
+  // handle leaves its share to the others, and a selection that fails here is left to the
+  // layer that needs it, which makes it again and reports the failure itself.
   std::vector<std::unique_ptr<SparseLtContext>> new_contexts(static_cast<size_t>(threads));
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
   std::atomic<size_t> next{0};
   auto work = [&](int t) {
+    const auto slot = static_cast<size_t>(t);
     try {
       SLOPE_CHECK(cudaSetDevice(device));  // a new host thread starts on device 0
-      const auto slot = static_cast<size_t>(t);
       if (slot >= thread_contexts_.size()) new_contexts[slot] = std::make_unique<SparseLtContext>();
-      const SparseLtContext& ctx = slot < thread_contexts_.size() ? *thread_contexts_[slot] : *new_contexts[slot];
-      for (size_t j = next++; j < jobs.size(); j = next++) {
-        Job& job = jobs[j];
+    } catch (...) {
+      return;
+    }
+    const SparseLtContext& ctx = slot < thread_contexts_.size() ? *thread_contexts_[slot] : *new_contexts[slot];
+    for (size_t j = next++; j < jobs.size(); j = next++) {
+      Job& job = jobs[j];
+      try {
         job.made = std::make_unique<SparseSelection>(ctx, job.shape, job.config ? &*job.config : nullptr,
                                                      job.shape.bias ? bias : nullptr);
+      } catch (...) {
+        job.made.reset();
       }
-    } catch (...) {
-      errors[static_cast<size_t>(t)] = std::current_exception();
     }
   };
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) pool.emplace_back(work, t);
   for (auto& thread : pool) thread.join();
-  // The handles first, so that they outlive every selection made with them (also on failure).
+  // The handles first, so that they outlive every selection made with them.
   for (auto& ctx : new_contexts)
     if (ctx) thread_contexts_.push_back(std::move(ctx));
-  for (const auto& error : errors)
-    if (error) std::rethrow_exception(error);
-  for (Job& job : jobs) (job.for_search ? prepared_trials_ : selections_)[job.key] = std::move(job.made);
-  prepared_count_ += jobs.size();
+  for (Job& job : jobs) {
+    if (!job.made) continue;
+    (job.for_search ? prepared_trials_ : selections_)[job.key] = std::move(job.made);
+    ++prepared_count_;
+  }
   prepare_ms_ += ms_since(start);
   prepare_threads_ = std::max(prepare_threads_, threads);
 }

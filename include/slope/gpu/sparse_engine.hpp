@@ -286,7 +286,8 @@ class SparseEngine {
   // (configuration()); a biased shape's own selection waits for its search's configuration.
   // Each host thread has a cuSPARSELt handle of its own (a handle must not be used by two
   // threads at once); a selection and the plans made from it keep using the handle it was made
-  // with. Shapes already served are skipped.
+  // with. Shapes already served are skipped. A selection it cannot make is left to its first
+  // use, which reports the failure: only an invalid shape makes this throw.
   void prepare_selections(const std::vector<SparseShape>& shapes);
   // How many selections the engine keeps for plan_for_one_weight (one per shape).
   size_t selection_count() const { return selections_.size(); }
