@@ -436,12 +436,11 @@ void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
     base.bias = false;
     const std::string base_key = tuning_key(base);
     Job job{shape, tuning_key(shape), std::nullopt, false, nullptr};
-    const bool searching = policy_ == SearchPolicy::kSearch;
     if (const auto settled = chosen_.find(base_key); settled != chosen_.end()) {
       job.config = settled->second;
-    } else if (const auto cached = searching && cache_ ? cache_->find(base_key) : std::nullopt) {
+    } else if (const auto cached = cached_configuration(base_key)) {
       job.config = *cached;
-    } else if (searching) {
+    } else if (policy_ == SearchPolicy::kSearch) {
       // To be searched, on the shape without bias: prepare the search's own selection. A
       // biased shape's selection needs the configuration the search will choose.
       job.shape = base;
@@ -481,8 +480,7 @@ void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
       try {
         job.made = std::make_unique<SparseSelection>(ctx, job.shape, job.config ? &*job.config : nullptr,
                                                      job.shape.bias ? bias : nullptr);
-      } catch (...) {
-        job.made.reset();
+      } catch (...) {  // left null: made at first use
       }
     }
   };
@@ -526,6 +524,10 @@ const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream
   return *slot;
 }
 
+std::optional<TuningEntry> SparseEngine::cached_configuration(const std::string& key) const {
+  return policy_ == SearchPolicy::kSearch && cache_ ? cache_->find(key) : std::nullopt;
+}
+
 void SparseEngine::keep_searched_selection(const std::string& key, std::unique_ptr<SparsePlan> trial,
                                            PlanEvent& event) {
   // Only a token-major output's selections are worth keeping (0.15-0.3 s each; otherwise
@@ -548,7 +550,7 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
   validate_sparse_shape(shape);
   PlanEvent event;
   event.key = key;
-  const auto cached = (policy_ == SearchPolicy::kSearch && cache_) ? cache_->find(key) : std::nullopt;
+  const auto cached = cached_configuration(key);
   if (cached) {
     event.from_cache = true;
     event.entry = *cached;

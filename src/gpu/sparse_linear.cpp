@@ -38,6 +38,11 @@ SparseShape measured_shape(const SparseShape& whole) {
   return {whole.m, whole.k, whole.n, whole.dtype, false, whole.input, false, whole.output};
 }
 
+// True when W of m x k can be split as `candidate` (square tiles or wave bands) proposes.
+bool can_split(int64_t m, int64_t k, Tiling candidate) {
+  return candidate == Tiling::kWaveBands ? can_band(m) : can_tile(m, k);
+}
+
 std::string tiling_decision_key(const SparseEngine& engine, const SparseShape& measured, Tiling candidate) {
   return engine.tuning_key(measured) + (candidate == Tiling::kWaveBands ? "|bands-decision" : "|tiling-decision");
 }
@@ -52,10 +57,9 @@ std::vector<SparseShape> sparse_linear_shapes(const SparseEngine& engine, const 
   };
   const bool automatic = tiling == Tiling::kAuto || tiling == Tiling::kAutoBands;
   const Tiling candidate = tiling == Tiling::kAutoBands ? Tiling::kWaveBands : Tiling::kSquare;
-  const bool possible = candidate == Tiling::kWaveBands ? can_band(whole.m) : can_tile(whole.m, whole.k);
   if (!automatic) {
     add_parts(whole, tiling);
-  } else if (whole.bias || whole.relu || !possible) {
+  } else if (whole.bias || whole.relu || !can_split(whole.m, whole.k, candidate)) {
     add_parts(whole, Tiling::kNone);
   } else if (const auto known = engine.decision(tiling_decision_key(engine, measured_shape(whole), candidate))) {
     add_parts(whole, *known ? candidate : Tiling::kNone);
@@ -73,8 +77,7 @@ bool tiling_pays(SparseEngine& engine, int64_t m, int64_t k, int64_t tokens, DTy
                  cudaStream_t stream, OutputLayout output, Tiling candidate) {
   require(candidate == Tiling::kSquare || candidate == Tiling::kWaveBands,
           "tiling_pays weighs square tiles or wave bands against one W");
-  const bool bands = candidate == Tiling::kWaveBands;
-  if (bands ? !can_band(m) : !can_tile(m, k)) return false;
+  if (!can_split(m, k, candidate)) return false;
   const std::string key = tiling_decision_key(engine, {m, k, tokens, dtype, false, input, false, output}, candidate);
   if (const auto known = engine.decision(key)) return *known;
   SparseLinear whole(engine, m, k, tokens, dtype, Tiling::kNone, stream, nullptr, input, false, output);

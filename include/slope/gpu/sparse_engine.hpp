@@ -314,6 +314,8 @@ class SparseEngine {
   // cache, or searched on a plan made for the search alone. Null: cuSPARSELt's default.
   // `keep_selection`: the search's selection may become the shape's shared one (below).
   const TuningEntry* configuration(const SparseShape& shape, cudaStream_t stream, bool keep_selection = false);
+  // The tuning cache's configuration for `key`, where the policy reads the cache.
+  std::optional<TuningEntry> cached_configuration(const std::string& key) const;
   // Keeps the selection of the plan a token-major shape was searched on as the shape's shared
   // selection (plan_for_one_weight), where it holds the configuration the search settled on.
   void keep_searched_selection(const std::string& key, std::unique_ptr<SparsePlan> trial, PlanEvent& event);
