@@ -1,5 +1,6 @@
 #include "slope/experiments/lowrank_experiment.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -69,6 +70,104 @@ double measure_gemm_tflops(gpu::DenseGemmCache& cache, DType dtype, cudaStream_t
   return best;
 }
 
+// The fastest way found to run (X L) R at rank r (t tokens, hidden d), each product timed
+// alone on operands rotated past the L2, then the chosen pair timed together. plain: the
+// paper's way (token-major activations, factors as d x r and r x d, cuBLASLt's first choice,
+// from a `cache` built without tuning); otherwise, for each activation layout, the faster
+// storage of each factor with the best of cuBLASLt's candidates for each product (from a
+// tuning cache), then the pair timed together; the faster pair is kept.
+struct PairTiming {
+  double ms = 1e30, first_ms = NAN, second_ms = NAN;
+  std::string layout, tried;
+};
+
+PairTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType dtype, int samples,
+                              gpu::DenseGemmCache& cache, cudaStream_t stream) {
+  const int sets = bench::rotation_count(2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d));
+  std::vector<Operands> ops(static_cast<size_t>(sets));
+  for (int i = 0; i < sets; ++i) {
+    Operands& op = ops[static_cast<size_t>(i)];
+    op.x = gpu::DeviceBuffer(t * d * 2);
+    op.l = gpu::DeviceBuffer(d * r * 2);
+    op.r = gpu::DeviceBuffer(r * d * 2);
+    op.t = gpu::DeviceBuffer(t * r * 2);
+    op.y = gpu::DeviceBuffer(t * d * 2);
+    gpu::fill_uniform(op.x.get(), t * d, 10 + i, 1.0f, dtype, stream);
+    gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, dtype, stream);
+    gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, dtype, stream);
+  }
+  // One product over the rotated operand sets, as a function of the call number:
+  // run(a, b, out) with the operands named by member.
+  using Member = gpu::DeviceBuffer Operands::*;
+  auto product = [&](const gpu::GemmShape& shape, Member a, Member b, Member out) -> std::function<void(int)> {
+    const gpu::DenseGemm* g = &cache.get(shape, stream);
+    return [&, g, a, b, out](int call) {
+      Operands& op = ops[static_cast<size_t>(call % sets)];
+      g->run((op.*a).get(), (op.*b).get(), (op.*out).get(), stream);
+    };
+  };
+  auto first_fn = [&](const Layout& w) {  // T = X L: operands (X, L) feature-major, (L, X) token-major
+    const gpu::GemmShape shape = first_shape(w, t, d, r, dtype);
+    return w.feature_major ? product(shape, &Operands::x, &Operands::l, &Operands::t)
+                           : product(shape, &Operands::l, &Operands::x, &Operands::t);
+  };
+  auto second_fn = [&](const Layout& w) {  // Y = T R: operands (T, R) feature-major, (R, T) token-major
+    const gpu::GemmShape shape = second_shape(w, t, d, r, dtype);
+    return w.feature_major ? product(shape, &Operands::t, &Operands::r, &Operands::y)
+                           : product(shape, &Operands::r, &Operands::t, &Operands::y);
+  };
+  auto time_alone = [&](const std::function<void(int)>& fn) {
+    return bench::time_device(fn, stream, samples, 5, sets).median_ms;
+  };
+  std::vector<bool> activation_layouts = {false};
+  if (!plain) activation_layouts.push_back(true);
+  PairTiming best;  // best.tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
+  for (const bool feature_major : activation_layouts) {
+    // Each product's candidates timed alone; the fastest of each are then paired.
+    std::vector<Layout> firsts = {{feature_major, false, false}};
+    if (!plain) firsts.push_back({feature_major, true, false});
+    Layout way = firsts.front();
+    double one = 1e30, two = 1e30;
+    std::string alone_ms;  // each candidate's time alone: "L=0.0092 Lt=0.0088 R=0.0075 Rt=0.0076"
+    for (const Layout& trial : firsts) {
+      const double alone = time_alone(first_fn(trial));
+      alone_ms += fmt::format("{}{}={:.4f}", alone_ms.empty() ? "" : " ",
+                              trial.l_transposed ? "Lt" : "L", alone);
+      if (alone < one) {
+        one = alone;
+        way = trial;
+      }
+    }
+    Layout best_second = way;
+    for (const bool transposed : {false, true}) {
+      if (plain && transposed) continue;
+      Layout trial = way;
+      trial.r_transposed = transposed;
+      const double alone = time_alone(second_fn(trial));
+      alone_ms += fmt::format(" {}={:.4f}", transposed ? "Rt" : "R", alone);
+      if (alone < two) {
+        two = alone;
+        best_second = trial;
+      }
+    }
+    way = best_second;
+    const std::function<void(int)> f1 = first_fn(way), f2 = second_fn(way);
+    const double both = time_alone([&](int call) {
+      f1(call);
+      f2(call);
+    });
+    best.tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f}) [{}]", best.tried.empty() ? "" : " ", name(way), both,
+                              one, two, alone_ms);
+    if (both < best.ms) {
+      best.ms = both;
+      best.layout = name(way);
+      best.first_ms = one;
+      best.second_ms = two;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const Progress& progress) {
@@ -90,98 +189,35 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
     std::map<std::string, double> full_ms;
     for (double ratio : o.ratios) {
       for (const std::string method : {"plain", "ours"}) {
+        const bool plain_way = method == "plain";
         const int64_t exact = std::max<int64_t>(1, static_cast<int64_t>(std::floor(ratio * d + 1e-9)));
-        const int64_t r = method == "plain" ? exact : gpu::padded_rank(exact);
-        gpu::DenseGemmCache& cache = method == "plain" ? plain : tuned;
-        const double bytes = 2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d);
-        const int sets = bench::rotation_count(bytes);
-        std::vector<Operands> ops(static_cast<size_t>(sets));
-        for (int i = 0; i < sets; ++i) {
-          Operands& op = ops[static_cast<size_t>(i)];
-          op.x = gpu::DeviceBuffer(t * d * 2);
-          op.l = gpu::DeviceBuffer(d * r * 2);
-          op.r = gpu::DeviceBuffer(r * d * 2);
-          op.t = gpu::DeviceBuffer(t * r * 2);
-          op.y = gpu::DeviceBuffer(t * d * 2);
-          gpu::fill_uniform(op.x.get(), t * d, 10 + i, 1.0f, o.dtype, stream);
-          gpu::fill_uniform(op.l.get(), d * r, 20 + i, 0.05f, o.dtype, stream);
-          gpu::fill_uniform(op.r.get(), r * d, 30 + i, 0.05f, o.dtype, stream);
-        }
-        // plain: the paper's way (token-major activations, factors as d x r and r x d,
-        // cuBLASLt's first choice); ours: for each activation layout the faster storage of
-        // each factor (each product timed alone) with the best of cuBLASLt's candidates for
-        // each product, then the pair timed together; the faster pair is kept.
-        //
-        // One product over the rotated operand sets, as a function of the call number:
-        // run(a, b, out) with the operands named by member.
-        using Member = gpu::DeviceBuffer Operands::*;
-        auto product = [&](const gpu::GemmShape& shape, Member a, Member b, Member out) -> std::function<void(int)> {
-          const gpu::DenseGemm* g = &cache.get(shape, stream);
-          return [&, g, a, b, out](int call) {
-            Operands& op = ops[static_cast<size_t>(call % sets)];
-            g->run((op.*a).get(), (op.*b).get(), (op.*out).get(), stream);
-          };
-        };
-        auto first_fn = [&](const Layout& w) {  // T = X L: operands (X, L) feature-major, (L, X) token-major
-          const gpu::GemmShape shape = first_shape(w, t, d, r, o.dtype);
-          return w.feature_major ? product(shape, &Operands::x, &Operands::l, &Operands::t)
-                                 : product(shape, &Operands::l, &Operands::x, &Operands::t);
-        };
-        auto second_fn = [&](const Layout& w) {  // Y = T R: operands (T, R) feature-major, (R, T) token-major
-          const gpu::GemmShape shape = second_shape(w, t, d, r, o.dtype);
-          return w.feature_major ? product(shape, &Operands::t, &Operands::r, &Operands::y)
-                                 : product(shape, &Operands::r, &Operands::t, &Operands::y);
-        };
-        auto time_alone = [&](const std::function<void(int)>& fn) {
-          return bench::time_device(fn, stream, o.samples, 5, sets).median_ms;
-        };
-        std::vector<bool> activation_layouts = {false};
-        if (method == "ours") activation_layouts.push_back(true);
-        double ms = 1e30, first_ms = NAN, second_ms = NAN;
-        std::string chosen, tried;  // tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
-        for (const bool feature_major : activation_layouts) {
-          // Each product's candidates timed alone; the fastest of each are then paired.
-          std::vector<Layout> firsts = {{feature_major, false, false}};
-          if (method == "ours") firsts.push_back({feature_major, true, false});
-          Layout way = firsts.front();
-          double one = 1e30, two = 1e30;
-          std::string alone_ms;  // each candidate's time alone: "L=0.0092 Lt=0.0088 R=0.0075 Rt=0.0076"
-          for (const Layout& trial : firsts) {
-            const double alone = time_alone(first_fn(trial));
-            alone_ms += fmt::format("{}{}={:.4f}", alone_ms.empty() ? "" : " ",
-                                    trial.l_transposed ? "Lt" : "L", alone);
-            if (alone < one) {
-              one = alone;
-              way = trial;
-            }
-          }
-          Layout best_second = way;
-          for (const bool transposed : {false, true}) {
-            if (method == "plain" && transposed) continue;
-            Layout trial = way;
-            trial.r_transposed = transposed;
-            const double alone = time_alone(second_fn(trial));
-            alone_ms += fmt::format(" {}={:.4f}", transposed ? "Rt" : "R", alone);
-            if (alone < two) {
-              two = alone;
-              best_second = trial;
-            }
-          }
-          way = best_second;
-          const std::function<void(int)> f1 = first_fn(way), f2 = second_fn(way);
-          const double both = time_alone([&](int call) {
-            f1(call);
-            f2(call);
-          });
-          tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f}) [{}]", tried.empty() ? "" : " ", name(way), both, one, two,
-                               alone_ms);
-          if (both < ms) {
-            ms = both;
-            chosen = name(way);
-            first_ms = one;
-            second_ms = two;
+        // ours pads the rank with zeros: to a multiple of 16 (what the tensor cores need), or
+        // of 32, 64 or 128 where that runs faster (fewer, fuller tiles); the fastest is kept.
+        std::vector<int64_t> ranks = {exact};
+        if (!plain_way) {
+          ranks.clear();
+          for (int64_t multiple : {16, 32, 64, 128}) {
+            const int64_t padded = (exact + multiple - 1) / multiple * multiple;
+            if (std::find(ranks.begin(), ranks.end(), padded) == ranks.end()) ranks.push_back(padded);
           }
         }
+        PairTiming best;
+        int64_t r = ranks.front();
+        std::string tried;
+        for (int64_t candidate : ranks) {
+          const PairTiming p =
+              time_low_rank_pair(plain_way, t, d, candidate, o.dtype, o.samples, plain_way ? plain : tuned, stream);
+          tried += fmt::format("{}{}{}", tried.empty() ? "" : " ", ranks.size() > 1 ? fmt::format("r{}:", candidate) : "",
+                               p.tried);
+          if (p.ms < best.ms) {
+            best = p;
+            r = candidate;
+          }
+        }
+        const double ms = best.ms, first_ms = best.first_ms, second_ms = best.second_ms;
+        const std::string& chosen = best.layout;
+        // The bytes of the product asked for (the exact rank): padding adds none that is useful.
+        const double bytes = 2.0 * (t * d + d * exact + 2.0 * t * exact + exact * d + t * d);
         if (ratio == 1.0) full_ms[method] = ms;
         const double gbps = bytes / ms * 1e-6;
         const double flops = 4.0 * t * d * exact;  // the useful work: padding adds none
