@@ -79,19 +79,14 @@ GemmShape tr_shape(const InferenceLinearSpec& s, int64_t r, bool relu, bool t_in
   return g;
 }
 
-// True where the adapter's T R is added to Y after the sparse product, which then leaves ReLU
-// to that addition's epilogue.
-bool adds_after_sparse(const InferenceLinearSpec& spec) {
-  return (spec.form == AdapterForm::kMerged || spec.form == AdapterForm::kPostAdd) && padded_rank(spec.rank) > 0;
-}
-
 // The layer's sparse product: W, [W; L^T] when merged, [W | R~] when folded. ReLU goes last:
-// into the sparse epilogue unless an adapter's product still has to add to Y. The
+// into the sparse epilogue unless the merged adapter's product still has to add to Y. The
 // strides are the spec's as given (a layout without one, or one narrower than its X or Y, is
 // refused there).
 SparseShape sparse_product_shape(const InferenceLinearSpec& spec) {
+  const bool merged = spec.form == AdapterForm::kMerged && padded_rank(spec.rank) > 0;
   SparseShape shape{output_rows(spec), input_width(spec), spec.tokens, spec.dtype,
-                    spec.bias, spec.input, spec.relu && !adds_after_sparse(spec), spec.output};
+                    spec.bias, spec.input, spec.relu && !merged, spec.output};
   shape.in_ld = spec.input_ld;
   shape.out_ld = spec.output_ld;
   return shape;
@@ -114,7 +109,6 @@ const char* to_string(AdapterForm form) {
   switch (form) {
     case AdapterForm::kMerged: return "merged";
     case AdapterForm::kPreAdd: return "preadd";
-    case AdapterForm::kPostAdd: return "postadd";
     case AdapterForm::kFolded: return "folded";
   }
   return "?";
@@ -149,7 +143,7 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
                                                   std::to_string(spec.d_out));
   const int64_t adapters = projections_ * rank_;  // the adapters side by side
   const bool merged = spec.form == AdapterForm::kMerged && rank_ > 0;
-  const bool separate_t = (spec.form == AdapterForm::kPreAdd || spec.form == AdapterForm::kPostAdd) && rank_ > 0;
+  const bool preadd = spec.form == AdapterForm::kPreAdd && rank_ > 0;
   const bool folded = spec.form == AdapterForm::kFolded && rank_ > 0;
   if (spec.bias) bias_.reserve(output_rows() * 2);
   const SparseShape product = sparse_product_shape(spec);
@@ -168,9 +162,9 @@ SparseInferenceLinear::SparseInferenceLinear(SparseEngine& engine, DenseGemmCach
   if (rank_ > 0) {
     l_.reserve(spec.d_in * adapters * 2);
     r_.reserve(adapters * spec.d_out * 2);
-    tr_ = &dense.get(tr_shape(spec, adapters, adds_after_sparse(spec) && spec.relu, merged, y_ld), stream);
+    tr_ = &dense.get(tr_shape(spec, adapters, merged && spec.relu, merged, y_ld), stream);
   }
-  if (separate_t) {
+  if (preadd) {
     t_.reserve(adapters * spec.tokens * 2);
     xl_ = &dense.get(xl_shape(spec, adapters, x_ld), stream);
   }
@@ -241,7 +235,7 @@ void SparseInferenceLinear::set_weights(const void* w, const void* l, const void
       SLOPE_CHECK(cudaMemcpy2DAsync(sparse_w.as<uint8_t>() + s.d_in * 2, width * 2, spread_t.get(), ext * 2, ext * 2,
                                     s.d_out, cudaMemcpyDeviceToDevice, stream));
     } else {
-      // The pruned L, back in d_in x P rank_ layout, for the pre- and post-add forms' dense product.
+      // The pruned L, back in d_in x P rank_ layout, for the pre-add form's dense product.
       transpose_16bit(lt.get(), l_.get(), adapters, s.d_in, stream);
       if (s.form == AdapterForm::kMerged)
         SLOPE_CHECK(cudaMemcpyAsync(sparse_w.as<uint8_t>() + s.d_out * s.d_in * 2, lt.get(), adapters * s.d_in * 2,
@@ -284,10 +278,6 @@ void SparseInferenceLinear::forward(void* x, void* y, cudaStream_t stream) const
       xl_->run(x, l_.get(), ext, stream);  // T = X L into the even rows of X^T past d_in, or T~ = X L~
     }
     sparse_->forward(x, y, stream);        // Y = [X | T~] [W | R~]^T (+ b), ReLU
-  } else if (spec_.form == AdapterForm::kPostAdd) {
-    sparse_->forward(x, y, stream);           // Y = X W^T (+ b); X passes through the L2
-    xl_->run(x, l_.get(), t_.get(), stream);  // T = X L, X read again while (partly) cached
-    add_tr(t_.get(), y, 1.0f, stream);         // Y += T R (+ ReLU)
   } else {
     xl_->run(x, l_.get(), t_.get(), stream);  // T = X L
     add_tr(t_.get(), y, 0.0f, stream);         // Y = T R

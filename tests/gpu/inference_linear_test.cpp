@@ -61,8 +61,7 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
   gpu::SparseEngine engine(nullptr);
   gpu::DenseGemmCache dense(false);
   for (gpu::OutputLayout output : {gpu::OutputLayout::kFeatureMajor, gpu::OutputLayout::kTokenMajor})
-    for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kPostAdd,
-                                  gpu::AdapterForm::kFolded}) {
+    for (gpu::AdapterForm form : {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd, gpu::AdapterForm::kFolded}) {
       const bool token_major_out = output == gpu::OutputLayout::kTokenMajor;
       SCOPED_TRACE(std::string(gpu::to_string(form)) + (token_major_out ? ", token-major Y" : ", Y^T"));
       gpu::InferenceLinearSpec spec{c.d_out, c.d_in, c.rank, c.t, c.dtype, c.input, c.bias, c.relu, form, output};

@@ -28,7 +28,7 @@ struct InferenceBlockOptions {
   bool chained = true;
   // The adapter forms timed at r > 0 (the fastest is reported).
   std::vector<gpu::AdapterForm> forms = {gpu::AdapterForm::kMerged, gpu::AdapterForm::kPreAdd,
-                                         gpu::AdapterForm::kPostAdd, gpu::AdapterForm::kFolded};
+                                         gpu::AdapterForm::kFolded};
   // At most this many copies of the block, rotated so that each call reads its weights and
   // activations from HBM, not from the L2 (bench::rotation_count).
   int max_rotation = 16;

@@ -21,7 +21,7 @@ struct LayerInferenceOptions : SweepOptions {
 };
 
 // Columns: hidden, shape, adapter_ratio, rank, tokens, dense_ms, sparse_ms, speedup, form,
-// merged_ms, preadd_ms, postadd_ms, folded_ms, overhead_vs_r0. Every form's time comes from samples
+// merged_ms, preadd_ms, folded_ms, overhead_vs_r0. Every form's time comes from samples
 // interleaved with dense; overhead_vs_r0 from samples interleaved with the r = 0 layer (the
 // median of the per-pair ratios, minus 1), which also picks the fastest form, reported as
 // sparse_ms (a form not run, as every adapter form at r = 0, is nan). `summary` gets the

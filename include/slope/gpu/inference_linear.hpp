@@ -3,7 +3,7 @@
 // token-major (Y, t x d_out; sparse_engine.hpp says why it is faster on the H200, and what it
 // costs).
 //
-// Four forms, same function:
+// Three forms, same function:
 //  - kMerged (the paper's): L^T joins W as r extra rows, pruned 2:4 with it, so one sparse
 //    product yields Y^T and (X L)^T (token-major: Y and X L side by side in each token's
 //    row); then Y += (X L) R in one cuBLASLt call with beta = 1 that reads the (X L) rows
@@ -11,10 +11,6 @@
 //  - kPreAdd (ours): T = X L and Y = T R first (two small dense products), then the sparse
 //    product accumulates onto Y with beta = 1 and applies bias and ReLU in its epilogue. It
 //    saves the merged form's extra pass over Y, which costs most where d_out is large.
-//  - kPostAdd (ours): the r = 0 sparse product first (bias in its epilogue), then T = X L
-//    while X is still in the L2 from the sparse product's read of it, then Y += T R with
-//    beta = 1 (ReLU in its epilogue). Where X fits the L2 and Y is small (a downsample), its
-//    thin product costs less than the folded form's, which reads X from HBM.
 //  - kFolded (ours): the adapter rides in the sparse product's K dimension. With T = X L,
 //    X W^T + T R = [X | T~] [W | R~]^T, where T~ spreads T's columns to the even columns of
 //    t x 2r (odd columns zero) and R~ puts R^T's columns at W's extension's even columns:
@@ -52,7 +48,7 @@
 
 namespace slope::gpu {
 
-enum class AdapterForm { kMerged, kPreAdd, kPostAdd, kFolded };
+enum class AdapterForm { kMerged, kPreAdd, kFolded };
 const char* to_string(AdapterForm form);
 
 struct InferenceLinearSpec {
@@ -126,7 +122,7 @@ class SparseInferenceLinear {
   std::vector<int64_t> row_offsets_;  // each projection's first row of W, and d_out last
   std::unique_ptr<SparseLinear> sparse_;
   DeviceBuffer l_, r_, bias_, t_;
-  const DenseGemm* xl_ = nullptr;  // T = X L (pre- and post-add forms), T~ = X L~ (folded form)
+  const DenseGemm* xl_ = nullptr;  // T = X L (pre-add form), T~ = X L~ (folded form)
   const DenseGemm* tr_ = nullptr;  // Y (+)= T R
 };
 
