@@ -1,9 +1,9 @@
 // `slope lowrank`: the paper's low-rank underutilization experiment. Times (X L) R (L: d x r,
 // R: r x d, X: t x d) for rank ratios of the hidden size, first with plain cuBLASLt at the
 // paper's exact ranks, then the way slope runs it (rank padded with zeros to a multiple of
-// 16, activations and factors stored in the fastest layouts, best of cuBLASLt's candidates
-// and their split-K variants),
-// against the copy bandwidth and the roofline (copy bandwidth and dense GEMM ceiling).
+// 16, 32, 64 or 128, whichever runs fastest; activations and factors stored in the fastest
+// layouts; best of cuBLASLt's candidates and their split-K variants), against the copy
+// bandwidth and the roofline (copy bandwidth and dense GEMM ceiling).
 #pragma once
 
 #include <vector>
@@ -19,11 +19,13 @@ struct LowRankOptions : SweepOptions {
   std::vector<double> ratios = {1.0, 0.1, 0.05, 0.02, 0.01};
 };
 
-// Columns: hidden, rank_ratio, rank, tokens, method (plain / ours), layout (activations
-// token- or feature-major : L or Lt + R or Rt, e.g. "feature:Lt+R"), ms, first_ms (X L
-// alone), second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction,
-// speedup_vs_full, ideal_speedup, candidates_ms (each activation layout's pair with its
-// times, and in brackets every candidate product's time alone).
+// Columns: hidden, rank_ratio, rank (as run: ours pads it), tokens, method (plain / ours),
+// layout (activations token- or feature-major : L or Lt + R or Rt, e.g. "feature:Lt+R"), ms,
+// first_ms (X L alone), second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction,
+// speedup_vs_full, ideal_speedup, candidates_ms (ours: per padded rank "r208:", each
+// activation layout's pair with its times, and in brackets every candidate product's time
+// alone). gbps, tflops and the fractions count the bytes and flops of the exact rank
+// floor(ratio d): padding adds time, not useful work.
 // `summary` gets the measured copy bandwidth and GEMM ceiling and, per method, the
 // geometric-mean fractions of the copy bandwidth and of the roofline for d >= 4096 and
 // ratio <= 0.05.
