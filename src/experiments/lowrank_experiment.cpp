@@ -13,6 +13,7 @@
 #include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/stream.hpp"
+#include "slope/experiments/lowrank_layouts.hpp"
 
 namespace slope {
 namespace {
@@ -20,40 +21,6 @@ namespace {
 struct Operands {
   gpu::DeviceBuffer x, l, r, t, y;
 };
-
-// How the operands are stored. T (t x r) = X L and Y (t x d) = T R. Activations (X, T, Y)
-// token-major (X row-major t x d, as the paper's PyTorch) or feature-major (X^T row-major
-// d x t, slope's layer convention); each factor stored as given (L: d x r, R: r x d) or
-// transposed (L^T, R^T: the weights of two linear layers). The factors and the activations
-// between slope's layers are slope's own, so it may store them either way: the fastest is
-// kept.
-struct Layout {
-  bool feature_major = false;
-  bool l_transposed = false;
-  bool r_transposed = false;
-};
-
-std::string name(const Layout& w) {
-  return std::string(w.feature_major ? "feature" : "token") + (w.l_transposed ? ":Lt" : ":L") +
-         (w.r_transposed ? "+Rt" : "+R");
-}
-
-// Column-major cuBLASLt shapes of the two products (run(a, b, d) operand order below).
-gpu::GemmShape first_shape(const Layout& w, int64_t t, int64_t d, int64_t r, DType dtype) {
-  using gpu::Op;
-  if (!w.feature_major)  // T^T (r x t) = L^T X^T: a = L, b = X
-    return {w.l_transposed ? Op::kT : Op::kN, Op::kN, r, t, d, w.l_transposed ? d : r, d, r, dtype, false, false};
-  // T (t x r) = X L: a = X (column-major t x d), b = L
-  return {Op::kN, w.l_transposed ? Op::kN : Op::kT, t, r, d, t, w.l_transposed ? d : r, t, dtype, false, false};
-}
-
-gpu::GemmShape second_shape(const Layout& w, int64_t t, int64_t d, int64_t r, DType dtype) {
-  using gpu::Op;
-  if (!w.feature_major)  // Y^T (d x t) = R^T T^T: a = R, b = T
-    return {w.r_transposed ? Op::kT : Op::kN, Op::kN, d, t, r, w.r_transposed ? r : d, r, d, dtype, false, false};
-  // Y (t x d) = T R: a = T (column-major t x r), b = R
-  return {Op::kN, w.r_transposed ? Op::kN : Op::kT, t, d, r, t, w.r_transposed ? r : d, t, dtype, false, false};
-}
 
 // Dense GEMM throughput in TFLOP/s, the compute ceiling of the roofline the low-rank products
 // are held against: the best of three large square products (compute bound).
@@ -106,13 +73,13 @@ PairTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType
       g->run((op.*a).get(), (op.*b).get(), (op.*out).get(), stream);
     };
   };
-  auto first_fn = [&](const Layout& w) {  // T = X L: operands (X, L) feature-major, (L, X) token-major
-    const gpu::GemmShape shape = first_shape(w, t, d, r, dtype);
+  auto first_fn = [&](const LowRankLayout& w) {  // T = X L: operands (X, L) feature-major, (L, X) token-major
+    const gpu::GemmShape shape = low_rank_first_shape(w, t, d, r, dtype);
     return w.feature_major ? product(shape, &Operands::x, &Operands::l, &Operands::t)
                            : product(shape, &Operands::l, &Operands::x, &Operands::t);
   };
-  auto second_fn = [&](const Layout& w) {  // Y = T R: operands (T, R) feature-major, (R, T) token-major
-    const gpu::GemmShape shape = second_shape(w, t, d, r, dtype);
+  auto second_fn = [&](const LowRankLayout& w) {  // Y = T R: operands (T, R) feature-major, (R, T) token-major
+    const gpu::GemmShape shape = low_rank_second_shape(w, t, d, r, dtype);
     return w.feature_major ? product(shape, &Operands::t, &Operands::r, &Operands::y)
                            : product(shape, &Operands::r, &Operands::t, &Operands::y);
   };
@@ -124,12 +91,12 @@ PairTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType
   PairTiming best;  // best.tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
   for (const bool feature_major : activation_layouts) {
     // Each product's candidates timed alone; the fastest of each are then paired.
-    std::vector<Layout> firsts = {{feature_major, false, false}};
+    std::vector<LowRankLayout> firsts = {{feature_major, false, false}};
     if (!plain) firsts.push_back({feature_major, true, false});
-    Layout way = firsts.front();
+    LowRankLayout way = firsts.front();
     double one = 1e30, two = 1e30;
     std::string alone_ms;  // each candidate's time alone: "L=0.0092 Lt=0.0088 R=0.0075 Rt=0.0076"
-    for (const Layout& trial : firsts) {
+    for (const LowRankLayout& trial : firsts) {
       const double alone = time_alone(first_fn(trial));
       alone_ms += fmt::format("{}{}={:.4f}", alone_ms.empty() ? "" : " ",
                               trial.l_transposed ? "Lt" : "L", alone);
@@ -138,10 +105,10 @@ PairTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType
         way = trial;
       }
     }
-    Layout best_second = way;
+    LowRankLayout best_second = way;
     for (const bool transposed : {false, true}) {
       if (plain && transposed) continue;
-      Layout trial = way;
+      LowRankLayout trial = way;
       trial.r_transposed = transposed;
       const double alone = time_alone(second_fn(trial));
       alone_ms += fmt::format(" {}={:.4f}", transposed ? "Rt" : "R", alone);
@@ -156,11 +123,11 @@ PairTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType
       f1(call);
       f2(call);
     });
-    best.tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f}) [{}]", best.tried.empty() ? "" : " ", name(way), both,
+    best.tried += fmt::format("{}{}={:.4f}({:.4f}+{:.4f}) [{}]", best.tried.empty() ? "" : " ", to_string(way), both,
                               one, two, alone_ms);
     if (both < best.ms) {
       best.ms = both;
-      best.layout = name(way);
+      best.layout = to_string(way);
       best.first_ms = one;
       best.second_ms = two;
     }
