@@ -15,8 +15,8 @@ namespace slope {
 
 struct LayerInferenceOptions : SweepOptions {
   std::vector<double> adapter_ratios = {0.0, 1.0 / 64.0, 1.0 / 16.0};
-  // Token-major: every layer, sparse and dense, writes Y (t x d_out); adapters are not yet
-  // supported that way, so only ratios that round to rank 0 may be asked for.
+  // Token-major: every layer, sparse and dense, reads X and writes Y (t x d_out) the way
+  // nn.Linear does, adapters included; feature-major (the default): X^T and Y^T.
   gpu::OutputLayout output = gpu::OutputLayout::kFeatureMajor;
 };
 
