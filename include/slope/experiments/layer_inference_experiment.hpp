@@ -15,8 +15,9 @@ namespace slope {
 
 struct LayerInferenceOptions : SweepOptions {
   std::vector<double> adapter_ratios = {0.0, 1.0 / 64.0, 1.0 / 16.0};
-  // Token-major: every layer, sparse and dense, reads X and writes Y (t x d_out) the way
-  // nn.Linear does, adapters included; feature-major (the default): X^T and Y^T.
+  // Every layer, sparse and dense, writes Y (t x d_out, token-major: the way nn.Linear does)
+  // or Y^T (feature-major, the default), adapters included. A shape's first layer reads a
+  // token-major X either way; the MLP block's second reads the first's output as it is.
   gpu::OutputLayout output = gpu::OutputLayout::kFeatureMajor;
 };
 
