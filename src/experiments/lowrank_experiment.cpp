@@ -9,11 +9,10 @@
 
 #include "slope/bench/timer.hpp"
 #include "slope/core/geometric_mean.hpp"
+#include "slope/experiments/lowrank_layouts.hpp"
 #include "slope/gpu/cuda_check.hpp"
-#include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/stream.hpp"
-#include "slope/experiments/lowrank_layouts.hpp"
 
 namespace slope {
 namespace {
@@ -43,12 +42,12 @@ double measure_gemm_tflops(gpu::DenseGemmCache& cache, DType dtype, cudaStream_t
 // from a `cache` built without tuning); otherwise, for each activation layout, the faster
 // storage of each factor with the best of cuBLASLt's candidates for each product (from a
 // tuning cache), then the pair timed together; the faster pair is kept.
-struct PairTiming {
+struct LowRankTiming {
   double ms = 1e30, first_ms = NAN, second_ms = NAN;
   std::string layout, tried;
 };
 
-PairTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType dtype, int samples,
+LowRankTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType dtype, int samples,
                               gpu::DenseGemmCache& cache, cudaStream_t stream) {
   const int sets = bench::rotation_count(2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d));
   std::vector<Operands> ops(static_cast<size_t>(sets));
@@ -88,7 +87,7 @@ PairTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType
   };
   std::vector<bool> activation_layouts = {false};
   if (!plain) activation_layouts.push_back(true);
-  PairTiming best;  // best.tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
+  LowRankTiming best;  // best.tried: every pair's time, "token:L+R=0.0188(0.0096+0.0077) ..."
   for (const bool feature_major : activation_layouts) {
     // Each product's candidates timed alone; the fastest of each are then paired.
     std::vector<LowRankLayout> firsts = {{feature_major, false, false}};
@@ -168,11 +167,11 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
             if (std::find(ranks.begin(), ranks.end(), padded) == ranks.end()) ranks.push_back(padded);
           }
         }
-        PairTiming best;
+        LowRankTiming best;
         int64_t r = ranks.front();
         std::string tried;
         for (int64_t candidate : ranks) {
-          const PairTiming p =
+          const LowRankTiming p =
               time_low_rank_pair(plain_way, t, d, candidate, o.dtype, o.samples, plain_way ? plain : tuned, stream);
           tried += fmt::format("{}{}{}", tried.empty() ? "" : " ", ranks.size() > 1 ? fmt::format("r{}:", candidate) : "",
                                p.tried);
