@@ -20,11 +20,12 @@ struct LowRankOptions : SweepOptions {
 };
 
 // Columns: hidden, rank_ratio, rank (as run: ours pads it), tokens, method (plain / ours),
-// layout (activations token- or feature-major : L or Lt + R or Rt, e.g. "feature:Lt+R"), ms,
-// first_ms (X L alone), second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction,
+// layout (activations token- or feature-major : L or Lt + R or Rt, e.g. "feature:Lt+R"), ms
+// (ours: the chosen rank and layout timed again after the choice, so that picking the fastest
+// of several noisy timings does not flatter it), first_ms (X L alone), second_ms (T R alone), tflops, gbps, hbm_fraction, roofline_fraction,
 // speedup_vs_full, ideal_speedup, candidates_ms (ours: per padded rank "r208:", each
 // activation layout's pair with its times, and in brackets every candidate product's time
-// alone). gbps, tflops and the fractions count the bytes and flops of the exact rank
+// alone; then the choice and its second timing). gbps, tflops and the fractions count the bytes and flops of the exact rank
 // floor(ratio d): padding adds time, not useful work.
 // `summary` gets the measured copy bandwidth and GEMM ceiling and, per method, the
 // geometric-mean fractions of the copy bandwidth and of the roofline for d >= 4096 and
