@@ -54,12 +54,25 @@ std::string format_cell(const Cell& cell) {
   return std::visit(Visitor{}, cell);
 }
 
+namespace {
+
+// RFC 4180: a field holding a comma, a quote or a line break is quoted, its quotes doubled
+// (a free-text column such as lowrank's candidates_ms must not shift the columns after it).
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char ch : text) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return quoted + "\"";
+}
+
+}  // namespace
+
 std::string to_csv(const Table& table) {
   std::string out;
-  for (size_t c = 0; c < table.columns.size(); ++c) out += (c ? "," : "") + table.columns[c];
+  for (size_t c = 0; c < table.columns.size(); ++c) out += (c ? "," : "") + csv_field(table.columns[c]);
   out += "\n";
   for (const auto& row : table.rows) {
-    for (size_t c = 0; c < row.size(); ++c) out += (c ? "," : "") + format_cell(row[c]);
+    for (size_t c = 0; c < row.size(); ++c) out += (c ? "," : "") + csv_field(format_cell(row[c]));
     out += "\n";
   }
   return out;

@@ -189,7 +189,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         // choice is timed afresh, and that is what the row reports.
         if (!plain_way) {
           best = time_low_rank_pair(plain_way, t, d, r, o.dtype, o.samples, tuned, stream, &best.way);
-          tried += fmt::format(" chosen r{} {}, again: {:.4f}", r, to_string(best.way), best.ms);
+          tried += fmt::format(" chosen r{} {} again={:.4f}", r, to_string(best.way), best.ms);
         }
         const double ms = best.ms, first_ms = best.first_ms, second_ms = best.second_ms;
         const std::string chosen = to_string(best.way);

@@ -20,6 +20,9 @@ Table sample() {
 TEST(Table, CsvAndJson) {
   const Table t = sample();
   EXPECT_EQ(to_csv(t), "name,n,x,missing\na,3,0.5,\nb,-1,0.333333,2\n");
+  Table text({"note", "n"});
+  text.add_row({std::string("a, \"b\""), int64_t{1}});
+  EXPECT_EQ(to_csv(text), "note,n\n\"a, \"\"b\"\"\",1\n");  // quoted, so the columns stay put
   const auto j = to_json(t, {{"commit", "abc"}});
   EXPECT_EQ(j["meta"]["commit"], "abc");
   EXPECT_EQ(j["rows"][0]["n"], 3);
