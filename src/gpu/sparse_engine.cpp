@@ -534,11 +534,7 @@ void SparseEngine::keep_searched_selection(const std::string& key, std::unique_p
   // < 1 ms), and only one that holds the chosen configuration: after a failed search, or
   // where the configuration scan decided, the trial's selection holds another.
   if (!event.searched || trial->shape().output != OutputLayout::kTokenMajor || selections_.count(key)) return;
-  const TuningEntry held = trial->selection().configuration();
-  const TuningEntry& chosen = event.entry;
-  if (held.config_id != chosen.config_id || held.split_k != chosen.split_k ||
-      held.split_k_mode != chosen.split_k_mode || held.split_k_buffers != chosen.split_k_buffers)
-    return;
+  if (!trial->selection().configuration().same_kernel(event.entry)) return;
   selections_[key] = SparsePlan::release_selection(std::move(trial));
   event.selection_kept = true;
 }

@@ -41,6 +41,8 @@ TEST_F(TuningCacheTest, RoundTrip) {
   EXPECT_EQ(e->split_k_mode, 1);
   EXPECT_EQ(e->split_k_buffers, 2);
   EXPECT_DOUBLE_EQ(e->search_ms, 0.25);
+  EXPECT_TRUE(e->same_kernel({7, 3, 1, 2, 9.0}));  // the timing aside
+  EXPECT_FALSE(e->same_kernel({7, 3, 0, 2, 0.25}));
   EXPECT_FALSE(again.find("other").has_value());
   EXPECT_FALSE(again.dirty());
 }

@@ -17,6 +17,11 @@ struct TuningEntry {
   int split_k_mode = 0;
   int split_k_buffers = 1;
   double search_ms = 0.0;  // time of one product with this configuration, as the search saw it
+  // The same kernel configuration (config id and split-K settings; the timing aside).
+  bool same_kernel(const TuningEntry& o) const {
+    return config_id == o.config_id && split_k == o.split_k && split_k_mode == o.split_k_mode &&
+           split_k_buffers == o.split_k_buffers;
+  }
 };
 
 class TuningCache {
