@@ -139,4 +139,13 @@ TEST_F(CliTest, HelpExitsZero) {
   EXPECT_EQ(run("").code, 2);
 }
 
+TEST_F(CliTest, VersionNamesCommitAndLibrariesWithoutAGpu) {
+  const Result r = run("--version");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("slope ", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  // A GPU build names the cuSPARSELt headers it was compiled against, a CPU build says so.
+  EXPECT_TRUE(r.out.find("cuSPARSELt ") != std::string::npos || r.out.find("no CUDA") != std::string::npos) << r.out;
+}
+
 }  // namespace

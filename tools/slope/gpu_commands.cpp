@@ -325,6 +325,10 @@ void run_memcheck(const GpuArgs& a) {
 
 }  // namespace
 
+std::string gpu_build_description() {
+  return fmt::format("cuSPARSELt {} headers", gpu::built_cusparselt_release().str());
+}
+
 void register_gpu_commands(CLI::App& app) {
   auto spmm = std::make_shared<GpuArgs>();
   spmm->output_layout = "token-major";  // the Y = X W^T, and cuSPARSELt's faster kernels

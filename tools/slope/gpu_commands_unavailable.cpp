@@ -4,6 +4,8 @@
 
 namespace slope::cli {
 
+std::string gpu_build_description() { return "no CUDA"; }
+
 void register_gpu_commands(CLI::App& app) {
   for (const char* name : {"spmm", "setup", "lowrank", "layer", "model", "memcheck"}) {
     CLI::App* sub = app.add_subcommand(name, std::string("GPU experiment (this build has no CUDA)"));

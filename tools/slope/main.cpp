@@ -6,12 +6,17 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "slope/core/build_info.hpp"
 #include "slope/core/error.hpp"
 
 int main(int argc, char** argv) {
   slope::cli::set_command_line(argc, argv);
   CLI::App app{"slope: 2:4-sparse plus lazy low-rank (SLoPe) training and inference experiments"};
   app.require_subcommand(1);
+  // What a bug report or a result needs to name: the commit, the build type and the GPU
+  // libraries compiled in.
+  app.set_version_flag("--version", std::string("slope ") + slope::build_commit() + " (" + slope::build_type() +
+                                        ", " + slope::cli::gpu_build_description() + ")");
   slope::cli::register_memory(app);
   slope::cli::register_prune(app);
   slope::cli::register_gpu_commands(app);
@@ -20,6 +25,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "slope: error: " << e.what() << "\n";
