@@ -36,13 +36,8 @@ double measure_gemm_tflops(gpu::DenseGemmCache& cache, DType dtype, cudaStream_t
   return best;
 }
 
-// The fastest way found to run (X L) R at rank r (t tokens, hidden d), each product timed
-// alone on operands rotated past the L2, then the chosen pair timed together. plain: the
-// paper's way (token-major activations, factors as d x r and r x d, cuBLASLt's first choice,
-// from a `cache` built without tuning); otherwise, for each activation layout, the faster
-// storage of each factor with the best of cuBLASLt's candidates for each product (from a
-// tuning cache), then the pair timed together; the faster pair is kept. `only`: time that
-// layout alone (a fresh measurement of a choice made before).
+// A way of running (X L) R, its time (both products together) and each product's alone;
+// `tried`: every pair's time, as the CSV's candidates_ms shows it.
 struct LowRankTiming {
   double ms = 1e30, first_ms = NAN, second_ms = NAN;
   LowRankLayout way;
@@ -67,7 +62,13 @@ std::vector<Operands> make_operands(int64_t t, int64_t d, int64_t r, DType dtype
   return ops;
 }
 
-// `ops`: make_operands(t, d, r, ...).
+// The fastest way found to run (X L) R at rank r (t tokens, hidden d), each product timed
+// alone on operands rotated past the L2, then the chosen pair timed together. plain: the
+// paper's way (token-major activations, factors as d x r and r x d, cuBLASLt's first choice,
+// from a `cache` built without tuning); otherwise, for each activation layout, the faster
+// storage of each factor with the best of cuBLASLt's candidates for each product (from a
+// tuning cache), then the pair timed together; the faster pair is kept. `only`: time that
+// layout alone (a fresh measurement of a choice made before). `ops`: make_operands(t, d, r, ...).
 LowRankTiming time_low_rank_pair(bool plain, int64_t t, int64_t d, int64_t r, DType dtype, int samples,
                                  std::vector<Operands>& ops, gpu::DenseGemmCache& cache, cudaStream_t stream,
                                  const LowRankLayout* only = nullptr) {
