@@ -44,9 +44,13 @@ struct LowRankTiming {
   std::string tried;
 };
 
+// Bytes that (X L) R moves at rank r in fp16 or bf16: X read, L and R read, T = X L written
+// and read back, Y written.
+double low_rank_bytes(int64_t t, int64_t d, int64_t r) { return 2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d); }
+
 // Operand sets for rank r, enough of them to rotate past the L2.
 std::vector<Operands> make_operands(int64_t t, int64_t d, int64_t r, DType dtype, cudaStream_t stream) {
-  const int sets = bench::rotation_count(2.0 * (t * d + d * r + 2.0 * t * r + r * d + t * d));
+  const int sets = bench::rotation_count(low_rank_bytes(t, d, r));
   std::vector<Operands> ops(static_cast<size_t>(sets));
   for (int i = 0; i < sets; ++i) {
     Operands& op = ops[static_cast<size_t>(i)];
@@ -205,7 +209,7 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
         const double ms = best.ms, first_ms = best.first_ms, second_ms = best.second_ms;
         const std::string chosen = to_string(best.way);
         // The bytes of the product asked for (the exact rank): padding adds none that is useful.
-        const double bytes = 2.0 * (t * d + d * exact + 2.0 * t * exact + exact * d + t * d);
+        const double bytes = low_rank_bytes(t, d, exact);
         if (ratio == 1.0) full_ms[method] = ms;
         const double gbps = bytes / ms * 1e-6;
         const double flops = 4.0 * t * d * exact;  // the useful work: padding adds none

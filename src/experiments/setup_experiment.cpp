@@ -10,18 +10,12 @@
 
 #include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
+#include "slope/core/wall_clock.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/stream.hpp"
 
 namespace slope {
-namespace {
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                            const Progress& progress) {

@@ -13,6 +13,7 @@
 
 #include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
+#include "slope/core/wall_clock.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/device_info.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -23,10 +24,6 @@ namespace {
 constexpr uint32_t kAlignment = 16;
 
 cudaDataType_t cuda_type(DType d) { return d == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F; }
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
 
 void require_multiple_of_16(int64_t value, const char* what) {
   require(value > 0 && value % 16 == 0,
