@@ -11,6 +11,7 @@
 #include "slope/core/geometric_mean.hpp"
 #include "slope/experiments/lowrank_layouts.hpp"
 #include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/inference_linear.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/stream.hpp"
 
@@ -174,12 +175,12 @@ Table run_lowrank_experiment(const LowRankOptions& o, Metadata& summary, const P
       for (const std::string method : {"plain", "ours"}) {
         const bool plain_way = method == "plain";
         const int64_t exact = std::max<int64_t>(1, static_cast<int64_t>(std::floor(ratio * d + 1e-9)));
-        // ours pads the rank with zeros: to a multiple of 16 (what the tensor cores need), or
-        // of 32, 64 or 128 where that runs faster (fewer, fuller tiles); the fastest is kept.
-        std::vector<int64_t> ranks = {exact};
+        // ours pads the rank with zeros: as the library's adapters do (gpu::padded_rank, a
+        // multiple of 16, what the tensor cores need), or to a multiple of 32, 64 or 128 where
+        // that runs faster (fewer, fuller tiles); the fastest is kept.
+        std::vector<int64_t> ranks = {plain_way ? exact : gpu::padded_rank(exact)};
         if (!plain_way) {
-          ranks.clear();
-          for (int64_t multiple : {16, 32, 64, 128}) {
+          for (int64_t multiple : {32, 64, 128}) {
             const int64_t padded = (exact + multiple - 1) / multiple * multiple;
             if (std::find(ranks.begin(), ranks.end(), padded) == ranks.end()) ranks.push_back(padded);
           }
