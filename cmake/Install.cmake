@@ -1,0 +1,40 @@
+# `cmake --install BUILD --prefix P` installs the libraries, their headers and the `slope`
+# command so that another CMake project can use them (examples/ is one):
+#   find_package(slope CONFIG REQUIRED)
+#   target_link_libraries(app PRIVATE slope::slope_core)   # CPU: pruning, memory model
+#   target_link_libraries(app PRIVATE slope::slope_gpu)    # where slope::slope_gpu exists
+# The libraries are static; their dependencies (fmt, nlohmann_json, and for slope_gpu the
+# CUDA toolkit and cuSPARSELt) are found again by the package's config file.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(SLOPE_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/slope")
+set(_slope_libraries slope_core)
+if(TARGET slope_gpu)
+  list(APPEND _slope_libraries slope_gpu)
+endif()
+
+install(TARGETS ${_slope_libraries} EXPORT slopeTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The installed command keeps finding cuSPARSELt and NVRTC where it was linked against them
+# (python3's site-packages is on no loader path).
+set_target_properties(slope PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
+install(TARGETS slope RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY include/slope DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT slopeTargets NAMESPACE slope:: DESTINATION ${SLOPE_INSTALL_CMAKEDIR})
+
+# The config file looks for cuSPARSELt where this build found it first.
+set(SLOPE_WITH_GPU OFF)
+set(SLOPE_CUSPARSELT_ROOT "")
+if(TARGET slope_gpu)
+  set(SLOPE_WITH_GPU ON)
+  get_filename_component(SLOPE_CUSPARSELT_ROOT "${CuSparseLt_INCLUDE_DIR}" DIRECTORY)
+endif()
+configure_package_config_file(cmake/slopeConfig.cmake.in "${CMAKE_CURRENT_BINARY_DIR}/slopeConfig.cmake"
+                              INSTALL_DESTINATION ${SLOPE_INSTALL_CMAKEDIR})
+write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/slopeConfigVersion.cmake"
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/slopeConfig.cmake" "${CMAKE_CURRENT_BINARY_DIR}/slopeConfigVersion.cmake"
+              cmake/FindCuSparseLt.cmake
+        DESTINATION ${SLOPE_INSTALL_CMAKEDIR})
