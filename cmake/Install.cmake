@@ -5,7 +5,7 @@
 #   target_link_libraries(app PRIVATE slope::slope_gpu)    # where slope::slope_gpu exists
 # The libraries are static; their dependencies (fmt, nlohmann_json, and for slope_gpu the
 # CUDA toolkit and cuSPARSELt) are found again by the package's config file.
-include(GNUInstallDirs)
+# GNUInstallDirs: included by the top-level CMakeLists.txt, before src/ uses its directories.
 include(CMakePackageConfigHelpers)
 
 set(SLOPE_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/slope")
@@ -15,8 +15,7 @@ if(TARGET slope_gpu)
 endif()
 
 install(TARGETS ${_slope_libraries} EXPORT slopeTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})  # headers: slope_core's INSTALL_INTERFACE
 # The installed command keeps finding cuSPARSELt and NVRTC where it was linked against them
 # (python3's site-packages is on no loader path).
 set_target_properties(slope PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
