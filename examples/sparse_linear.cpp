@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "example_arguments.hpp"
 #include "slope/bench/timer.hpp"
 #include "slope/core/error.hpp"
 #include "slope/core/tuning_cache.hpp"
@@ -14,23 +15,6 @@
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/sparse_linear.hpp"
 #include "slope/gpu/stream.hpp"
-
-namespace {
-
-int64_t size_argument(const char* text, const char* name) {
-  size_t used = 0;
-  long long value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  slope::require(used == std::string(text).size() && value > 0,
-                 std::string(name) + " must be a positive integer (got '" + text + "')");
-  return value;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   try {

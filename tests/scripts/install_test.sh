@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The library as another project uses it: installs BUILD_DIR into a temporary prefix, builds
-# examples/ against that prefix with find_package(slope), and runs the examples (the GPU one
-# only where a GPU is visible; elsewhere it is built and linked).
+# examples/ against that prefix with find_package(slope), and runs the examples (the GPU ones
+# only where a GPU is visible; elsewhere they are built and linked).
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR CXX_COMPILER
 set -euo pipefail
 build="$1" source="$2" cxx="$3"
@@ -28,10 +28,11 @@ set -e
 [ "$status" -eq 2 ] || fail "an unknown model exited with $status, not 2"
 [ "$(wc -l <"$work/bad.err")" -eq 1 ] || fail "an unknown model did not get a one-line error"
 
-if [ -x "$work/build/sparse_linear" ]; then
+if [ -x "$work/build/sparse_linear" ] && [ -x "$work/build/train_and_export" ]; then
   if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     XDG_CACHE_HOME="$work/cache" "$work/build/sparse_linear" 1040 2064 1008
+    XDG_CACHE_HOME="$work/cache" "$work/build/train_and_export"
   else
-    echo "sparse_linear built and linked; no GPU here to run it"
+    echo "sparse_linear and train_and_export built and linked; no GPU here to run them"
   fi
 fi
