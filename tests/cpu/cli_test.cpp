@@ -58,6 +58,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, BadInputsExitTwoWithOneLine) {
+  expect_bad_input("memroy --model OPT-13B", "unknown command 'memroy' (commands: memory, prune, spmm");
   expect_bad_input("memory --model OPT-1T", "unknown model 'OPT-1T'");
   expect_bad_input("memory --adapter-ratio -0.1", "adapter ratio");
   expect_bad_input("memory --adapter-ratio 1", "adapter ratio");

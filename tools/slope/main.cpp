@@ -9,6 +9,21 @@
 #include "slope/core/build_info.hpp"
 #include "slope/core/error.hpp"
 
+namespace {
+
+// CLI11 answers a misspelt command with "A subcommand is required"; name it, and the commands.
+void reject_unknown_command(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return;
+  std::string names;
+  for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (command->check_name(argv[1])) return;
+    names += (names.empty() ? "" : ", ") + command->get_name();
+  }
+  slope::require(false, std::string("unknown command '") + argv[1] + "' (commands: " + names + ")");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   slope::cli::set_command_line(argc, argv);
   CLI::App app{"slope: 2:4-sparse plus lazy low-rank (SLoPe) training and inference experiments"};
@@ -21,6 +36,7 @@ int main(int argc, char** argv) {
   slope::cli::register_prune(app);
   slope::cli::register_gpu_commands(app);
   try {
+    reject_unknown_command(app, argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
