@@ -72,5 +72,51 @@ TEST_F(TuningCacheGpu, CorruptCacheIsRebuiltWithAWarning) {
   EXPECT_TRUE(cached);
 }
 
+// A token-major search's pick is timed against the configurations chosen for other shapes of
+// its kind (here planted in the cache: two real ones and one no shape can take), and the
+// configuration kept is one of those candidates and computes the product.
+TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache) {
+  const int64_t t = 256, m = 256, k = 256;
+  const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false,
+                               gpu::OutputLayout::kTokenMajor};
+  {
+    TuningCache cache(path_);
+    gpu::SparseEngine keys(nullptr);
+    gpu::SparseShape other = shape;
+    const std::vector<int> planted = {40, 42, 42, 4000};  // 42 twice: the most chosen rival
+    for (size_t i = 0; i < planted.size(); ++i) {
+      other.m = 512 + 16 * static_cast<int64_t>(i);
+      TuningEntry e;
+      e.config_id = planted[i];
+      cache.put(keys.tuning_key(other), e);
+    }
+    other.output = gpu::OutputLayout::kFeatureMajor;  // another kind: not a rival
+    TuningEntry foreign;
+    foreign.config_id = 7;
+    cache.put(keys.tuning_key(other), foreign);
+    cache.save();
+  }
+  TuningCache cache(path_);
+  gpu::SparseEngine engine(&cache);
+  gpu::SparseLinear layer(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream_, nullptr,
+                          gpu::InputLayout::kTokenMajor, false, gpu::OutputLayout::kTokenMajor);
+  ASSERT_EQ(engine.events().size(), 1u);
+  const gpu::PlanEvent& e = engine.events()[0];
+  ASSERT_TRUE(e.searched) << e.search_error;
+  // The pick, and the real rivals it is not: configuration 4000 gets no selection.
+  const int rivals = (e.search_pick != 40) + (e.search_pick != 42);
+  EXPECT_EQ(e.retimed, 1 + rivals);
+  const int kept = e.entry.config_id;
+  EXPECT_TRUE(kept == e.search_pick || kept == 40 || kept == 42) << kept;
+  EXPECT_EQ(TuningCache(path_).find(engine.tuning_key(shape))->config_id, kept);
+
+  const MatrixF x = random_matrix(t, k, 3, DType::kF16);
+  const MatrixF w = prune(random_matrix(m, k, 4, DType::kF16), {2, 4}, PruneAxis::kRows);
+  gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x, DType::kF16, stream_), y(t * m * 2);
+  layer.set_weight(dw.get(), stream_);
+  layer.forward(dx.get(), y.get(), stream_);
+  expect_close(gpu::download(y.get(), t, m, DType::kF16, stream_), matmul_nt(x, w), DType::kF16);
+}
+
 }  // namespace
 }  // namespace slope::testing

@@ -110,6 +110,10 @@ struct GpuSession {
     meta.emplace_back("plans_searched", std::to_string(c.searched));
     meta.emplace_back("plans_from_tuning_cache", std::to_string(c.cached));
     meta.emplace_back("search_total_ms", fmt::format("{:.1f}", c.search_ms));
+    // Token-major searches whose pick was timed against its rivals under sustained load, and
+    // how many of those a rival won.
+    meta.emplace_back("searches_retimed", std::to_string(c.retimed));
+    meta.emplace_back("searches_changed_by_retiming", std::to_string(c.changed));
     // Token-major shapes: algorithm selections kept (the costly part of their plans), and how
     // many of them are the ones the searches ran on rather than made afresh.
     meta.emplace_back("token_major_selections", std::to_string(engine.selection_count()));
@@ -127,16 +131,20 @@ struct GpuSession {
         std::cerr << "slope: warning: search failed for " << e.key << ", default algorithm kept: " << e.search_error
                   << "\n";
     const PlanCounts c = plan_counts();
-    progress(fmt::format("plans: {} searched ({:.1f} s of search), {} from the tuning cache{}; {} token-major "
-                         "algorithm selections, {} of them the searches' own; {} made beforehand on {} host "
-                         "threads in {:.1f} s",
-                         c.searched, c.search_ms / 1000, c.cached, c.searched == 0 ? " - no search ran" : "",
-                         engine.selection_count(), c.selections_kept, engine.prepared_selection_count(),
-                         engine.prepare_threads(), engine.prepare_ms() / 1000));
+    progress(fmt::format("plans: {} searched ({:.1f} s of search; {} picks re-timed against their rivals, {} "
+                         "replaced), {} from the tuning cache{}; {} token-major algorithm selections, {} of them "
+                         "the searches' own; {} made beforehand on {} host threads in {:.1f} s",
+                         c.searched, c.search_ms / 1000, c.retimed, c.changed, c.cached,
+                         c.searched == 0 ? " - no search ran" : "", engine.selection_count(), c.selections_kept,
+                         engine.prepared_selection_count(), engine.prepare_threads(), engine.prepare_ms() / 1000));
+    for (const auto& e : engine.events())
+      if (e.retimed > 0 && e.entry.config_id != e.search_pick)
+        progress(fmt::format("re-timed {}: configuration {} (the search's pick) -> {}", e.key, e.search_pick,
+                             e.entry.config_id));
   }
 
   struct PlanCounts {
-    int searched = 0, cached = 0, selections_kept = 0;
+    int searched = 0, cached = 0, selections_kept = 0, retimed = 0, changed = 0;
     double search_ms = 0;
   };
   PlanCounts plan_counts() const {
@@ -146,6 +154,8 @@ struct GpuSession {
       c.cached += e.from_cache;
       c.search_ms += e.search_ms;
       c.selections_kept += e.selection_kept;
+      c.retimed += e.retimed > 0;
+      c.changed += e.retimed > 0 && e.entry.config_id != e.search_pick;
     }
     return c;
   }

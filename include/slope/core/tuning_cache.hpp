@@ -34,6 +34,7 @@ class TuningCache {
   std::optional<TuningEntry> find(const std::string& key) const;
   void put(const std::string& key, const TuningEntry& entry);
   size_t size() const { return entries_.size(); }
+  const std::map<std::string, TuningEntry>& entries() const { return entries_; }
   const std::string& path() const { return path_; }
   bool dirty() const { return dirty_; }
 

@@ -26,6 +26,7 @@
 #include <cusparseLt.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -249,6 +250,11 @@ struct PlanEvent {
   std::string search_error;  // non-empty when the search failed and the default was kept
   bool selection_kept = false;  // the search's algorithm selection serves the shape's plans
   bool selection_prepared = false;  // the search ran on a selection prepare_selections made
+  // Token-major outputs: the configurations re-timed against the search's pick under sustained
+  // load (the pick included; 0: none were), and the pick, which `entry` replaces when another
+  // ran faster.
+  int retimed = 0;
+  int search_pick = -1;
   TuningEntry entry;
 };
 
@@ -319,6 +325,25 @@ class SparseEngine {
   // Keeps the selection of the plan a token-major shape was searched on as the shape's shared
   // selection (plan_for_one_weight), where it holds the configuration the search settled on.
   void keep_searched_selection(const std::string& key, std::unique_ptr<SparsePlan> trial, PlanEvent& event);
+  // Runs make(handle, j) for every j < jobs on up to 16 host threads, each with a cuSPARSELt
+  // handle of its own (kept in thread_contexts_ for later calls); returns the threads used.
+  // A job that throws is left undone: making selections ahead only saves time.
+  int on_host_threads(size_t jobs, const std::function<void(const SparseLtContext&, size_t)>& make);
+  // The kernel configurations chosen most often for this engine's and the tuning cache's other
+  // shapes of `shape`'s kind (same GPU, cuSPARSELt, dtype and layouts), `pick` left out: at
+  // most three, the likeliest rivals of the search's pick.
+  std::vector<int> rival_configurations(const SparseShape& shape, int pick) const;
+  // A token-major shape's search pick timed against its rivals under sustained load over
+  // rotated operands (cuSPARSELt's search times each configuration in a short burst on
+  // operands that stay in the L2). Returns the faster entry and, where a rival won, the
+  // rival's selection for the shape's plans to share.
+  struct Retimed {
+    TuningEntry entry;
+    std::unique_ptr<SparseSelection> selection;
+    int candidates = 0;
+  };
+  Retimed retime_against_rivals(const SparseShape& shape, const SearchOperands& operands, const TuningEntry& pick,
+                                cudaStream_t stream);
 
   // The host threads' handles (prepare_selections), declared before the selections made with
   // them so that they outlive them.
