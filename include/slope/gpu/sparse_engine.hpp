@@ -1,6 +1,7 @@
 // cuSPARSELt driven the way it is fast: one plan per problem shape, built once, its algorithm
-// chosen by cusparseLtMatmulSearch once per (GPU, cuSPARSELt version, shape) and remembered
-// in a tuning cache on disk. Mirrors cuSPARSELt's lifecycle (handle -> descriptors -> plan ->
+// chosen by cusparseLtMatmulSearch once per (GPU, cuSPARSELt version, shape), checked against
+// rival configurations under sustained load (token-major outputs) or every configuration
+// (feature-major), and remembered in a tuning cache on disk. Mirrors cuSPARSELt's lifecycle (handle -> descriptors -> plan ->
 // compress -> search -> workspace -> matmul) in RAII types that are built in place and never
 // copied or moved: the opaque structs hold pointers to each other.
 //
