@@ -302,13 +302,14 @@ SearchOperands::SearchOperands(const SparsePlan& plan, cudaStream_t stream) {
 
 namespace {
 
-// Milliseconds per product of `plan`: enough samples to rank kernel configurations. W is
-// rotated with X and Y, or fixed when `w` is given.
-double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream, const void* w = nullptr) {
+// Milliseconds per product of `plan`: by default enough samples to rank kernel
+// configurations. W is rotated with X and Y, or fixed when `w` is given.
+double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream, const void* w = nullptr,
+                 int samples = 7, int warmup = 3) {
   return bench::time_device([&](int call) {
     const int set = call % ops.count();
     plan.matmul(w ? w : ops.w(set), ops.x(set), ops.y(set), stream);
-  }, stream, 7, 3, ops.count()).median_ms;
+  }, stream, samples, warmup, ops.count()).median_ms;
 }
 
 // Times every kernel configuration but `best`'s on a fresh plan and returns the fastest,
@@ -586,11 +587,7 @@ SparseEngine::Retimed SparseEngine::retime_against_rivals(const SparseShape& sha
   // allows under sustained load, and give every candidate the same conditions.
   constexpr int kRounds = 5;
   for (int round = 0; round < kRounds; ++round)
-    for (Candidate& c : candidates)
-      c.ms.push_back(bench::time_device([&](int call) {
-        const int set = call % operands.count();
-        c.plan->matmul(c.w->data(), operands.x(set), operands.y(set), stream);
-      }, stream, 3, 1, operands.count()).median_ms);
+    for (Candidate& c : candidates) c.ms.push_back(time_plan(*c.plan, operands, stream, c.w->data(), 3, 1));
   for (Candidate& c : candidates) std::sort(c.ms.begin(), c.ms.end());
   auto median = [](const Candidate& c) { return c.ms[c.ms.size() / 2]; };
   size_t best = 0;

@@ -138,7 +138,7 @@ struct GpuSession {
                          c.searched == 0 ? " - no search ran" : "", engine.selection_count(), c.selections_kept,
                          engine.prepared_selection_count(), engine.prepare_threads(), engine.prepare_ms() / 1000));
     for (const auto& e : engine.events())
-      if (e.retimed > 0 && e.entry.config_id != e.search_pick)
+      if (e.replaced_by_retiming())
         progress(fmt::format("re-timed {}: configuration {} (the search's pick) -> {}", e.key, e.search_pick,
                              e.entry.config_id));
   }
@@ -155,7 +155,7 @@ struct GpuSession {
       c.search_ms += e.search_ms;
       c.selections_kept += e.selection_kept;
       c.retimed += e.retimed > 0;
-      c.changed += e.retimed > 0 && e.entry.config_id != e.search_pick;
+      c.changed += e.replaced_by_retiming();
     }
     return c;
   }

@@ -1,9 +1,10 @@
 // cuSPARSELt driven the way it is fast: one plan per problem shape, built once, its algorithm
 // chosen by cusparseLtMatmulSearch once per (GPU, cuSPARSELt version, shape), checked against
 // rival configurations under sustained load (token-major outputs) or every configuration
-// (feature-major), and remembered in a tuning cache on disk. Mirrors cuSPARSELt's lifecycle (handle -> descriptors -> plan ->
-// compress -> search -> workspace -> matmul) in RAII types that are built in place and never
-// copied or moved: the opaque structs hold pointers to each other.
+// (feature-major), and remembered in a tuning cache on disk. Mirrors cuSPARSELt's lifecycle
+// (handle -> descriptors -> plan -> compress -> search -> workspace -> matmul) in RAII types
+// that are built in place and never copied or moved: the opaque structs hold pointers to each
+// other.
 //
 // Layout. W (m x k, 2:4 along k) is row-major and cuSPARSELt's structured A. X is either
 // token-major (t x k row-major, the nn.Linear layout; op T) or feature-major (X^T, k x t
@@ -257,6 +258,7 @@ struct PlanEvent {
   int retimed = 0;
   int search_pick = -1;
   TuningEntry entry;
+  bool replaced_by_retiming() const { return retimed > 0 && entry.config_id != search_pick; }
 };
 
 enum class SearchPolicy {
