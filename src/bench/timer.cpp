@@ -191,14 +191,30 @@ int rotation_count(double bytes, int cap) {
   return std::clamp(static_cast<int>(std::ceil(target / std::max(bytes, 1.0))), 1, cap);
 }
 
-double host_us_per_call(const std::function<void()>& fn, int calls, cudaStream_t stream) {
+HostCost host_cost_per_call(const std::function<void()>& fn, cudaStream_t stream, int calls_per_batch, int batches) {
+  require(calls_per_batch > 0 && batches > 0,
+          "host_cost_per_call: at least one batch of one call is needed (got " + std::to_string(batches) +
+              " batches of " + std::to_string(calls_per_batch) + ")");
+  HostCost cost;
+  cost.batches = batches;
+  cost.calls_per_batch = calls_per_batch;
   fn();
+  ++cost.host_calls;
+  std::vector<double> means;
+  for (int b = 0; b < batches; ++b) {
+    SLOPE_CHECK(cudaStreamSynchronize(stream));  // each batch starts on an empty queue
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls_per_batch; ++i) fn();
+    const auto end = std::chrono::steady_clock::now();
+    cost.host_calls += calls_per_batch;
+    means.push_back(std::chrono::duration<double, std::micro>(end - start).count() / calls_per_batch);
+  }
   SLOPE_CHECK(cudaStreamSynchronize(stream));
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < calls; ++i) fn();
-  const auto end = std::chrono::steady_clock::now();
-  SLOPE_CHECK(cudaStreamSynchronize(stream));
-  return std::chrono::duration<double, std::micro>(end - start).count() / calls;
+  std::sort(means.begin(), means.end());
+  cost.median_us = means[means.size() / 2];  // an odd count by default: the middle one
+  cost.min_us = means.front();
+  cost.max_us = means.back();
+  return cost;
 }
 
 double measure_copy_gbps(cudaStream_t stream, size_t bytes) {

@@ -18,10 +18,12 @@
 namespace slope {
 
 Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
-                           const Progress& progress) {
+                           Metadata& summary, const Progress& progress) {
   Table table({"hidden", "tokens", "plan_init_ms", "token_major_plan_init_ms", "token_major_next_plan_ms",
                "token_major_prepared_ms", "search_ms", "cache_hit_ms", "prune_compress_ms", "compress_gbps",
-               "matmul_ms", "dense_matmul_ms", "default_alg_matmul_ms", "host_overhead_us", "dense_host_overhead_us"});
+               "matmul_ms", "dense_matmul_ms", "default_alg_matmul_ms", "host_overhead_us", "dense_host_overhead_us",
+               "host_overhead_min_us", "host_overhead_max_us"});
+  double worst_host_us = 0.0, worst_dense_host_us = 0.0;
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
@@ -116,19 +118,25 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
     const gpu::DenseGemm& gemm = dense.get(gpu::feature_major_shape(t, d, d, o.dtype, true), stream);
     const bench::Timing dense_mm = bench::time_device([&](int) { gemm.run(x.get(), w_pruned.get(), y.get(), stream); },
                                                       stream, o.samples);
-    const double host_us = bench::host_us_per_call([&] { tuned.matmul(cw.data(), x.get(), y.get(), stream); }, 200, stream);
-    const double dense_host_us = bench::host_us_per_call([&] { gemm.run(x.get(), w_pruned.get(), y.get(), stream); },
-                                                         200, stream);
+    const bench::HostCost host = bench::host_cost_per_call([&] { tuned.matmul(cw.data(), x.get(), y.get(), stream); }, stream);
+    const bench::HostCost dense_host =
+        bench::host_cost_per_call([&] { gemm.run(x.get(), w_pruned.get(), y.get(), stream); }, stream);
+    const double host_us = host.median_us;
+    worst_host_us = std::max(worst_host_us, host_us);
+    worst_dense_host_us = std::max(worst_dense_host_us, dense_host.median_us);
     table.add_row({d, t, init_ms, token_major_init_ms, token_major_next_ms, prepared_ms, search_ms, hit_ms,
                    prune_compress.median_ms, pc_bytes / prune_compress.median_ms * 1e-6, mm.median_ms,
-                   dense_mm.median_ms, mm_default.median_ms, host_us, dense_host_us});
+                   dense_mm.median_ms, mm_default.median_ms, host_us, dense_host.median_us, host.min_us, host.max_us});
     if (progress)
       progress(fmt::format("setup d={:5} plan {:7.2f} ms (token-major {:7.2f} ms, next {:5.2f} ms)  "
                            "search {:8.1f} ms  cache hit {:6.2f} ms  prune+compress {:6.3f} ms  matmul {:6.3f} ms  "
-                           "host/call {:5.1f} us",
+                           "host/call {:5.1f} us (batches {:.1f}-{:.1f}; cuBLASLt {:.1f})",
                            d, init_ms, token_major_init_ms, token_major_next_ms, search_ms, hit_ms,
-                           prune_compress.median_ms, mm.median_ms, host_us));
+                           prune_compress.median_ms, mm.median_ms, host_us, host.min_us, host.max_us,
+                           dense_host.median_us));
   }
+  summary.emplace_back("host_overhead_us_largest", fmt::format("{:.1f}", worst_host_us));
+  summary.emplace_back("dense_host_overhead_us_largest", fmt::format("{:.1f}", worst_dense_host_us));
   return table;
 }
 

@@ -3,6 +3,8 @@
 // function that cannot be captured is reported and leaves the stream usable.
 #include "slope/bench/timer.hpp"
 
+#include <chrono>
+
 #include "count_kernel.hpp"
 #include "gpu_test.hpp"
 
@@ -136,6 +138,34 @@ TEST_F(TimerTest, UncapturableCallIsAnErrorAndTheStreamStaysUsable) {
   SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), stream_));
   SLOPE_CHECK(cudaStreamSynchronize(stream_));
   EXPECT_EQ(device_count(), 1);
+}
+
+TEST_F(TimerTest, HostCostIsTheMedianBatchSoOneStalledBatchDoesNotDecideIt) {
+  reset();
+  int host_calls = 0;
+  auto fn = [&] {
+    ++host_calls;
+    SLOPE_CHECK(launch_count(static_cast<int*>(counter_.get()), stream_));
+    // Call 25 (the third batch of 10, after the warm-up call) stalls the host for 2 ms, as a
+    // descheduled thread would: that batch's mean grows by at least 200 us.
+    if (host_calls == 25) {
+      const auto start = std::chrono::steady_clock::now();
+      while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2)) {
+      }
+    }
+  };
+  const bench::HostCost cost = bench::host_cost_per_call(fn, stream_, 10, 5);
+  EXPECT_EQ(cost.batches, 5);
+  EXPECT_EQ(cost.calls_per_batch, 10);
+  EXPECT_EQ(host_calls, 1 + 5 * 10) << "one warm-up call, then the batches";
+  EXPECT_EQ(cost.host_calls, host_calls);
+  EXPECT_EQ(device_count(), host_calls) << "every call's work ran, and the stream was drained";
+  EXPECT_GT(cost.min_us, 0.0);
+  EXPECT_LE(cost.min_us, cost.median_us);
+  EXPECT_GE(cost.max_us, 200.0) << "the stalled batch is the slowest";
+  EXPECT_LT(cost.median_us, cost.max_us - 100.0) << "the median is not the stalled batch";
+  EXPECT_THROW(bench::host_cost_per_call(fn, stream_, 0, 5), Error);
+  EXPECT_THROW(bench::host_cost_per_call(fn, stream_, 10, 0), Error);
 }
 
 }  // namespace

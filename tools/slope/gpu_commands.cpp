@@ -204,7 +204,9 @@ void run_setup(const GpuArgs& a) {
   validate(a);
   SetupOptions o;
   fill_sweep(o, a);
-  run_in_session(a, "setup", bench::kGraphTiming, [&](GpuSession& g, Metadata&) { return run_setup_experiment(o, g.engine, g.dense, progress); });
+  run_in_session(a, "setup", bench::kGraphTiming, [&](GpuSession& g, Metadata& summary) {
+    return run_setup_experiment(o, g.engine, g.dense, summary, progress);
+  });
 }
 
 void run_lowrank(const GpuArgs& a) {

@@ -8,7 +8,7 @@
 // time the device alone, as a model captured into a graph (or any GPU-bound pipeline) runs
 // them. The legacy default stream cannot be captured: there, and through time_device_eager,
 // the calls are launched one by one. The host cost is measured on its own
-// (host_us_per_call).
+// (host_cost_per_call).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -71,9 +71,21 @@ inline constexpr char kEagerTiming[] = "CUDA events around eager launches; input
 // least twice a 60 MB L2 (at most `cap`).
 int rotation_count(double bytes, int cap = 32);
 
-// Host microseconds per call of fn() in steady state: `calls` back-to-back calls with no
-// synchronisation in between (what the CPU pays to enqueue one call).
-double host_us_per_call(const std::function<void()>& fn, int calls, cudaStream_t stream);
+// Host microseconds per call of fn() in steady state (what the CPU pays to enqueue one call):
+// `batches` batches of `calls_per_batch` back-to-back calls with no synchronisation in between,
+// the stream drained between batches; the median of the batches' means. One batch alone can
+// be caught by a descheduled thread: a single batch of 200 calls read 24 us at d = 5120 where
+// its neighbours read 13-18 us (setup.csv at c69139c).
+struct HostCost {
+  double median_us = 0.0;  // over the batches' means
+  double min_us = 0.0;
+  double max_us = 0.0;
+  int batches = 0;
+  int calls_per_batch = 0;
+  int host_calls = 0;  // times fn was invoked (one warm-up call, then the batches)
+};
+HostCost host_cost_per_call(const std::function<void()>& fn, cudaStream_t stream, int calls_per_batch = 50,
+                            int batches = 9);
 
 }  // namespace slope::bench
 

@@ -18,8 +18,10 @@ using SetupOptions = SweepOptions;
 // Columns: hidden, tokens, plan_init_ms, token_major_plan_init_ms, token_major_next_plan_ms,
 // token_major_prepared_ms (the run's token-major selections made together on host threads, per
 // shape), search_ms, cache_hit_ms, prune_compress_ms, compress_gbps, matmul_ms, dense_matmul_ms,
-// default_alg_matmul_ms, host_overhead_us, dense_host_overhead_us.
+// default_alg_matmul_ms, host_overhead_us, dense_host_overhead_us (the median of 9 batches' means,
+// bench::host_cost_per_call), host_overhead_min_us, host_overhead_max_us (the fastest and slowest
+// batch). `summary` gets the largest median over the shapes, for both libraries.
 Table run_setup_experiment(const SetupOptions& options, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
-                           const Progress& progress);
+                           Metadata& summary, const Progress& progress);
 
 }  // namespace slope
