@@ -166,11 +166,14 @@ def plot_spmm_sweep(args):
 def plot_setup(args):
     rows = read_csv(args.csv)
     hidden = sorted({int(r["hidden"]) for r in rows})
+    row_of = {int(r["hidden"]): r for r in rows}
     phases = [c for c in rows[0].keys() if c.endswith("_ms")]
-    fig, ax = plt.subplots(figsize=(11, 4.8))
+    # Left: the one-time and per-call costs in ms (log scale); right: the host's cost of one
+    # call in us, which is what a small product's launch rate depends on.
+    fig, (ax, host) = plt.subplots(1, 2, figsize=(15, 4.8), gridspec_kw={"width_ratios": [3, 1.3]})
     width = 0.8 / len(phases)
     for i, phase in enumerate(phases):
-        vals = [num(next(r[phase] for r in rows if int(r["hidden"]) == h)) for h in hidden]
+        vals = [num(row_of[h][phase]) for h in hidden]
         ax.bar([j + (i - len(phases) / 2 + 0.5) * width for j in range(len(hidden))], vals, width,
                label=phase[:-3])
     paper = paper_points("setup_overhead_ms")
@@ -186,7 +189,31 @@ def plot_setup(args):
     ax.set_title(args.title or "cuSPARSELt setup overhead")
     # Beside the axes: the tall bars (selection, search) reach the top at every d.
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    plot_host_cost(host, hidden, row_of)
     save(fig, args.out)
+
+
+def plot_host_cost(ax, hidden, row_of):
+    """Host microseconds per call, sparse beside cuBLASLt; whiskers: the fastest and slowest
+    batch where the CSV has them (since 2782e23)."""
+    x = range(len(hidden))
+    sparse = [num(row_of[h].get("host_overhead_us")) for h in hidden]
+    dense = [num(row_of[h].get("dense_host_overhead_us")) for h in hidden]
+    low = [num(row_of[h].get("host_overhead_min_us")) for h in hidden]
+    high = [num(row_of[h].get("host_overhead_max_us")) for h in hidden]
+    errors = None
+    if not any(math.isnan(v) for v in low + high):
+        errors = [[s - lo for s, lo in zip(sparse, low)], [hi - s for s, hi in zip(sparse, high)]]
+    ax.bar([j - 0.2 for j in x], sparse, 0.4, yerr=errors, capsize=2, label="cuSPARSELt (slope)")
+    ax.bar([j + 0.2 for j in x], dense, 0.4, color="0.6", label="cuBLASLt")
+    ax.axhline(20, color="k", ls="--", lw=0.8, label="target: 20 us")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(hidden, fontsize=7)
+    ax.set_xlabel("hidden dimension d")
+    ax.set_ylabel("host microseconds per call")
+    ax.set_ylim(0, max(25, max(v for v in sparse + dense + high if not math.isnan(v)) * 1.15))
+    ax.set_title("host cost of one call", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
 
 
 def plot_lowrank(args):
