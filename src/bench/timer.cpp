@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "slope/core/error.hpp"
+#include "slope/core/wall_clock.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/device_buffer.hpp"
 
@@ -200,20 +201,20 @@ HostCost host_cost_per_call(const std::function<void()>& fn, cudaStream_t stream
   cost.calls_per_batch = calls_per_batch;
   fn();
   ++cost.host_calls;
-  std::vector<double> means;
+  std::vector<double> means_ms;  // host milliseconds per call, one per batch
   for (int b = 0; b < batches; ++b) {
     SLOPE_CHECK(cudaStreamSynchronize(stream));  // each batch starts on an empty queue
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < calls_per_batch; ++i) fn();
-    const auto end = std::chrono::steady_clock::now();
+    means_ms.push_back(ms_since(start) / calls_per_batch);
     cost.host_calls += calls_per_batch;
-    means.push_back(std::chrono::duration<double, std::micro>(end - start).count() / calls_per_batch);
   }
   SLOPE_CHECK(cudaStreamSynchronize(stream));
-  std::sort(means.begin(), means.end());
-  cost.median_us = means[means.size() / 2];  // an odd count by default: the middle one
-  cost.min_us = means.front();
-  cost.max_us = means.back();
+  // The batches summarized as the device timer summarizes its samples.
+  const Timing t = summarize(std::move(means_ms), calls_per_batch, false, cost.host_calls, 0);
+  cost.median_us = 1000 * t.median_ms;
+  cost.min_us = 1000 * t.min_ms;
+  cost.max_us = 1000 * t.max_ms;
   return cost;
 }
 
