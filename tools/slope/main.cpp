@@ -19,7 +19,8 @@ void reject_unknown_command(const CLI::App& app, int argc, char** argv) {
     if (command->check_name(argv[1])) return;
     names += (names.empty() ? "" : ", ") + command->get_name();
   }
-  slope::require(false, std::string("unknown command '") + argv[1] + "' (commands: " + names + ")");
+  throw slope::Error(slope::ErrorKind::kInvalidInput,
+                     std::string("unknown command '") + argv[1] + "' (commands: " + names + ")");
 }
 
 }  // namespace
