@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "slope/core/compressed.hpp"
 #include "slope/core/error.hpp"
 
@@ -117,7 +119,7 @@ Protocol parse_protocol(const std::string& name) {
 
 void validate_adapter_ratio(double ratio) {
   require(std::isfinite(ratio) && ratio >= 0.0 && ratio < 1.0,
-          "adapter ratio must be >= 0 and < 1 (got " + std::to_string(ratio) + ")");
+          fmt::format("adapter ratio must be >= 0 and < 1 (got {})", ratio));
 }
 
 int64_t adapter_rank(double ratio, int64_t hidden) {

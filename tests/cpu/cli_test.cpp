@@ -62,6 +62,9 @@ TEST_F(CliTest, BadInputsExitTwoWithOneLine) {
   expect_bad_input("memory --model OPT-1T", "unknown model 'OPT-1T'");
   expect_bad_input("memory --adapter-ratio -0.1", "adapter ratio");
   expect_bad_input("memory --adapter-ratio 1", "adapter ratio");
+  // A ratio is echoed as given, not rounded to six decimals ("-0.000000").
+  expect_bad_input("memory --adapter-ratio -1e-7", "(got -1e-07)");
+  expect_bad_input("lowrank --rank-ratio 2", "--rank-ratio must be in (0, 1] (got 2)");
   expect_bad_input("memory --protocol fancy", "protocol");
   write("broken.json", "{ \"model_type\": \"opt\", ");
   expect_bad_input("memory --config " + file("broken.json"), "not valid JSON");

@@ -213,7 +213,7 @@ void run_lowrank(const GpuArgs& a) {
   validate(a);
   LowRankOptions o;
   fill_sweep(o, a);
-  for (double r : a.ratios) require(r > 0 && r <= 1, "--rank-ratio must be in (0, 1] (got " + std::to_string(r) + ")");
+  for (double r : a.ratios) require(r > 0 && r <= 1, fmt::format("--rank-ratio must be in (0, 1] (got {})", r));
   if (!a.ratios.empty()) o.ratios = a.ratios;
   gpu::require_cuda_device();
   const gpu::DeviceInfo info = gpu::query_device_info();
