@@ -64,7 +64,6 @@ TEST_F(CliTest, BadInputsExitTwoWithOneLine) {
   expect_bad_input("memory --adapter-ratio 1", "adapter ratio");
   // A ratio is echoed as given, not rounded to six decimals ("-0.000000").
   expect_bad_input("memory --adapter-ratio -1e-7", "(got -1e-07)");
-  expect_bad_input("lowrank --rank-ratio 2", "--rank-ratio must be in (0, 1] (got 2)");
   expect_bad_input("memory --protocol fancy", "protocol");
   write("broken.json", "{ \"model_type\": \"opt\", ");
   expect_bad_input("memory --config " + file("broken.json"), "not valid JSON");
@@ -105,6 +104,19 @@ TEST_F(CliTest, TokenMajorLayerOutputIsRefusedForTraining) {
   EXPECT_EQ(training.code, 2) << training.out;  // a usage error
   EXPECT_NE(training.out.find("--mode inference only"), std::string::npos) << training.out;
   EXPECT_FALSE(std::filesystem::exists(file("l.csv")));
+}
+
+TEST_F(CliTest, LayerAndLowrankRefuseBadInputBeforeAnyGpuWork) {
+  if (run("layer --help").out.find("GPU experiment (this build has no CUDA)") != std::string::npos)
+    GTEST_SKIP() << "a CPU-only build";
+  expect_bad_input("lowrank --rank-ratio 2", "--rank-ratio must be in (0, 1] (got 2)");
+  // An option of another mode is refused, not ignored.
+  expect_bad_input("layer --mode inference --token-count 4096", "--token-count is for --mode training only");
+  expect_bad_input("layer --mode step --token-count 4096", "--token-count is for --mode training only");
+  expect_bad_input("layer --mode training --tokens 4096", "training takes --token-count");
+  expect_bad_input("layer --mode inference --accumulation 4", "--accumulation is for --mode step only");
+  expect_bad_input("layer --mode training --adapter-ratio 0.0625", "the training layers have no adapters");
+  expect_bad_input("layer --mode training --token-count 100", "--token-count must be a positive multiple of 16");
 }
 
 TEST_F(CliTest, ModelRefusesBadInputBeforeAnyGpuWork) {

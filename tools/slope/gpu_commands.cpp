@@ -226,6 +226,15 @@ void run_layer(const GpuArgs& a) {
   validate(a);
   const bool token_major_out = a.output_layout == "token-major";
   require(!token_major_out || a.mode == "inference", "--output-layout token-major is for --mode inference only");
+  // Each mode reads its own options; one given to a mode that would ignore it is refused
+  // rather than dropped without a word.
+  const bool tokens_given = a.tokens_option && a.tokens_option->count() > 0;
+  require(a.token_list.empty() || a.mode == "training",
+          "--token-count is for --mode training only (inference and step take --tokens)");
+  require(!tokens_given || a.mode != "training", "--tokens is for --mode inference and step (training takes --token-count)");
+  require(a.accumulation.empty() || a.mode == "step", "--accumulation is for --mode step only");
+  require(a.ratios.empty() || a.mode != "training",
+          "--adapter-ratio is for --mode inference and step (the training layers have no adapters)");
   for (double r : a.ratios) validate_adapter_ratio(r);
   if (a.mode == "training") {
     LayerTrainingOptions o;
