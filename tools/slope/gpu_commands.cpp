@@ -335,6 +335,9 @@ void run_model(const GpuArgs& a) {
 
 void run_memcheck(const GpuArgs& a) {
   require(a.layers > 0, "--layers must be positive");
+  // The stored state it measures is fp16 and does not depend on the token count.
+  require(!(a.tokens_option && a.tokens_option->count() > 0), "--tokens is not an option of memcheck (stored state only)");
+  require(a.dtype == "fp16", "--dtype: memcheck measures fp16 state only");
   MemoryCheckOptions o;
   o.layers = a.layers;
   const std::vector<std::string> names = a.models.empty() ? std::vector<std::string>{"OPT-2.7B", "LLaMA-3-8B"} : a.models;
