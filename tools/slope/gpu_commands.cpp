@@ -50,14 +50,25 @@ struct GpuArgs {
   std::string tuning_cache;
   bool no_search = false;
   OutputOptions output;
+  bool tokens_given() const { return tokens_option && tokens_option->count() > 0; }
 };
 
-// `hidden_sizes`: the command sweeps hidden sizes (not one whose models set the shapes).
-void add_gpu_options(CLI::App& sub, GpuArgs& a, bool hidden_sizes = true) {
-  if (hidden_sizes) sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
-  a.tokens_option = sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
-  sub.add_option("--dtype", a.dtype, "fp16 or bf16")->check(CLI::IsMember({"fp16", "bf16"}));
-  sub.add_option("--samples", a.samples, "Timing samples per measurement (median reported)");
+// Which of the shared GPU options a command takes: only those it reads, so that CLI11 refuses
+// the others as unexpected arguments.
+enum class GpuOptionSet {
+  kSweep,    // hidden sizes, tokens, dtype, samples
+  kModels,   // the same but hidden sizes (the models set the shapes)
+  kSession,  // none of these: the tuning cache and output options only
+};
+
+void add_gpu_options(CLI::App& sub, GpuArgs& a, GpuOptionSet set = GpuOptionSet::kSweep) {
+  if (set == GpuOptionSet::kSweep)
+    sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
+  if (set != GpuOptionSet::kSession) {
+    a.tokens_option = sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
+    sub.add_option("--dtype", a.dtype, "fp16 or bf16")->check(CLI::IsMember({"fp16", "bf16"}));
+    sub.add_option("--samples", a.samples, "Timing samples per measurement (median reported)");
+  }
   sub.add_option("--tuning-cache", a.tuning_cache,
                  "cuSPARSELt tuning cache file (default $XDG_CACHE_HOME/slope/tuning.json)");
   sub.add_flag("--no-search", a.no_search, "Use cuSPARSELt's default algorithm (no search, no cache)");
@@ -228,10 +239,9 @@ void run_layer(const GpuArgs& a) {
   require(!token_major_out || a.mode == "inference", "--output-layout token-major is for --mode inference only");
   // Each mode reads its own options; one given to a mode that would ignore it is refused
   // rather than dropped without a word.
-  const bool tokens_given = a.tokens_option && a.tokens_option->count() > 0;
   require(a.token_list.empty() || a.mode == "training",
           "--token-count is for --mode training only (inference and step take --tokens)");
-  require(!tokens_given || a.mode != "training", "--tokens is for --mode inference and step (training takes --token-count)");
+  require(!a.tokens_given() || a.mode != "training", "--tokens is for --mode inference and step (training takes --token-count)");
   require(a.accumulation.empty() || a.mode == "step", "--accumulation is for --mode step only");
   require(a.ratios.empty() || a.mode != "training",
           "--adapter-ratio is for --mode inference and step (the training layers have no adapters)");
@@ -305,7 +315,7 @@ void run_model_training(const GpuArgs& a) {
   for (int n : a.accumulation)
     require(n >= 0 && n <= 1024, "--accumulation must be in 0..1024 (got " + std::to_string(n) + ")");
   ModelTrainingOptions o;
-  if (a.tokens_option && a.tokens_option->count() > 0) o.tokens = a.tokens;
+  if (a.tokens_given()) o.tokens = a.tokens;
   o.models = models_to_time(a, o.tokens);
   if (!a.accumulation.empty()) o.accumulation = a.accumulation.front();
   o.dtype = parse_dtype(a.dtype);
@@ -335,9 +345,6 @@ void run_model(const GpuArgs& a) {
 
 void run_memcheck(const GpuArgs& a) {
   require(a.layers > 0, "--layers must be positive");
-  // The stored state it measures is fp16 and does not depend on the token count.
-  require(!(a.tokens_option && a.tokens_option->count() > 0), "--tokens is not an option of memcheck (stored state only)");
-  require(a.dtype == "fp16", "--dtype: memcheck measures fp16 state only");
   MemoryCheckOptions o;
   o.layers = a.layers;
   const std::vector<std::string> names = a.models.empty() ? std::vector<std::string>{"OPT-2.7B", "LLaMA-3-8B"} : a.models;
@@ -395,7 +402,7 @@ void register_gpu_commands(CLI::App& app) {
       "model",
       "One decoder block's linear layers per model, SLoPe vs dense, beside the paper's speedups: inference or "
       "training (GPU)");
-  add_gpu_options(*md, *model, false);
+  add_gpu_options(*md, *model, GpuOptionSet::kModels);
   md->add_option("--mode", model->mode, "inference (default; 2048 tokens) or training (per phase; 8192 tokens)")
       ->check(CLI::IsMember({"inference", "training"}));
   md->add_option("--model", model->models, "Zoo model (repeatable); default the paper's seven");
@@ -408,7 +415,7 @@ void register_gpu_commands(CLI::App& app) {
 
   auto memcheck = std::make_shared<GpuArgs>();
   CLI::App* c = app.add_subcommand("memcheck", "Measured GPU bytes of N decoder layers vs the memory model (GPU)");
-  add_gpu_options(*c, *memcheck, false);
+  add_gpu_options(*c, *memcheck, GpuOptionSet::kSession);  // its state is fp16 and token-free
   c->add_option("--model", memcheck->models, "Zoo model (repeatable); default OPT-2.7B and LLaMA-3-8B");
   c->add_option("--layers", memcheck->layers, "Decoder layers to allocate (default 2)");
   c->callback([memcheck] { run_memcheck(*memcheck); });
