@@ -140,13 +140,32 @@ std::string render(const Table& table, const Metadata& meta, OutputFormat format
   return {};
 }
 
+namespace {
+std::filesystem::path directory_of(const std::filesystem::path& target) {
+  return target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+}
+}  // namespace
+
+std::string why_unwritable(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return "no file name given";
+  const fs::path target(path);
+  const fs::path dir = directory_of(target);
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) return "cannot write " + path + ": it is a directory";
+  if (!fs::is_directory(dir, ec)) return "cannot write " + path + ": directory " + dir.string() + " does not exist";
+  // The temporary file and the rename both need write access to the directory.
+  if (::access(dir.c_str(), W_OK) != 0)
+    return "cannot write " + path + ": directory " + dir.string() + " is not writable";
+  return {};
+}
+
 void write_file_atomically(const std::string& path, const std::string& content) {
   namespace fs = std::filesystem;
+  if (const std::string why = why_unwritable(path); !why.empty()) throw Error(ErrorKind::kIo, why);
   const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path dir = directory_of(target);
   std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw Error(ErrorKind::kIo, "cannot write " + path + ": directory " + dir.string() + " does not exist");
   const fs::path temp = dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);

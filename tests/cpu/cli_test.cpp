@@ -152,6 +152,24 @@ TEST_F(CliTest, GpuCommandsFailCleanlyWhenUnavailable) {
   EXPECT_FALSE(std::filesystem::exists(file("s.csv")));
 }
 
+TEST_F(CliTest, UnwritableOutputIsRefusedBeforeTheRun) {
+  const std::string missing = file("missing") + "/x.csv";
+  for (const std::string option : {"--out", "--csv", "--json"}) {
+    const Result r = run("memory " + option + " " + missing);
+    EXPECT_EQ(r.code, 2) << option << "\n" << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    EXPECT_NE(r.out.find("does not exist"), std::string::npos) << r.out;
+  }
+  std::filesystem::create_directories(file("a_directory"));
+  EXPECT_NE(run("prune --out " + file("a_directory")).out.find("is a directory"), std::string::npos);
+  // A GPU command refuses it as bad input (2), not after its run or for want of a GPU (1).
+  if (run("spmm --help").out.find("GPU experiment (this build has no CUDA)") != std::string::npos) return;
+  const Result gpu = run("spmm --hidden 768 --samples 1 --csv " + missing);
+  EXPECT_EQ(gpu.code, 2) << gpu.out;
+  EXPECT_NE(gpu.out.find("does not exist"), std::string::npos) << gpu.out;
+  EXPECT_FALSE(std::filesystem::exists(file("missing")));
+}
+
 TEST_F(CliTest, HelpExitsZero) {
   EXPECT_EQ(run("--help").code, 0);
   EXPECT_EQ(run("").code, 2);

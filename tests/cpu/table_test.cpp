@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -46,6 +48,25 @@ TEST(Table, AtomicWriteLeavesNoTemporaryAndFailsCleanly) {
   EXPECT_EQ(s.str(), "hello\n");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
   EXPECT_THROW(write_file_atomically((dir / "missing" / "x.csv").string(), "x"), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Table, WhyUnwritableNamesTheProblemBeforeAnyWrite) {
+  const auto dir = std::filesystem::temp_directory_path() / "slope_unwritable_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "sub");
+  EXPECT_EQ(why_unwritable((dir / "new.csv").string()), "");
+  EXPECT_NE(why_unwritable((dir / "missing" / "x.csv").string()).find("does not exist"), std::string::npos);
+  EXPECT_NE(why_unwritable((dir / "sub").string()).find("is a directory"), std::string::npos);
+  EXPECT_NE(why_unwritable("").find("no file name"), std::string::npos);
+  // A read-only directory (root may write anyway, so only where the mode is honoured).
+  std::filesystem::permissions(dir / "sub", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  if (::access((dir / "sub").c_str(), W_OK) != 0) {
+    EXPECT_NE(why_unwritable((dir / "sub" / "x.csv").string()).find("not writable"), std::string::npos);
+    EXPECT_THROW(write_file_atomically((dir / "sub" / "x.csv").string(), "x"), Error);
+  }
+  std::filesystem::permissions(dir / "sub", std::filesystem::perms::owner_all);
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "sub"));
   std::filesystem::remove_all(dir);
 }
 

@@ -22,11 +22,15 @@ void set_command_line(int argc, char** argv) {
 const std::string& command_line() { return g_command_line; }
 
 void add_output_options(CLI::App& app, OutputOptions& options) {
+  // Output files are checked as the command line is read, so that a run of many minutes does
+  // not end in a path it cannot write.
+  const CLI::Validator writable([](std::string& path) { return why_unwritable(path); }, "FILE");
   app.add_option("--format", options.format, "Output format: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
-  app.add_option("--out", options.out, "Write the output to this file (atomically) instead of stdout");
-  app.add_option("--csv", options.csv, "Also write the table as CSV to this file");
-  app.add_option("--json", options.json, "Also write the table and run facts as JSON to this file");
+  app.add_option("--out", options.out, "Write the output to this file (atomically) instead of stdout")
+      ->check(writable);
+  app.add_option("--csv", options.csv, "Also write the table as CSV to this file")->check(writable);
+  app.add_option("--json", options.json, "Also write the table and run facts as JSON to this file")->check(writable);
 }
 
 Metadata base_metadata() {

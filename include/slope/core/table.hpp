@@ -45,4 +45,9 @@ std::string render(const Table& table, const Metadata& meta, OutputFormat format
 // so a reader never sees a half-written file. Throws kIo on failure.
 void write_file_atomically(const std::string& path, const std::string& content);
 
+// Why write_file_atomically could not write `path` (its directory missing or read-only, or
+// `path` a directory), or an empty string where it could: lets a caller refuse a bad output
+// path before a long run rather than after it.
+std::string why_unwritable(const std::string& path);
+
 }  // namespace slope
