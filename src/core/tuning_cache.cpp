@@ -1,5 +1,7 @@
 #include "slope/core/tuning_cache.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -79,6 +81,25 @@ void TuningCache::save() {
   }
   write_file_atomically(path_, j.dump(1) + "\n");
   dirty_ = false;
+}
+
+std::string TuningCache::why_unsavable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  std::error_code ec;
+  if (path.empty() || fs::is_directory(target, ec) || !target.has_parent_path() ||
+      fs::is_directory(target.parent_path(), ec))
+    return why_unwritable(path);
+  // save() creates the missing directories: the nearest one that exists must take them.
+  fs::path ancestor = target.parent_path();
+  while (ancestor.has_parent_path() && ancestor != ancestor.parent_path() && !fs::exists(ancestor, ec))
+    ancestor = ancestor.parent_path();
+  if (!fs::exists(ancestor, ec)) ancestor = ".";  // a relative path whose first part is missing
+  if (!fs::is_directory(ancestor, ec))
+    return "cannot create the directory of " + path + ": " + ancestor.string() + " is not a directory";
+  if (::access(ancestor.c_str(), W_OK) != 0)
+    return "cannot create the directory of " + path + ": " + ancestor.string() + " is not writable";
+  return {};
 }
 
 std::string default_tuning_cache_path() {

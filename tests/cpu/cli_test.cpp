@@ -167,6 +167,10 @@ TEST_F(CliTest, UnwritableOutputIsRefusedBeforeTheRun) {
   const Result gpu = run("spmm --hidden 768 --samples 1 --csv " + missing);
   EXPECT_EQ(gpu.code, 2) << gpu.out;
   EXPECT_NE(gpu.out.find("does not exist"), std::string::npos) << gpu.out;
+  // So is a tuning cache that could not be saved (here a directory).
+  const Result cache = run("spmm --hidden 768 --samples 1 --tuning-cache " + file("a_directory"));
+  EXPECT_EQ(cache.code, 2) << cache.out;
+  EXPECT_NE(cache.out.find("--tuning-cache: cannot write"), std::string::npos) << cache.out;
   EXPECT_FALSE(std::filesystem::exists(file("missing")));
 }
 

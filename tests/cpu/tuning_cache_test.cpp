@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "slope/core/error.hpp"
 #include "slope/core/tuning_cache.hpp"
 
 namespace slope {
@@ -45,6 +46,21 @@ TEST_F(TuningCacheTest, RoundTrip) {
   EXPECT_FALSE(e->same_kernel({7, 3, 0, 2, 0.25}));
   EXPECT_FALSE(again.find("other").has_value());
   EXPECT_FALSE(again.dirty());
+}
+
+TEST_F(TuningCacheTest, UnsavablePathsAreNamedBeforeAnySave) {
+  // Missing directories are fine: save() creates them.
+  EXPECT_EQ(TuningCache::why_unsavable((dir_ / "a" / "b" / "tuning.json").string()), "");
+  std::filesystem::create_directories(dir_ / "sub");
+  EXPECT_EQ(TuningCache::why_unsavable(path()), "");
+  EXPECT_NE(TuningCache::why_unsavable((dir_ / "sub").string()).find("is a directory"), std::string::npos);
+  // A file where a directory would have to be made.
+  std::ofstream(dir_ / "file") << "x";
+  const std::string blocked = (dir_ / "file" / "deeper" / "tuning.json").string();
+  EXPECT_NE(TuningCache::why_unsavable(blocked).find("is not a directory"), std::string::npos);
+  TuningCache cache(blocked);
+  cache.put("k", TuningEntry{});
+  EXPECT_THROW(cache.save(), Error);  // what the check foresaw
 }
 
 TEST_F(TuningCacheTest, CorruptFileIsIgnoredWithAWarningAndRebuilt) {

@@ -70,7 +70,8 @@ void add_gpu_options(CLI::App& sub, GpuArgs& a, GpuOptionSet set = GpuOptionSet:
     sub.add_option("--samples", a.samples, "Timing samples per measurement (median reported)");
   }
   sub.add_option("--tuning-cache", a.tuning_cache,
-                 "cuSPARSELt tuning cache file (default $XDG_CACHE_HOME/slope/tuning.json)");
+                 "cuSPARSELt tuning cache file (default $XDG_CACHE_HOME/slope/tuning.json)")
+      ->check(CLI::Validator([](std::string& path) { return TuningCache::why_unsavable(path); }, "FILE"));
   sub.add_flag("--no-search", a.no_search, "Use cuSPARSELt's default algorithm (no search, no cache)");
   add_output_options(sub, a.output);
 }
@@ -103,11 +104,23 @@ Metadata run_metadata(const std::string& experiment, const GpuArgs& a, const gpu
   return meta;
 }
 
+// The tuning cache's file. A path given with --tuning-cache was checked as the command line
+// was read; the default one is checked here, before any GPU work: a cache that cannot be
+// saved would fail the run at its first search.
+std::string tuning_cache_path(const GpuArgs& a) {
+  if (!a.tuning_cache.empty()) return a.tuning_cache;
+  const std::string path = default_tuning_cache_path();
+  if (a.no_search) return path;  // neither read nor written
+  if (const std::string why = TuningCache::why_unsavable(path); !why.empty())
+    throw Error(ErrorKind::kIo, "tuning cache: " + why + " (--tuning-cache FILE picks another)");
+  return path;
+}
+
 // Everything a GPU command shares: the device check, the tuning cache, the engines, and the
 // metadata of the run.
 struct GpuSession {
   explicit GpuSession(const GpuArgs& a)
-      : cache(a.tuning_cache.empty() ? default_tuning_cache_path() : a.tuning_cache),
+      : cache(tuning_cache_path(a)),
         engine(a.no_search ? nullptr : &cache, a.no_search ? gpu::SearchPolicy::kDefault : gpu::SearchPolicy::kSearch),
         dense(true) {
     for (const auto& w : cache.warnings()) std::cerr << "slope: warning: " << w << "\n";

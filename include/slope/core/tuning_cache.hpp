@@ -41,6 +41,11 @@ class TuningCache {
   // Writes the file atomically, creating its directory. Throws kIo on failure.
   void save();
 
+  // Why save() could not write a cache at `path` (it names a directory, or a missing
+  // directory cannot be created under its nearest existing ancestor), or an empty string
+  // where it could: lets a caller refuse the path before any search is paid for.
+  static std::string why_unsavable(const std::string& path);
+
   // Problems met while loading (the library never prints; the caller reports them).
   const std::vector<std::string>& warnings() const { return warnings_; }
 
