@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The scripts refuse a bad argument before they build or run anything: a non-zero exit, one
+# line naming it, no output folder made and no experiment started.
+# Usage: script_arguments_test.sh SOURCE_DIR
+set -uo pipefail
+source_dir="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+fail() { echo "script_arguments_test: $*" >&2; exit 1; }
+
+# expect_refused NEEDLE COMMAND...: exits non-zero, prints NEEDLE, in well under a build's time.
+expect_refused() {
+  local needle="$1"; shift
+  local out rc
+  out="$(timeout 20 "$@" 2>&1)"; rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "'$*' exited $rc, expected a refusal"
+  [[ "$out" == *"$needle"* ]] || fail "'$*' did not say '$needle': $out"
+}
+
+# A stand-in for the slope binary that records every call.
+cat > "$work/fake-slope" <<FAKE
+#!/usr/bin/env bash
+echo "\$*" >> "$work/calls"
+FAKE
+chmod +x "$work/fake-slope"
+
+expect_refused "unknown experiment 'spnm'" bash "$source_dir/scripts/gpu-experiments" "$work/fake-slope" "$work/out" spmm spnm
+[ ! -e "$work/calls" ] || fail "gpu-experiments ran an experiment before refusing a misspelt one: $(cat "$work/calls")"
+expect_refused "unknown experiment 'lowrnk' in --only" bash "$source_dir/scripts/gpu-check" --only "spmm lowrnk" "$work/check"
+[ ! -e "$work/check" ] || fail "gpu-check made its output folder before refusing --only"
+expect_refused "unknown option '--fast'" bash "$source_dir/scripts/gpu-check" --fast "$work/check"
+expect_refused "unknown option '--outdir'" bash "$source_dir/scripts/reproduce" --outdir "$work/r"
+[ ! -e "$work/r" ] || fail "reproduce made an output folder for a bad option"
+echo "script_arguments_test: ok"
