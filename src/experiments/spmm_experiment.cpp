@@ -43,12 +43,23 @@ std::string row_parts(const gpu::SparseLinear& layer) {
   return parts;
 }
 
+// The kernel configuration of each part, in row_parts' order ("42+34"; "40x4" for tiles).
+std::string part_configs(const gpu::SparseLinear& layer) {
+  const int64_t n = layer.tiles();
+  bool equal = true;
+  for (int64_t i = 1; i < n; ++i) equal = equal && layer.part_config_id(i) == layer.part_config_id(0);
+  if (n > 1 && equal) return fmt::format("{}x{}", layer.part_config_id(0), n);
+  std::string configs;
+  for (int64_t i = 0; i < n; ++i) configs += (i ? "+" : "") + std::to_string(layer.part_config_id(i));
+  return configs;
+}
+
 }  // namespace
 
 Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                           Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "m", "k", "tokens", "dtype", "dense_ms", "sparse_ms", "speedup", "dense_tflops",
-               "sparse_tflops", "rel_error", "tiles", "row_parts", "plan", "engine_uses", "dense_eager_ms",
+               "sparse_tflops", "rel_error", "tiles", "row_parts", "configs", "plan", "engine_uses", "dense_eager_ms",
                "sparse_eager_ms", "eager_speedup", "dense_heuristic_ms", "speedup_vs_heuristic", "heuristic_is_tuned"});
   // The dense baseline is tuned like the sparse product. For comparison, also cuBLASLt's first
   // heuristic pick, not tuned: what a plain cuBLAS call runs.
@@ -143,13 +154,14 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
       }
       const std::string parts = row_parts(*ops[0].sparse);
       table.add_row({d, s.name, s.m, s.k, t, std::string(to_string(o.dtype)), dense_ms, sparse_ms, speedup,
-                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), parts, plan, uses,
+                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), parts,
+                     part_configs(*ops[0].sparse), plan, uses,
                      dense_eager_ms, sparse_eager_ms, dense_eager_ms / sparse_eager_ms,
                      versus_heuristic.a.median_ms, heuristic_speedup, std::string(heuristic_is_tuned ? "yes" : "no")});
       if (progress)
         progress(fmt::format("spmm d={:5} {:15} dense {:8.4f} ms  sparse {:8.4f} ms  speedup {:5.2f}  rel.err {:.1e}  "
-                             "({}, rows {})",
-                             d, s.name, dense_ms, sparse_ms, speedup, rel, plan, parts));
+                             "({}, rows {}, configuration {})",
+                             d, s.name, dense_ms, sparse_ms, speedup, rel, plan, parts, part_configs(*ops[0].sparse)));
     }
   }
   if (!counted_speedups.empty()) {

@@ -109,6 +109,7 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
   const int kept = e.entry.config_id;
   EXPECT_TRUE(kept == e.search_pick || kept == 40 || kept == 42) << kept;
   EXPECT_EQ(TuningCache(path_).find(engine.tuning_key(shape))->config_id, kept);
+  EXPECT_EQ(layer.part_config_id(0), kept);  // what the layer runs, as results report it
 
   const MatrixF x = random_matrix(t, k, 3, DType::kF16);
   const MatrixF w = prune(random_matrix(m, k, 4, DType::kF16), {2, 4}, PruneAxis::kRows);

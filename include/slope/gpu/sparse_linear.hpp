@@ -81,6 +81,8 @@ class SparseLinear {
   // The parts W is split into (1 when whole), and each part's rows.
   int64_t tiles() const { return static_cast<int64_t>(part_rows_.size()); }
   int64_t part_rows(int64_t i) const { return part_rows_[static_cast<size_t>(i)]; }
+  // The cuSPARSELt kernel configuration part i runs, for results that name what they timed.
+  int part_config_id(int64_t i) const { return plans_[static_cast<size_t>(i)]->config_id(); }
   int64_t rows() const { return m_; }
   int64_t cols() const { return k_; }
   size_t compressed_bytes() const;
