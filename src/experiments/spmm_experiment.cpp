@@ -1,6 +1,7 @@
 #include "slope/experiments/spmm_experiment.hpp"
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,26 +33,25 @@ struct OperandSet {
   std::unique_ptr<gpu::SparseLinear> sparse;
 };
 
-// The rows of each part W is split into: "2560", "2048+512", "768x4".
-std::string row_parts(const gpu::SparseLinear& layer) {
+// One value per part of W, written compactly: "2560", "2048+512", or "768x4" where all n agree.
+std::string per_part(const gpu::SparseLinear& layer, const std::function<int64_t(int64_t)>& value) {
   const int64_t n = layer.tiles();
   bool equal = true;
-  for (int64_t i = 1; i < n; ++i) equal = equal && layer.part_rows(i) == layer.part_rows(0);
-  if (n > 1 && equal) return fmt::format("{}x{}", layer.part_rows(0), n);
-  std::string parts;
-  for (int64_t i = 0; i < n; ++i) parts += (i ? "+" : "") + std::to_string(layer.part_rows(i));
-  return parts;
+  for (int64_t i = 1; i < n; ++i) equal = equal && value(i) == value(0);
+  if (n > 1 && equal) return fmt::format("{}x{}", value(0), n);
+  std::string text;
+  for (int64_t i = 0; i < n; ++i) text += (i ? "+" : "") + std::to_string(value(i));
+  return text;
+}
+
+// The rows of each part W is split into: "2560", "2048+512", "768x4".
+std::string row_parts(const gpu::SparseLinear& layer) {
+  return per_part(layer, [&](int64_t i) { return layer.part_rows(i); });
 }
 
 // The kernel configuration of each part, in row_parts' order ("42+34"; "40x4" for tiles).
 std::string part_configs(const gpu::SparseLinear& layer) {
-  const int64_t n = layer.tiles();
-  bool equal = true;
-  for (int64_t i = 1; i < n; ++i) equal = equal && layer.part_config_id(i) == layer.part_config_id(0);
-  if (n > 1 && equal) return fmt::format("{}x{}", layer.part_config_id(0), n);
-  std::string configs;
-  for (int64_t i = 0; i < n; ++i) configs += (i ? "+" : "") + std::to_string(layer.part_config_id(i));
-  return configs;
+  return per_part(layer, [&](int64_t i) { return int64_t{layer.part_config_id(i)}; });
 }
 
 }  // namespace
