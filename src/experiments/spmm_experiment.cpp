@@ -152,16 +152,16 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
         counted_speedups.add(tiled ? std::max(speedup, untiled_speedup) : speedup);
         counted_heuristic_speedups.add(tiled ? std::max(heuristic_speedup, untiled_heuristic_speedup) : heuristic_speedup);
       }
-      const std::string parts = row_parts(*ops[0].sparse);
+      const std::string parts = row_parts(*ops[0].sparse), configs = part_configs(*ops[0].sparse);
       table.add_row({d, s.name, s.m, s.k, t, std::string(to_string(o.dtype)), dense_ms, sparse_ms, speedup,
-                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), parts,
-                     part_configs(*ops[0].sparse), plan, uses,
+                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), parts, configs,
+                     plan, uses,
                      dense_eager_ms, sparse_eager_ms, dense_eager_ms / sparse_eager_ms,
                      versus_heuristic.a.median_ms, heuristic_speedup, std::string(heuristic_is_tuned ? "yes" : "no")});
       if (progress)
         progress(fmt::format("spmm d={:5} {:15} dense {:8.4f} ms  sparse {:8.4f} ms  speedup {:5.2f}  rel.err {:.1e}  "
                              "({}, rows {}, configuration {})",
-                             d, s.name, dense_ms, sparse_ms, speedup, rel, plan, parts, part_configs(*ops[0].sparse)));
+                             d, s.name, dense_ms, sparse_ms, speedup, rel, plan, parts, configs));
     }
   }
   if (!counted_speedups.empty()) {
