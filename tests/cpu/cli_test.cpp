@@ -110,6 +110,7 @@ TEST_F(CliTest, LayerAndLowrankRefuseBadInputBeforeAnyGpuWork) {
   if (run("layer --help").out.find("GPU experiment (this build has no CUDA)") != std::string::npos)
     GTEST_SKIP() << "a CPU-only build";
   expect_bad_input("lowrank --rank-ratio 2", "--rank-ratio must be in (0, 1] (got 2)");
+  expect_bad_input("lowrank --no-search", "--no-search");  // cuBLASLt only: no search to skip
   // An option of another mode is refused, not ignored.
   expect_bad_input("layer --mode inference --token-count 4096", "--token-count is for --mode training only");
   expect_bad_input("layer --mode step --token-count 4096", "--token-count is for --mode training only");

@@ -55,24 +55,25 @@ struct GpuArgs {
 
 // Which of the shared GPU options a command takes: only those it reads, so that CLI11 refuses
 // the others as unexpected arguments.
-enum class GpuOptionSet {
-  kSweep,    // hidden sizes, tokens, dtype, samples
-  kModels,   // the same but hidden sizes (the models set the shapes)
-  kSession,  // none of these: the tuning cache and output options only
+struct GpuOptionSet {
+  bool hidden = true;  // --hidden (not where the models set the shapes)
+  bool timing = true;  // --tokens, --dtype, --samples
+  bool sparse = true;  // --tuning-cache, --no-search (commands that run cuSPARSELt's search)
 };
 
-void add_gpu_options(CLI::App& sub, GpuArgs& a, GpuOptionSet set = GpuOptionSet::kSweep) {
-  if (set == GpuOptionSet::kSweep)
-    sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
-  if (set != GpuOptionSet::kSession) {
+void add_gpu_options(CLI::App& sub, GpuArgs& a, GpuOptionSet set = {}) {
+  if (set.hidden) sub.add_option("--hidden", a.hidden, "Hidden size d (repeatable); default: the paper's eight");
+  if (set.timing) {
     a.tokens_option = sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
     sub.add_option("--dtype", a.dtype, "fp16 or bf16")->check(CLI::IsMember({"fp16", "bf16"}));
     sub.add_option("--samples", a.samples, "Timing samples per measurement (median reported)");
   }
-  sub.add_option("--tuning-cache", a.tuning_cache,
-                 "cuSPARSELt tuning cache file (default $XDG_CACHE_HOME/slope/tuning.json)")
-      ->check(CLI::Validator([](std::string& path) { return TuningCache::why_unsavable(path); }, "FILE"));
-  sub.add_flag("--no-search", a.no_search, "Use cuSPARSELt's default algorithm (no search, no cache)");
+  if (set.sparse) {
+    sub.add_option("--tuning-cache", a.tuning_cache,
+                   "cuSPARSELt tuning cache file (default $XDG_CACHE_HOME/slope/tuning.json)")
+        ->check(CLI::Validator([](std::string& path) { return TuningCache::why_unsavable(path); }, "FILE"));
+    sub.add_flag("--no-search", a.no_search, "Use cuSPARSELt's default algorithm (no search, no cache)");
+  }
   add_output_options(sub, a.output);
 }
 
@@ -393,7 +394,7 @@ void register_gpu_commands(CLI::App& app) {
 
   auto lowrank = std::make_shared<GpuArgs>();
   CLI::App* l = app.add_subcommand("lowrank", "Low-rank product (X L) R time vs rank ratio (GPU)");
-  add_gpu_options(*l, *lowrank);
+  add_gpu_options(*l, *lowrank, {.sparse = false});  // cuBLASLt only: no cuSPARSELt search
   l->add_option("--rank-ratio", lowrank->ratios, "Rank as a fraction of d (repeatable); default 1, .1, .05, .02, .01");
   l->callback([lowrank] { run_lowrank(*lowrank); });
 
@@ -415,7 +416,7 @@ void register_gpu_commands(CLI::App& app) {
       "model",
       "One decoder block's linear layers per model, SLoPe vs dense, beside the paper's speedups: inference or "
       "training (GPU)");
-  add_gpu_options(*md, *model, GpuOptionSet::kModels);
+  add_gpu_options(*md, *model, {.hidden = false});
   md->add_option("--mode", model->mode, "inference (default; 2048 tokens) or training (per phase; 8192 tokens)")
       ->check(CLI::IsMember({"inference", "training"}));
   md->add_option("--model", model->models, "Zoo model (repeatable); default the paper's seven");
@@ -428,7 +429,7 @@ void register_gpu_commands(CLI::App& app) {
 
   auto memcheck = std::make_shared<GpuArgs>();
   CLI::App* c = app.add_subcommand("memcheck", "Measured GPU bytes of N decoder layers vs the memory model (GPU)");
-  add_gpu_options(*c, *memcheck, GpuOptionSet::kSession);  // its state is fp16 and token-free
+  add_gpu_options(*c, *memcheck, {.hidden = false, .timing = false});  // its state is fp16 and token-free
   c->add_option("--model", memcheck->models, "Zoo model (repeatable); default OPT-2.7B and LLaMA-3-8B");
   c->add_option("--layers", memcheck->layers, "Decoder layers to allocate (default 2)");
   c->callback([memcheck] { run_memcheck(*memcheck); });
