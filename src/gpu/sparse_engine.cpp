@@ -82,13 +82,13 @@ CompressedWeight::CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_
   SLOPE_CHECK(cusparseLtStructuredDescriptorInit(ctx.get(), &desc_, m, k, k, kAlignment, cuda_type(dtype),
                                                  CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
   SLOPE_CHECK(cusparseLtSpMMACompressedSize2(ctx.get(), &desc_, &compressed_bytes_, &scratch_bytes_));
-  buffer_.reserve(compressed_bytes_);
+  buffer_.reserve(allocation_bytes(compressed_bytes_));
 }
 
 CompressedWeight::CompressedWeight(const SparsePlan& plan)
     : ctx_(plan.context()), m_(plan.shape().m), k_(plan.shape().k), dtype_(plan.shape().dtype), plan_(&plan) {
   SLOPE_CHECK(cusparseLtSpMMACompressedSize(ctx_.get(), plan.handle(), &compressed_bytes_, &scratch_bytes_));
-  buffer_.reserve(compressed_bytes_);
+  buffer_.reserve(allocation_bytes(compressed_bytes_));
 }
 
 CompressedWeight::~CompressedWeight() {
@@ -289,7 +289,7 @@ SearchOperands::SearchOperands(const SparsePlan& plan, cudaStream_t stream) {
   const int sets = bench::rotation_count(w_bytes + 2.0 * (x_elems + y_elems), 16);
   for (int i = 0; i < sets; ++i) {
     if (cw) {
-      w_.emplace_back(cw->bytes());
+      w_.emplace_back(CompressedWeight::allocation_bytes(cw->bytes()));
       SLOPE_CHECK(cudaMemcpyAsync(w_.back().get(), cw->data(), cw->bytes(), cudaMemcpyDeviceToDevice, stream));
     }
     x_.emplace_back(x_elems * 2);

@@ -95,6 +95,14 @@ class SparsePlan;
 // the fp16 kernels for a token-major output need W compressed through their plan.
 class CompressedWeight {
  public:
+  // Bytes to allocate for a compressed W of `compressed_bytes` (cuSPARSELt's size). Some of
+  // cuSPARSELt 0.8.0's sm90 kernels load the metadata's tail in 512- or 1024-byte pieces that
+  // run up to 768 bytes past that size: compute-sanitizer's memcheck caught them, and with
+  // its guard pages around allocations they faulted (illegal address). Every buffer that
+  // holds a compressed W for a product therefore ends in this much slack, which no one reads.
+  static constexpr size_t kKernelOverreadBytes = 4096;
+  static size_t allocation_bytes(size_t compressed_bytes) { return compressed_bytes + kKernelOverreadBytes; }
+
   CompressedWeight(const SparseLtContext& ctx, int64_t m, int64_t k, DType dtype);
   // Compressed through `plan`, which must outlive this weight.
   explicit CompressedWeight(const SparsePlan& plan);
@@ -108,7 +116,7 @@ class CompressedWeight {
   void compress(const void* dense_pruned, cudaStream_t stream);
   const void* data() const { return buffer_.get(); }
   void* data() { return buffer_.get(); }
-  size_t bytes() const { return compressed_bytes_; }
+  size_t bytes() const { return compressed_bytes_; }  // cuSPARSELt's size, without the slack
   int64_t rows() const { return m_; }
   int64_t cols() const { return k_; }
 
