@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# scripts/gpu-sanitize's verdict, without a GPU: stand-ins for nvidia-smi and compute-sanitizer
+# print what the real tools print and exit as they do, and the script must call each run
+# ok or FAILED by the rules in its header.
+# Usage: gpu_sanitize_test.sh SOURCE_DIR
+set -uo pipefail
+source_dir="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+fail() { echo "gpu_sanitize_test: $*" >&2; exit 1; }
+
+mkdir -p "$work/bin"
+cat > "$work/bin/nvidia-smi" <<'FAKE'
+#!/usr/bin/env bash
+echo "GPU 0: stand-in"
+FAKE
+# The stand-in sanitizer: FAKE_<TOOL>=exit,output picks how a tool's run ends; "tests" prints
+# a failed test, "errors" a tool error (exit 9 as --error-exitcode asks), "crash" the tool's
+# own failure on a hardware exception.
+cat > "$work/bin/compute-sanitizer" <<'FAKE'
+#!/usr/bin/env bash
+tool=memcheck
+while [ $# -gt 0 ]; do [ "$1" = --tool ] && tool="$2"; shift; done
+var="FAKE_${tool^^}"
+case "${!var:-clean}" in
+  clean) echo "[  PASSED  ] 3 tests."; echo "========= ERROR SUMMARY: 0 errors"; exit 0 ;;
+  tests) echo "[  PASSED  ] 2 tests."; echo "[  FAILED  ] 1 test, listed below:"
+         echo "========= ERROR SUMMARY: 0 errors"; exit 1 ;;
+  errors) echo "[  PASSED  ] 3 tests."; echo "========= ERROR SUMMARY: 2 errors"; exit 9 ;;
+  crash) echo "========= Internal Sanitizer Error: The Sanitizer failed to handle a hardware exception."
+         echo "[  FAILED  ] 3 tests, listed below:"; echo "========= ERROR SUMMARY: 1 error"; exit 9 ;;
+esac
+FAKE
+printf '#!/usr/bin/env bash\n' > "$work/slope_gpu_tests"
+chmod +x "$work/bin/"* "$work/slope_gpu_tests"
+
+# run EXPECTED_EXIT ENV...: runs the script with the stand-ins; its output lands in $out.
+run() {
+  local expected="$1"; shift
+  out="$(env PATH="$work/bin:$PATH" "$@" bash "$source_dir/scripts/gpu-sanitize" --shards 2 --timeout 20 \
+    "$work/slope_gpu_tests" "$work/logs" 2>&1)"
+  local rc=$?
+  [ "$rc" -eq "$expected" ] || fail "with $* the script exited $rc, expected $expected: $out"
+}
+expect_line() { grep -q "^$1" <<< "$out" || fail "no line '$1' in: $out"; }
+
+run 0
+expect_line "memcheck_shard0: ok"
+expect_line "memcheck_shard1: ok"
+expect_line "racecheck: ok"
+expect_line "initcheck: ok; \[  PASSED  \] 3 tests. ERROR SUMMARY: 0 errors"
+
+# Tests failing under memcheck do not decide (instrumented cuSPARSELt products); elsewhere they do.
+run 0 FAKE_MEMCHECK=tests
+expect_line "memcheck_shard0: ok; \[  PASSED  \] 2 tests. \[  FAILED  \] 1 test"
+run 1 FAKE_RACECHECK=tests
+expect_line "racecheck: FAILED"
+expect_line "synccheck: ok"
+
+run 1 FAKE_MEMCHECK=errors
+expect_line "memcheck_shard1: FAILED; \[  PASSED  \] 3 tests. ERROR SUMMARY: 2 errors"
+run 1 FAKE_SYNCCHECK=crash
+expect_line "synccheck: FAILED; \[  FAILED  \] 3 tests.*the tool could not handle a kernel"
+echo "gpu_sanitize_test: ok"
