@@ -14,18 +14,10 @@ namespace {
 
 class LayerKernels : public GpuTest, public ::testing::WithParamInterface<DType> {};
 
-// "" when equal bit for bit as floats, else how many elements differ and the first of them
-// (a vector of millions would flood the log).
-std::string differences(const MatrixF& got, const MatrixF& want) {
-  int64_t count = 0, first = -1;
-  for (int64_t i = 0; i < want.size(); ++i)
-    if (got.data[static_cast<size_t>(i)] != want.data[static_cast<size_t>(i)]) {
-      if (count++ == 0) first = i;
-    }
-  if (count == 0) return "";
-  return std::to_string(count) + " elements differ, the first at " + std::to_string(first) + ": got " +
-         std::to_string(got.data[static_cast<size_t>(first)]) + ", want " +
-         std::to_string(want.data[static_cast<size_t>(first)]);
+// Equal value for value: compare() with no tolerance names how many differ and the worst.
+void expect_exact(const MatrixF& got, const MatrixF& want) {
+  const Comparison c = compare(got, want, 0.0, 0.0);
+  EXPECT_TRUE(c.ok) << c.worst;
 }
 
 // Shapes that leave partial 32 x 32 tiles in both directions, a single row, and whole tiles.
@@ -37,7 +29,7 @@ TEST_P(LayerKernels, TransposeMatchesTheCpuExactly) {
     gpu::DeviceBuffer din = gpu::upload(in, d, stream_), dout(rows * cols * 2);
     gpu::poison(dout.get(), rows * cols, stream_);
     gpu::transpose_16bit(din.get(), dout.get(), rows, cols, stream_);
-    EXPECT_EQ(differences(gpu::download(dout.get(), cols, rows, d, stream_), transpose(in)), "");
+    expect_exact(gpu::download(dout.get(), cols, rows, d, stream_), transpose(in));
   }
 }
 
@@ -81,8 +73,8 @@ TEST_P(LayerKernels, ReluBackwardAndZeroWhereZeroMaskTheGradient) {
   gpu::DeviceBuffer g1 = gpu::upload(grad, d, stream_), g2 = gpu::upload(grad, d, stream_);
   gpu::relu_backward(g1.get(), dd.get(), count, d, stream_);
   gpu::zero_where_zero(g2.get(), dd.get(), count, d, stream_);
-  EXPECT_EQ(differences(gpu::download(g1.get(), 1, count, d, stream_), relu_want), "");
-  EXPECT_EQ(differences(gpu::download(g2.get(), 1, count, d, stream_), zero_want), "");
+  expect_exact(gpu::download(g1.get(), 1, count, d, stream_), relu_want);
+  expect_exact(gpu::download(g2.get(), 1, count, d, stream_), zero_want);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, LayerKernels, ::testing::Values(DType::kF16, DType::kBF16),
