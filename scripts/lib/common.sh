@@ -76,13 +76,22 @@ build_slope() {
 # True when a CUDA GPU is visible.
 have_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
 
+# How many GPUs nvidia-smi lists (0 without it).
+gpu_count() { { nvidia-smi -L 2>/dev/null || true; } | grep -c '^GPU ' || true; }
+
 # Samples the GPU's SM clock, power and clock-limit reasons every 100 ms into FILE, in the
 # background, until gpu_state_stop. At its 700 W cap the H200 runs large products well below
 # its top clock, so absolute times move between runs; this records by how much.
 gpu_state_start() {
   GPU_STATE_PID=""
   command -v nvidia-smi >/dev/null || return 0
-  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+  # The GPU the experiment runs on: the one CUDA_VISIBLE_DEVICES names by number (as
+  # gpu-experiments --gpus sets it), else the first; on a host of several GPUs the others
+  # would blur the record.
+  local index=0
+  [[ "${CUDA_VISIBLE_DEVICES:-}" =~ ^[0-9]+$ ]] && index="$CUDA_VISIBLE_DEVICES"
+  nvidia-smi -i "$index" \
+    --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
     --format=csv,nounits -lms 100 > "$1" 2>/dev/null &
   GPU_STATE_PID=$!
   # A failing experiment ends the script (set -e): the sampler must not outlive it.
