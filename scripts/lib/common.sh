@@ -76,8 +76,15 @@ build_slope() {
 # True when a CUDA GPU is visible.
 have_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
 
-# How many GPUs nvidia-smi lists (0 without it).
-gpu_count() { { nvidia-smi -L 2>/dev/null || true; } | grep -c '^GPU ' || true; }
+# Refuses a --gpus value N (scripts/gpu-experiments, gpu-check, reproduce) that is not a
+# positive whole number or, above 1, asks for more GPUs than nvidia-smi lists.
+require_gpus() {
+  [[ "$1" =~ ^[1-9][0-9]*$ ]] || die "--gpus takes a positive whole number, not '$1'"
+  [ "$1" -gt 1 ] || return 0
+  local listed
+  listed="$({ nvidia-smi -L 2>/dev/null || true; } | grep -c '^GPU ' || true)"
+  [ "$listed" -ge "$1" ] || die "--gpus $1, but nvidia-smi lists $listed GPU(s) here"
+}
 
 # Samples the GPU's SM clock, power and clock-limit reasons every 100 ms into FILE, in the
 # background, until gpu_state_stop. At its 700 W cap the H200 runs large products well below
