@@ -69,6 +69,7 @@ SparseLtContext::SparseLtContext() {
   SLOPE_CHECK(cudaGetDeviceProperties(&prop, device));
   gpu_ = std::string(prop.name) + " sm" + std::to_string(prop.major) + std::to_string(prop.minor) + " x" +
          std::to_string(prop.multiProcessorCount);
+  sm_count_ = prop.multiProcessorCount;
 }
 
 SparseLtContext::~SparseLtContext() { cusparseLtDestroy(&handle_); }
@@ -527,7 +528,15 @@ std::string key_kind(const std::string& key) {
 
 }  // namespace
 
-std::vector<int> SparseEngine::rival_configurations(const SparseShape& shape, int pick) const {
+std::vector<int> SparseEngine::rival_configurations(const SparseShape& shape, int pick, int config_count) const {
+  constexpr int64_t kTile = 128;  // the side of cuSPARSELt's common output tile on this GPU
+  const int64_t tiles = (shape.m + kTile - 1) / kTile * ((shape.n + kTile - 1) / kTile);
+  if (tiles <= ctx_.sm_count()) {
+    std::vector<int> every;
+    for (int id = 0; id < config_count; ++id)
+      if (id != pick) every.push_back(id);
+    return every;
+  }
   const std::string key = tuning_key(shape), kind = key_kind(key);
   std::map<int, int> votes;
   std::set<std::string> counted;
@@ -548,9 +557,10 @@ std::vector<int> SparseEngine::rival_configurations(const SparseShape& shape, in
 }
 
 SparseEngine::Retimed SparseEngine::retime_against_rivals(const SparseShape& shape, const SearchOperands& operands,
-                                                          const TuningEntry& pick, cudaStream_t stream) {
+                                                          const TuningEntry& pick, int config_count,
+                                                          cudaStream_t stream) {
   Retimed result{pick, nullptr, 0};
-  const std::vector<int> rivals = rival_configurations(shape, pick.config_id);
+  const std::vector<int> rivals = rival_configurations(shape, pick.config_id, config_count);
   if (rivals.empty()) return result;
   // Candidate 0 is the pick, on a plan of its own: the search's plan keeps reading the W it
   // searched with, which is gone.
@@ -684,7 +694,7 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
     if (event.searched && shape.output == OutputLayout::kTokenMajor) {
       event.search_pick = event.entry.config_id;
       try {
-        Retimed retimed = retime_against_rivals(shape, operands, event.entry, stream);
+        Retimed retimed = retime_against_rivals(shape, operands, event.entry, trial->config_count(), stream);
         event.entry = retimed.entry;
         event.retimed = retimed.candidates;
         if (retimed.selection && keep_selection && !selections_.count(key)) {

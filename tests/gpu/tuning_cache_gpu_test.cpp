@@ -72,11 +72,16 @@ TEST_F(TuningCacheGpu, CorruptCacheIsRebuiltWithAWarning) {
   EXPECT_TRUE(cached);
 }
 
-// A token-major search's pick is timed against the configurations chosen for other shapes of
-// its kind (here planted in the cache: two real ones and one no shape can take), and the
-// configuration kept is one of those candidates and computes the product.
+// A token-major search's pick for a product of more than one wave of 128 x 128 output tiles
+// is timed against the configurations chosen for other shapes of its kind (here planted in
+// the cache: two real ones and one no shape can take), and the configuration kept is one of
+// those candidates and computes the product.
 TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache) {
-  const int64_t t = 256, m = 256, k = 256;
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  const int64_t t = 1024, k = 128;
+  const int64_t m = 128 * (sms / 8 + 1);  // 8 token tiles: one row of tiles more than the SMs
+  ASSERT_GT(m / 128 * (t / 128), sms);
   const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false,
                                gpu::OutputLayout::kTokenMajor};
   {
@@ -114,6 +119,30 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
   const MatrixF x = random_matrix(t, k, 3, DType::kF16);
   const MatrixF w = prune(random_matrix(m, k, 4, DType::kF16), {2, 4}, PruneAxis::kRows);
   gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x, DType::kF16, stream_), y(t * m * 2);
+  layer.set_weight(dw.get(), stream_);
+  layer.forward(dx.get(), y.get(), stream_);
+  expect_close(gpu::download(y.get(), t, m, DType::kF16, stream_), matmul_nt(x, w), DType::kF16);
+}
+
+// A product of at most one wave of output tiles is timed against every configuration, also
+// as the first shape of an empty cache, where no other shape offers a rival; the one kept
+// computes the product.
+TEST_F(TuningCacheGpu, OneWaveTokenMajorSearchRetimesItsPickAgainstEveryConfiguration) {
+  const int64_t t = 256, m = 272, k = 208;  // 3 x 2 tiles, the last row of tiles partial
+  TuningCache cache(path_);
+  gpu::SparseEngine engine(&cache);
+  gpu::SparseLinear layer(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream_, nullptr,
+                          gpu::InputLayout::kTokenMajor, false, gpu::OutputLayout::kTokenMajor);
+  ASSERT_EQ(engine.events().size(), 1u);
+  const gpu::PlanEvent& e = engine.events()[0];
+  ASSERT_TRUE(e.searched) << e.search_error;
+  EXPECT_GT(e.retimed, 4);  // more candidates than the pick and three voted rivals
+  EXPECT_EQ(layer.part_config_id(0), e.entry.config_id);
+
+  const MatrixF x = random_matrix(t, k, 5, DType::kF16);
+  const MatrixF w = prune(random_matrix(m, k, 6, DType::kF16), {2, 4}, PruneAxis::kRows);
+  gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x, DType::kF16, stream_), y(t * m * 2);
+  gpu::poison(y.get(), t * m, stream_);
   layer.set_weight(dw.get(), stream_);
   layer.forward(dx.get(), y.get(), stream_);
   expect_close(gpu::download(y.get(), t, m, DType::kF16, stream_), matmul_nt(x, w), DType::kF16);

@@ -78,6 +78,7 @@ class SparseLtContext {
   const cusparseLtHandle_t* get() const { return &handle_; }
   const std::string& version() const { return version_; }
   const std::string& gpu() const { return gpu_; }
+  int sm_count() const { return sm_count_; }
   // Scratch for cusparseLtSpMMACompress2, grown on demand and shared by all weights.
   void* compress_scratch(size_t bytes) const;
 
@@ -86,6 +87,7 @@ class SparseLtContext {
   mutable DeviceBuffer compress_scratch_;
   std::string version_;
   std::string gpu_;
+  int sm_count_ = 0;
 };
 
 class SparsePlan;
@@ -340,10 +342,15 @@ class SparseEngine {
   // handle of its own (kept in thread_contexts_ for later calls); returns the threads used.
   // A job that throws is left undone: making selections ahead only saves time.
   int on_host_threads(size_t jobs, const std::function<void(const SparseLtContext&, size_t)>& make);
-  // The kernel configurations chosen most often for this engine's and the tuning cache's other
-  // shapes of `shape`'s kind (same GPU, cuSPARSELt, dtype and layouts), `pick` left out: at
-  // most three, the likeliest rivals of the search's pick.
-  std::vector<int> rival_configurations(const SparseShape& shape, int pick) const;
+  // The kernel configurations a token-major search's pick is timed against, `pick` left out.
+  // A product of at most one wave of output tiles (no more 128 x 128 tiles than the GPU has
+  // SMs) gets all `config_count` of them: it is bound by latency, not by the power cap, so the
+  // re-timing's rounds rank its kernels as the experiments see them, and no other shape may
+  // have voted yet (the first shape of a fresh cache). A larger product gets the three chosen
+  // most often for this engine's and the tuning cache's other shapes of `shape`'s kind (same
+  // GPU, cuSPARSELt, dtype and layouts): there, a wider list let kernels that win short
+  // rounds but lose under sustained load replace good picks (docs/gpu-engine.md).
+  std::vector<int> rival_configurations(const SparseShape& shape, int pick, int config_count) const;
   // A token-major shape's search pick timed against its rivals under sustained load over
   // rotated operands (cuSPARSELt's search times each configuration in a short burst on
   // operands that stay in the L2). Returns the faster entry and, where a rival won, the
@@ -354,7 +361,7 @@ class SparseEngine {
     int candidates = 0;
   };
   Retimed retime_against_rivals(const SparseShape& shape, const SearchOperands& operands, const TuningEntry& pick,
-                                cudaStream_t stream);
+                                int config_count, cudaStream_t stream);
 
   // The host threads' handles (prepare_selections), declared before the selections made with
   // them so that they outlive them.
