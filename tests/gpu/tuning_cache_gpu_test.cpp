@@ -44,6 +44,32 @@ class TuningCacheGpu : public GpuTest {
   std::string path_;
 };
 
+// A token-major layer built on a fresh engine over the cache file: its search is the engine's
+// one event.
+struct SearchedTokenMajorLayer {
+  SearchedTokenMajorLayer(const std::string& path, int64_t m, int64_t k, int64_t t, cudaStream_t stream)
+      : cache(path),
+        engine(&cache),
+        layer(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream, nullptr, gpu::InputLayout::kTokenMajor, false,
+              gpu::OutputLayout::kTokenMajor) {}
+  const gpu::PlanEvent& event() const { return engine.events().at(0); }
+  TuningCache cache;
+  gpu::SparseEngine engine;
+  gpu::SparseLinear layer;
+};
+
+// The layer's Y = X W^T on fresh random operands against the CPU reference, Y poisoned first.
+void expect_token_major_product(gpu::SparseLinear& layer, int64_t t, int64_t m, int64_t k, uint64_t seed,
+                                cudaStream_t stream) {
+  const MatrixF x = random_matrix(t, k, seed, DType::kF16);
+  const MatrixF w = prune(random_matrix(m, k, seed + 1, DType::kF16), {2, 4}, PruneAxis::kRows);
+  gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream), dx = gpu::upload(x, DType::kF16, stream), y(t * m * 2);
+  gpu::poison(y.get(), t * m, stream);
+  layer.set_weight(dw.get(), stream);
+  layer.forward(dx.get(), y.get(), stream);
+  expect_close(gpu::download(y.get(), t, m, DType::kF16, stream), matmul_nt(x, w), DType::kF16);
+}
+
 TEST_F(TuningCacheGpu, SecondRunReusesTheSearchWithoutSearching) {
   bool searched = false, cached = false;
   const MatrixF first = run_once(&searched, &cached);
@@ -101,27 +127,18 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
     cache.put(keys.tuning_key(other), foreign);
     cache.save();
   }
-  TuningCache cache(path_);
-  gpu::SparseEngine engine(&cache);
-  gpu::SparseLinear layer(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream_, nullptr,
-                          gpu::InputLayout::kTokenMajor, false, gpu::OutputLayout::kTokenMajor);
-  ASSERT_EQ(engine.events().size(), 1u);
-  const gpu::PlanEvent& e = engine.events()[0];
+  SearchedTokenMajorLayer s(path_, m, k, t, stream_);
+  ASSERT_EQ(s.engine.events().size(), 1u);
+  const gpu::PlanEvent& e = s.event();
   ASSERT_TRUE(e.searched) << e.search_error;
   // The pick, and the real rivals it is not: configuration 4000 gets no selection.
   const int rivals = (e.search_pick != 40) + (e.search_pick != 42);
   EXPECT_EQ(e.retimed, 1 + rivals);
   const int kept = e.entry.config_id;
   EXPECT_TRUE(kept == e.search_pick || kept == 40 || kept == 42) << kept;
-  EXPECT_EQ(TuningCache(path_).find(engine.tuning_key(shape))->config_id, kept);
-  EXPECT_EQ(layer.part_config_id(0), kept);  // what the layer runs, as results report it
-
-  const MatrixF x = random_matrix(t, k, 3, DType::kF16);
-  const MatrixF w = prune(random_matrix(m, k, 4, DType::kF16), {2, 4}, PruneAxis::kRows);
-  gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x, DType::kF16, stream_), y(t * m * 2);
-  layer.set_weight(dw.get(), stream_);
-  layer.forward(dx.get(), y.get(), stream_);
-  expect_close(gpu::download(y.get(), t, m, DType::kF16, stream_), matmul_nt(x, w), DType::kF16);
+  EXPECT_EQ(TuningCache(path_).find(s.engine.tuning_key(shape))->config_id, kept);
+  EXPECT_EQ(s.layer.part_config_id(0), kept);  // what the layer runs, as results report it
+  expect_token_major_product(s.layer, t, m, k, 3, stream_);
 }
 
 // A product of at most one wave of output tiles is timed against every configuration, also
@@ -129,23 +146,13 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
 // computes the product.
 TEST_F(TuningCacheGpu, OneWaveTokenMajorSearchRetimesItsPickAgainstEveryConfiguration) {
   const int64_t t = 256, m = 272, k = 208;  // 3 x 2 tiles, the last row of tiles partial
-  TuningCache cache(path_);
-  gpu::SparseEngine engine(&cache);
-  gpu::SparseLinear layer(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream_, nullptr,
-                          gpu::InputLayout::kTokenMajor, false, gpu::OutputLayout::kTokenMajor);
-  ASSERT_EQ(engine.events().size(), 1u);
-  const gpu::PlanEvent& e = engine.events()[0];
+  SearchedTokenMajorLayer s(path_, m, k, t, stream_);
+  ASSERT_EQ(s.engine.events().size(), 1u);
+  const gpu::PlanEvent& e = s.event();
   ASSERT_TRUE(e.searched) << e.search_error;
   EXPECT_GT(e.retimed, 4);  // more candidates than the pick and three voted rivals
-  EXPECT_EQ(layer.part_config_id(0), e.entry.config_id);
-
-  const MatrixF x = random_matrix(t, k, 5, DType::kF16);
-  const MatrixF w = prune(random_matrix(m, k, 6, DType::kF16), {2, 4}, PruneAxis::kRows);
-  gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x, DType::kF16, stream_), y(t * m * 2);
-  gpu::poison(y.get(), t * m, stream_);
-  layer.set_weight(dw.get(), stream_);
-  layer.forward(dx.get(), y.get(), stream_);
-  expect_close(gpu::download(y.get(), t, m, DType::kF16, stream_), matmul_nt(x, w), DType::kF16);
+  EXPECT_EQ(s.layer.part_config_id(0), e.entry.config_id);
+  expect_token_major_product(s.layer, t, m, k, 5, stream_);
 }
 
 }  // namespace
