@@ -344,9 +344,9 @@ class SparseEngine {
   int on_host_threads(size_t jobs, const std::function<void(const SparseLtContext&, size_t)>& make);
   // The kernel configurations a token-major search's pick is timed against, `pick` left out.
   // A product of at most one wave of output tiles (no more 128 x 128 tiles than the GPU has
-  // SMs) gets all `config_count` of them: it is bound by latency, not by the power cap, so the
-  // re-timing's rounds rank its kernels as the experiments see them, and no other shape may
-  // have voted yet (the first shape of a fresh cache). A larger product gets the three chosen
+  // SMs) gets all `config_count` of them: a probe that re-timed every shape so lost only on
+  // larger products, and the small ones are where no other shape may have voted yet (the
+  // first shape of a fresh cache). A larger product gets the three chosen
   // most often for this engine's and the tuning cache's other shapes of `shape`'s kind (same
   // GPU, cuSPARSELt, dtype and layouts): there, a wider list let kernels that win short
   // rounds but lose under sustained load replace good picks (docs/gpu-engine.md).
