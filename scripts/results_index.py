@@ -80,17 +80,6 @@ def read_entries(root):
     return entries
 
 
-def runs_of(entries):
-    """Runs (one commit's files in one directory) in the order of their first file's date."""
-    runs = OrderedDict()
-    for e in entries:
-        if not e["meta"]:
-            continue
-        key = (e["dir"], short_commit(e["meta"].get("commit", "")))
-        runs.setdefault(key, []).append(e)
-    return runs
-
-
 def headline_values(files):
     """{label: value} for the headline figures one run's files give."""
     values = {}
@@ -104,28 +93,41 @@ def headline_values(files):
     return values
 
 
+def headline_runs(entries):
+    """The runs (one commit's files in one directory) that give a headline figure, in the order
+    of their first file's date, as (directory, commit, date, {label: value}); and the headlines
+    that any of them gives."""
+    runs = OrderedDict()
+    for e in entries:
+        if e["meta"]:
+            runs.setdefault((e["dir"], short_commit(e["meta"].get("commit", ""))), []).append(e)
+    rows = []
+    for (directory, commit), files in runs.items():
+        values = headline_values(files)
+        if values:
+            rows.append((directory, commit, files[0]["meta"].get("date", ""), values))
+    used = [h for h in HEADLINES if any(h[0] in values for *_rest, values in rows)]
+    return rows, used
+
+
 def meets(value, target, bound):
     return target is None or (value >= target if bound == "min" else value <= target)
 
 
 def render(entries):
-    runs = runs_of(entries)
+    rows, used = headline_runs(entries)
     lines = [HEADER, "# Index of the H200 results\n",
              "Each run's headline figures (a run: one commit's files in one directory, in the order "
              "they ran), then every JSON file with the command that wrote it. A figure that misses "
              "its issue's target is marked with `*`. `headlines.png` plots the same figures.\n",
              "## Headline figures by run\n"]
-    used = [h for h in HEADLINES if any(h[0] in headline_values(f) for f in runs.values())]
     lines.append("| run | commit | date | " + " | ".join(h[0] for h in used) + " |")
     lines.append("|---|---|---|" + "---|" * len(used))
     targets = []
     for label, _stem, _key, target, bound, _scale, _decimals in used:
         targets.append("" if target is None else (">= " if bound == "min" else "<= ") + f"{target:g}")
     lines.append("| target | | | " + " | ".join(targets) + " |")
-    for (directory, commit), files in runs.items():
-        values = headline_values(files)
-        if not values:
-            continue
+    for directory, commit, date, values in rows:
         row = []
         for label, _stem, _key, target, bound, _scale, decimals in used:
             if label not in values:
@@ -133,8 +135,7 @@ def render(entries):
             else:
                 v = values[label]
                 row.append(f"{v:.{decimals}f}" + ("" if meets(v, target, bound) else "*"))
-        date = files[0]["meta"].get("date", "")[:16].replace("T", " ")
-        lines.append(f"| `{directory}/` | `{commit}` | {date} | " + " | ".join(row) + " |")
+        lines.append(f"| `{directory}/` | `{commit}` | {date[:16].replace('T', ' ')} | " + " | ".join(row) + " |")
     lines.append("\n## Every file\n")
     lines.append("| file | commit | date | GPU, driver | cuSPARSELt | wall s | command |")
     lines.append("|---|---|---|---|---|---|---|")
@@ -155,15 +156,13 @@ def plot(entries, out_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [(key, headline_values(files)) for key, files in runs_of(entries).items()]
-    runs = [(key, v) for key, v in runs if v]
-    used = [h for h in HEADLINES if any(h[0] in v for _k, v in runs)]
+    runs, used = headline_runs(entries)
     cols = 3
     rows = (len(used) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
     for ax, (label, _stem, _key, target, bound, _scale, _decimals) in zip(axes.flat, used):
-        xs = [i for i, (_k, v) in enumerate(runs) if label in v]
-        ys = [runs[i][1][label] for i in xs]
+        xs = [i for i, run in enumerate(runs) if label in run[3]]
+        ys = [runs[i][3][label] for i in xs]
         ax.plot(xs, ys, "o-", ms=3, lw=0.8)
         if target is not None:
             ax.axhline(target, color="tab:red", lw=1, ls="--", label=f"target ({'>=' if bound == 'min' else '<='} "

@@ -280,7 +280,7 @@ SearchOperands::SearchOperands(const SparsePlan& plan, cudaStream_t stream) {
   // A token-major output's rows may be wider than m (a tile of a wider layer).
   const int64_t y_elems = s.n * (token_major_out && s.out_ld > 0 ? s.out_ld : s.m);
   // A token-major plan reads one W only (see the header): each trial compresses the dense W
-  // through itself, once per set where it rotates W with X and Y (retime_against_rivals), so
+  // through itself, once per set where it rotates W with X and Y (WeightPerSet), so
   // the sets are counted with a compressed W's bytes (9/16 of the dense ones) all the same.
   std::unique_ptr<CompressedWeight> cw;
   if (!token_major_out) {
@@ -314,12 +314,42 @@ double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t
   }, stream, samples, warmup, ops.count()).median_ms;
 }
 
+// A fresh token-major plan timed with W rotated past the L2 with X and Y, as the experiments
+// and a model's layers run it. Such a plan reads only the W compressed through it (see the
+// header), so every operand set gets a plan of the fresh plan's selection (0.01-0.2 ms each)
+// and a W compressed through that plan. With one W left in the L2, d = 768 attention had run
+// 0.7 us faster than with W read from HBM, the time that separated its kernels in `spmm`
+// (docs/gpu-engine.md).
+class WeightPerSet {
+ public:
+  // `plan` must not have multiplied yet, and must outlive this.
+  WeightPerSet(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream) : plan_(plan) {
+    for (int set = 0; set < ops.count(); ++set) {
+      if (set > 0) more_.push_back(std::make_unique<SparsePlan>(plan.selection()));
+      w_.push_back(std::make_unique<CompressedWeight>(plan_of(set)));
+      w_.back()->compress(ops.dense_w(), stream);
+    }
+  }
+  // Milliseconds per product, as time_plan's.
+  double time(const SearchOperands& ops, cudaStream_t stream, int samples = 7, int warmup = 3) const {
+    return bench::time_device([&](int call) {
+      const int set = call % ops.count();
+      plan_of(set).matmul(w_[static_cast<size_t>(set)]->data(), ops.x(set), ops.y(set), stream);
+    }, stream, samples, warmup, ops.count()).median_ms;
+  }
+
+ private:
+  const SparsePlan& plan_of(int set) const { return set == 0 ? plan_ : *more_[static_cast<size_t>(set - 1)]; }
+  const SparsePlan& plan_;                               // set 0's
+  std::vector<std::unique_ptr<SparsePlan>> more_;        // plans of its selection: sets 1, 2, ...
+  std::vector<std::unique_ptr<CompressedWeight>> w_;     // one per set; destroyed before the plans
+};
+
 // Times every kernel configuration but `best`'s on a fresh plan and returns the fastest,
-// `best` included. A token-major plan reads only the W compressed through it (see the header),
-// so each trial compresses its own.
+// `best` included.
 TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream,
                                 TuningEntry best) {
-  const bool own_weight = plan.shape().output == OutputLayout::kTokenMajor;
+  const bool token_major = plan.shape().output == OutputLayout::kTokenMajor;
   const int count = plan.config_count();
   for (int id = 0; id < count; ++id) {
     if (id == best.config_id) continue;
@@ -327,12 +357,7 @@ TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& op
     candidate.config_id = id;
     candidate.split_k = -1;
     SparsePlan trial(plan.context(), plan.shape(), &candidate);
-    std::unique_ptr<CompressedWeight> w;
-    if (own_weight) {
-      w = std::make_unique<CompressedWeight>(trial);
-      w->compress(ops.dense_w(), stream);
-    }
-    const double ms = time_plan(trial, ops, stream, w ? w->data() : nullptr);
+    const double ms = token_major ? WeightPerSet(trial, ops, stream).time(ops, stream) : time_plan(trial, ops, stream);
     if (ms < best.search_ms) {
       best = candidate;
       best.search_ms = ms;
@@ -576,29 +601,18 @@ SparseEngine::Retimed SparseEngine::retime_against_rivals(const SparseShape& sha
   on_host_threads(entries.size(), [&](const SparseLtContext& ctx, size_t j) {
     made[j] = std::make_unique<SparseSelection>(ctx, shape, &entries[j], nullptr);
   });
-  // W rotates with X and Y, as in the experiments and in a model's layers: a token-major plan
-  // reads only the W compressed through it, so every set gets a plan of the candidate's
-  // selection (0.01-0.2 ms each) and a W compressed through that plan. With one W left in
-  // the L2, d = 768 attention had run 0.7 us faster than with W read from HBM, the time
-  // that separated its kernels in `spmm` (docs/gpu-engine.md).
   struct Candidate {
     size_t entry;
-    std::unique_ptr<SparsePlan> plan;               // the selection's own plan: set 0's
-    std::vector<std::unique_ptr<SparsePlan>> more;  // plans of the same selection: sets 1, 2, ...
-    std::vector<std::unique_ptr<CompressedWeight>> w;  // one per set, through that set's plan
+    std::unique_ptr<SparsePlan> plan;   // the selection's own plan
+    std::unique_ptr<WeightPerSet> sets;  // W rotated with X and Y; destroyed before the plan
     std::vector<double> ms;
-    const SparsePlan& plan_of(int set) const { return set == 0 ? *plan : *more[static_cast<size_t>(set - 1)]; }
   };
   std::vector<Candidate> candidates;
   for (size_t j = 0; j < entries.size(); ++j) {
     if (!made[j]) continue;  // a configuration this shape cannot take
     try {
-      Candidate c{j, std::make_unique<SparsePlan>(std::move(made[j])), {}, {}, {}};
-      for (int set = 0; set < operands.count(); ++set) {
-        if (set > 0) c.more.push_back(std::make_unique<SparsePlan>(c.plan->selection()));
-        c.w.push_back(std::make_unique<CompressedWeight>(c.plan_of(set)));
-        c.w.back()->compress(operands.dense_w(), stream);
-      }
+      Candidate c{j, std::make_unique<SparsePlan>(std::move(made[j])), nullptr, {}};
+      c.sets = std::make_unique<WeightPerSet>(*c.plan, operands, stream);
       candidates.push_back(std::move(c));
     } catch (const Error&) {  // nor this one
     }
@@ -608,11 +622,7 @@ SparseEngine::Retimed SparseEngine::retime_against_rivals(const SparseShape& sha
   // allows under sustained load, and give every candidate the same conditions.
   constexpr int kRounds = 5;
   for (int round = 0; round < kRounds; ++round)
-    for (Candidate& c : candidates)
-      c.ms.push_back(bench::time_device([&](int call) {
-        const int set = call % operands.count();
-        c.plan_of(set).matmul(c.w[static_cast<size_t>(set)]->data(), operands.x(set), operands.y(set), stream);
-      }, stream, 3, 1, operands.count()).median_ms);
+    for (Candidate& c : candidates) c.ms.push_back(c.sets->time(operands, stream, 3, 1));
   for (Candidate& c : candidates) std::sort(c.ms.begin(), c.ms.end());
   auto median = [](const Candidate& c) { return c.ms[c.ms.size() / 2]; };
   size_t best = 0;
@@ -624,9 +634,7 @@ SparseEngine::Retimed SparseEngine::retime_against_rivals(const SparseShape& sha
   if (best != 0 && median(candidates[best]) < 0.99 * median(candidates[0])) {
     result.entry = entries[candidates[best].entry];
     result.entry.search_ms = median(candidates[best]);
-    // Only the selection's own plan may remain: weights first, then the plans they came through.
-    candidates[best].w.clear();
-    candidates[best].more.clear();
+    candidates[best].sets.reset();  // only the selection's own plan may remain
     result.selection = SparsePlan::release_selection(std::move(candidates[best].plan));
   }
   return result;
