@@ -4,8 +4,9 @@
     results_index.py RESULTS_DIR           write RESULTS_DIR/INDEX.md and RESULTS_DIR/headlines.png
     results_index.py RESULTS_DIR --check   exit 1 if RESULTS_DIR/INDEX.md is not what the files give
 
-INDEX.md has two tables: each run's headline figures beside the issues' targets (a run is one
-commit's files in one directory), and every JSON file with its commit, date, GPU, library
+INDEX.md has three tables: where each headline figure stands (its newest value, its range over
+the runs, how many runs met the issue's target), each run's headline figures beside the issues'
+targets (a run is one commit's files in one directory), and every JSON file with its commit, date, GPU, library
 versions and the `slope` command that wrote it. headlines.png plots the headline figures over
 the runs, so that the spread between runs can be seen against each target. Files without a
 `meta` block (probes' own outputs) are listed by name only. Both outputs are written to a
@@ -114,18 +115,41 @@ def meets(value, target, bound):
     return target is None or (value >= target if bound == "min" else value <= target)
 
 
+def target_text(target, bound):
+    return "" if target is None else (">= " if bound == "min" else "<= ") + f"{target:g}"
+
+
+def standing(rows, used):
+    """Lines of a table with one row per headline figure: its target, the newest run's value
+    (which the README quotes), the range over all runs, and how many runs met the target."""
+    lines = ["| figure | target | newest run | newest value | range over the runs | runs meeting the target |",
+             "|---|---|---|---|---|---|"]
+    for label, _stem, _key, target, bound, _scale, decimals in used:
+        given = [(directory, commit, values[label]) for directory, commit, _date, values in rows if label in values]
+        directory, commit, newest = given[-1]
+        low = min(v for *_rest, v in given)
+        high = max(v for *_rest, v in given)
+        met = sum(meets(v, target, bound) for *_rest, v in given)
+        lines.append(f"| {label} | {target_text(target, bound)} | `{directory}/` (`{commit}`) | "
+                     f"{newest:.{decimals}f}{'' if meets(newest, target, bound) else '*'} | "
+                     f"{low:.{decimals}f} - {high:.{decimals}f} | "
+                     f"{'' if target is None else f'{met} of {len(given)}'} |")
+    return lines
+
+
 def render(entries):
     rows, used = headline_runs(entries)
     lines = [HEADER, "# Index of the H200 results\n",
-             "Each run's headline figures (a run: one commit's files in one directory, in the order "
-             "they ran), then every JSON file with the command that wrote it. A figure that misses "
-             "its issue's target is marked with `*`. `headlines.png` plots the same figures.\n",
-             "## Headline figures by run\n"]
+             "Where each headline figure stands, then each run's headline figures (a run: one commit's "
+             "files in one directory, in the order they ran), then every JSON file with the command "
+             "that wrote it. A figure that misses its issue's target is marked with `*`. "
+             "`headlines.png` plots the same figures.\n",
+             "## Where each figure stands\n"]
+    lines += standing(rows, used)
+    lines.append("\n## Headline figures by run\n")
     lines.append("| run | commit | date | " + " | ".join(h[0] for h in used) + " |")
     lines.append("|---|---|---|" + "---|" * len(used))
-    targets = []
-    for label, _stem, _key, target, bound, _scale, _decimals in used:
-        targets.append("" if target is None else (">= " if bound == "min" else "<= ") + f"{target:g}")
+    targets = [target_text(target, bound) for _label, _stem, _key, target, bound, _scale, _decimals in used]
     lines.append("| target | | | " + " | ".join(targets) + " |")
     for directory, commit, date, values in rows:
         row = []

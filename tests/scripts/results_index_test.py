@@ -68,6 +68,21 @@ class ResultsIndexTest(unittest.TestCase):
         # A headline no run reports gets no column.
         self.assertNotIn("setup host us", text)
 
+    def test_where_each_figure_stands(self):
+        write_json(self.root, "ccccccc/spmm.json",
+                   meta(experiment="spmm", commit="ccccccc", date="2026-11-30T12:00:00Z", geomean_speedup="1.3400",
+                        min_speedup="1.0600"))
+        lines = self.index_text().splitlines()
+        row = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| ") and " | " in line}
+        # The newest run's value (missing its target), the range over both runs, one of two met.
+        self.assertEqual(row["spmm geometric mean"],
+                         "| spmm geometric mean | >= 1.35 | `ccccccc/` (`ccccccc`) | 1.3400* | 1.3400 - 1.3612 | 1 of 2 |")
+        self.assertEqual(row["spmm slowest shape"],
+                         "| spmm slowest shape | >= 1.05 | `ccccccc/` (`ccccccc`) | 1.06 | 1.02 - 1.06 | 1 of 2 |")
+        self.assertEqual(row["lowrank % of copy"],
+                         "| lowrank % of copy | >= 50 | `bbbbbbb/` (`0123456-dirty`) | 51.2 | 51.2 - 51.2 | 1 of 1 |")
+        self.assertLess(lines.index("## Where each figure stands"), lines.index("## Headline figures by run"))
+
     def test_every_file_in_date_order_with_its_command(self):
         lines = [line for line in self.index_text().splitlines() if line.startswith("| `") and ".json" in line]
         paths = [line.split("`")[1] for line in lines]
