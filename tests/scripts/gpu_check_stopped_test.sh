@@ -2,8 +2,8 @@
 # scripts/gpu-check cut short by `timeout`, without a GPU: the scripts run from a copy of the
 # tree with stand-ins for nvidia-smi, cmake (which "builds" a stand-in slope) and cuSPARSELt.
 # Checked: a run stopped during its second experiment still leaves the --pack bundle with the
-# first experiment's results and the logs, and a summary that names the stop; a run that ends
-# leaves the same bundle without that line.
+# first experiment's results and the logs, and a summary that names the stop, also with two
+# experiments at once (--gpus 2); a run that ends leaves the same bundle without that line.
 # Usage: gpu_check_stopped_test.sh SOURCE_DIR
 set -uo pipefail
 source_dir="$1"
@@ -18,7 +18,7 @@ touch "$work/cusparselt/include/cusparseLt.h"
 cat > "$work/bin/nvidia-smi" <<'FAKE'
 #!/usr/bin/env bash
 case " $* " in
-  *" -L "*) echo "GPU 0: stand-in" ;;
+  *" -L "*) echo "GPU 0: stand-in A"; echo "GPU 1: stand-in B" ;;
   *" -lms "*) exec sleep 60 ;;
   *) echo "NVIDIA stand-in, 0.0" ;;
 esac
@@ -69,6 +69,14 @@ grep -q "setup" "$work/stopped/unpacked/gpu-check/logs/experiments.log" \
 grep -q "stopped by SIGTERM" "$work/stopped/summary.txt" || fail "the summary does not name the stop"
 grep -q "stopped by SIGTERM" "$work/stopped/unpacked/gpu-check/summary.txt" \
   || fail "the bundle's summary does not name the stop"
+
+# Two experiments at once (--gpus 2): the one still running when the run is cut has its
+# output in the log too.
+check "$work/lanes" 8 --gpus 2 --only "spmm setup"
+[ "$rc" -eq 124 ] || fail "a run of two lanes cut by timeout exited $rc, not 124: $(cat "$work/log")"
+[ -f "$work/lanes/unpacked/gpu-check/results/spmm.csv" ] || fail "the lanes' bundle lacks spmm's results"
+grep -q "setup on GPU" "$work/lanes/unpacked/gpu-check/logs/experiments.log" \
+  || fail "the output of the lane that was cut is not in the bundle's log"
 
 check "$work/ended" 30 --only spmm
 [ "$rc" -eq 0 ] || fail "a run that ended exited $rc: $(cat "$work/log")"
