@@ -3,7 +3,8 @@
 # tree with stand-ins for nvidia-smi, cmake (which "builds" a stand-in slope) and cuSPARSELt.
 # Checked: a run stopped during its second experiment still leaves the --pack bundle with the
 # first experiment's results and the logs, and a summary that names the stop, also with two
-# experiments at once (--gpus 2); a run that ends leaves the same bundle without that line.
+# experiments at once (--gpus 2); a run that ends leaves the same bundle without that line,
+# and without the files an earlier run left in OUTDIR.
 # Usage: gpu_check_stopped_test.sh SOURCE_DIR
 set -uo pipefail
 source_dir="$1"
@@ -78,7 +79,15 @@ check "$work/lanes" 8 --gpus 2 --only "spmm setup"
 grep -q "setup on GPU" "$work/lanes/unpacked/gpu-check/logs/experiments.log" \
   || fail "the output of the lane that was cut is not in the bundle's log"
 
+# An OUTDIR that holds an earlier run's folder and bundle (as the device's $OUT has): none
+# of their files may reach this run's bundle.
+mkdir -p "$work/ended/gpu-check/results" "$work/ended/gpu-check/logs/sanitize"
+echo "old" > "$work/ended/gpu-check/results/lowrank.csv"
+echo "old" > "$work/ended/gpu-check/logs/sanitize/memcheck.log"
 check "$work/ended" 30 --only spmm
+[ ! -e "$work/ended/unpacked/gpu-check/results/lowrank.csv" ] \
+  && [ ! -e "$work/ended/unpacked/gpu-check/logs/sanitize" ] \
+  || fail "an earlier run's files in OUTDIR reached the bundle"
 [ "$rc" -eq 0 ] || fail "a run that ended exited $rc: $(cat "$work/log")"
 [ -f "$work/ended/unpacked/gpu-check/results/spmm.csv" ] || fail "spmm's results are not in the bundle"
 ! grep -q "stopped by" "$work/ended/summary.txt" || fail "a run that ended says it was stopped"
