@@ -79,8 +79,8 @@ check "$work/lanes" 8 --gpus 2 --only "spmm setup"
 grep -q "setup on GPU" "$work/lanes/unpacked/gpu-check/logs/experiments.log" \
   || fail "the output of the lane that was cut is not in the bundle's log"
 
-# An OUTDIR that holds an earlier run's folder and bundle (as the device's $OUT has): none
-# of their files may reach this run's bundle.
+# An OUTDIR that holds an earlier run's folder (a run without --pack into it before): none
+# of its files may reach this run's bundle.
 mkdir -p "$work/ended/gpu-check/results" "$work/ended/gpu-check/logs/sanitize"
 echo "old" > "$work/ended/gpu-check/results/lowrank.csv"
 echo "old" > "$work/ended/gpu-check/logs/sanitize/memcheck.log"
