@@ -85,10 +85,10 @@ mkdir -p "$work/ended/gpu-check/results" "$work/ended/gpu-check/logs/sanitize"
 echo "old" > "$work/ended/gpu-check/results/lowrank.csv"
 echo "old" > "$work/ended/gpu-check/logs/sanitize/memcheck.log"
 check "$work/ended" 30 --only spmm
+[ "$rc" -eq 0 ] || fail "a run that ended exited $rc: $(cat "$work/log")"
 [ ! -e "$work/ended/unpacked/gpu-check/results/lowrank.csv" ] \
   && [ ! -e "$work/ended/unpacked/gpu-check/logs/sanitize" ] \
   || fail "an earlier run's files in OUTDIR reached the bundle"
-[ "$rc" -eq 0 ] || fail "a run that ended exited $rc: $(cat "$work/log")"
 [ -f "$work/ended/unpacked/gpu-check/results/spmm.csv" ] || fail "spmm's results are not in the bundle"
 ! grep -q "stopped by" "$work/ended/summary.txt" || fail "a run that ended says it was stopped"
 grep -q "geomean_speedup = 1.5" "$work/ended/summary.txt" || fail "the summary lost the experiment's lines"
