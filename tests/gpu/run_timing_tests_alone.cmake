@@ -1,0 +1,9 @@
+# Read by ctest after the discovered GPU tests (see CMakeLists.txt): the tests whose assertions
+# compare measured times (the timer's own, and a training step against its micro-batches)
+# run alone, since beside other GPU tests (scripts/gpu-check runs them several at a time) they
+# would time their neighbours' work as well.
+foreach(test IN LISTS slope_gpu_tests_TESTS)
+  if(test MATCHES "^(TimerTest|ModelTrainingTest)\\.")
+    set_tests_properties("${test}" PROPERTIES RUN_SERIAL TRUE)
+  endif()
+endforeach()
