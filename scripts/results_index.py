@@ -9,7 +9,9 @@ the runs, how many runs met the issue's target), each run's headline figures bes
 targets (a run is one commit's files in one directory), and every JSON file with its commit, date, GPU, library
 versions and the `slope` command that wrote it. headlines.png plots the headline figures over
 the runs, so that the spread between runs can be seen against each target. Files without a
-`meta` block (probes' own outputs) are listed by name only. Both outputs are written to a
+`meta` block (probes' own outputs) are listed by name only. A file at the top that is a copy
+of one in a run's directory (the newest run of each experiment is copied there) is listed as
+that copy and counted with its run only. Both outputs are written to a
 temporary file first and renamed, so a failed run leaves the old ones in place.
 """
 import argparse
@@ -76,9 +78,24 @@ def read_entries(root):
             meta = {}
         directory = os.path.dirname(rel) or "."
         stem = os.path.splitext(os.path.basename(rel))[0]
-        entries.append({"path": rel, "dir": directory, "stem": stem, "meta": meta})
+        with open(path, "rb") as f:
+            content = f.read()
+        entries.append({"path": rel, "dir": directory, "stem": stem, "meta": meta, "content": content})
+    mark_copies(entries)
     entries.sort(key=lambda e: (e["meta"].get("date", ""), e["path"]))
     return entries
+
+
+def mark_copies(entries):
+    """The files at the top of the results are copies of each experiment's newest run, kept in
+    that run's directory too: such a copy gets `copy_of` (the run's file), so that the run is
+    counted once."""
+    in_runs = {}
+    for e in entries:
+        if e["dir"] != ".":
+            in_runs.setdefault(e["content"], e["path"])
+    for e in entries:
+        e["copy_of"] = in_runs.get(e["content"]) if e["dir"] == "." else None
 
 
 def headline_values(files):
@@ -100,7 +117,7 @@ def headline_runs(entries):
     that any of them gives."""
     runs = OrderedDict()
     for e in entries:
-        if e["meta"]:
+        if e["meta"] and not e["copy_of"]:
             runs.setdefault((e["dir"], short_commit(e["meta"].get("commit", ""))), []).append(e)
     rows = []
     for (directory, commit), files in runs.items():
@@ -169,7 +186,8 @@ def render(entries):
             lines.append(f"| `{cell(e['path'])}` | | | | | | (no meta block: a probe's own output) |")
             continue
         gpu = ", ".join(x for x in (m.get("gpu", ""), m.get("driver", "")) if x)
-        lines.append(f"| `{cell(e['path'])}` | `{short_commit(m.get('commit', ''))}` | "
+        name = f"`{cell(e['path'])}`" + (f" (copy of `{cell(e['copy_of'])}`)" if e["copy_of"] else "")
+        lines.append(f"| {name} | `{short_commit(m.get('commit', ''))}` | "
                      f"{m.get('date', '')[:16].replace('T', ' ')} | {cell(gpu)} | {cell(m.get('cusparselt', ''))} | "
                      f"{cell(m.get('wall_s', ''))} | `{cell(short_command(m.get('command', '')))}` |")
     return "\n".join(lines) + "\n"

@@ -92,6 +92,21 @@ class ResultsIndexTest(unittest.TestCase):
         self.assertIn("`slope lowrank --csv lowrank.csv`", lines[3])
         self.assertIn("NVIDIA H200, 580.159.04 (CUDA 13.0) | 0.8.0 | 40.7", lines[1])
 
+    def test_a_copy_at_the_top_counts_with_its_run_only(self):
+        import shutil
+        shutil.copy(os.path.join(self.root, "aaaaaaa", "spmm.json"), os.path.join(self.root, "spmm.json"))
+        # A file at the top that copies none of the runs' files is a run of its own.
+        write_json(self.root, "setup.json", meta(experiment="setup", commit="ddddddd", date="2026-11-28T00:00:00Z",
+                                                 host_overhead_us_largest="12.5"))
+        lines = self.index_text().splitlines()
+        runs = [line.split("`")[1] for line in lines if line.startswith("| `") and ".json" not in line]
+        self.assertEqual(runs, ["./", "aaaaaaa/", "bbbbbbb/"])
+        self.assertIn("| setup host us per call | <= 20 | `./` (`ddddddd`) | 12.5 | 12.5 - 12.5 | 1 of 1 |", lines)
+        self.assertIn("1.3612 | 1.3612 - 1.3612 | 1 of 1 |", next(l for l in lines if l.startswith("| spmm geometric")))
+        files = [line for line in lines if line.startswith("| `") and ".json" in line]
+        self.assertTrue(any(l.startswith("| `spmm.json` (copy of `aaaaaaa/spmm.json`) | `aaaaaaa` |") for l in files))
+        self.assertTrue(any(l.startswith("| `setup.json` | `ddddddd` |") for l in files))
+
     def test_write_then_check(self):
         if HAVE_MATPLOTLIB:
             self.assertEqual(results_index.main([self.root]), 0)
