@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -304,14 +305,20 @@ SearchOperands::SearchOperands(const SparsePlan& plan, cudaStream_t stream) {
 
 namespace {
 
-// Milliseconds per product of `plan`: by default enough samples to rank kernel
+// Milliseconds per product, `product(set)` running it on operand set `set`: the sets taken in
+// turn, so that each call reads operands the previous ones pushed out of the L2.
+double time_over_sets(const SearchOperands& ops, cudaStream_t stream, int samples, int warmup,
+                      const std::function<void(int set)>& product) {
+  return bench::time_device([&](int call) { product(call % ops.count()); }, stream, samples, warmup, ops.count())
+      .median_ms;
+}
+
+// Milliseconds per product of `plan`, by default with enough samples to rank kernel
 // configurations. W is rotated with X and Y, or fixed when `w` is given.
 double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t stream, const void* w = nullptr,
                  int samples = 7, int warmup = 3) {
-  return bench::time_device([&](int call) {
-    const int set = call % ops.count();
-    plan.matmul(w ? w : ops.w(set), ops.x(set), ops.y(set), stream);
-  }, stream, samples, warmup, ops.count()).median_ms;
+  return time_over_sets(ops, stream, samples, warmup,
+                        [&](int set) { plan.matmul(w ? w : ops.w(set), ops.x(set), ops.y(set), stream); });
 }
 
 // A fresh token-major plan timed with W rotated past the L2 with X and Y, as the experiments
@@ -332,10 +339,9 @@ class WeightPerSet {
   }
   // Milliseconds per product, as time_plan's.
   double time(const SearchOperands& ops, cudaStream_t stream, int samples = 7, int warmup = 3) const {
-    return bench::time_device([&](int call) {
-      const int set = call % ops.count();
+    return time_over_sets(ops, stream, samples, warmup, [&](int set) {
       plan_of(set).matmul(w_[static_cast<size_t>(set)]->data(), ops.x(set), ops.y(set), stream);
-    }, stream, samples, warmup, ops.count()).median_ms;
+    });
   }
 
  private:
