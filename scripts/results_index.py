@@ -16,6 +16,7 @@ temporary file first and renamed, so a failed run leaves the old ones in place.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import sys
@@ -79,8 +80,8 @@ def read_entries(root):
         directory = os.path.dirname(rel) or "."
         stem = os.path.splitext(os.path.basename(rel))[0]
         with open(path, "rb") as f:
-            content = f.read()
-        entries.append({"path": rel, "dir": directory, "stem": stem, "meta": meta, "content": content})
+            digest = hashlib.sha256(f.read()).hexdigest()
+        entries.append({"path": rel, "dir": directory, "stem": stem, "meta": meta, "digest": digest})
     mark_copies(entries)
     entries.sort(key=lambda e: (e["meta"].get("date", ""), e["path"]))
     return entries
@@ -93,9 +94,9 @@ def mark_copies(entries):
     in_runs = {}
     for e in entries:
         if e["dir"] != ".":
-            in_runs.setdefault(e["content"], e["path"])
+            in_runs.setdefault(e["digest"], e["path"])
     for e in entries:
-        e["copy_of"] = in_runs.get(e["content"]) if e["dir"] == "." else None
+        e["copy_of"] = in_runs.get(e["digest"]) if e["dir"] == "." else None
 
 
 def headline_values(files):
