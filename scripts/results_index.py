@@ -70,8 +70,9 @@ def read_entries(root):
     for path in sorted(glob.glob(os.path.join(root, "**", "*.json"), recursive=True)):
         rel = os.path.relpath(path, root)
         try:
-            with open(path) as f:
-                data = json.load(f)
+            with open(path, "rb") as f:
+                raw = f.read()
+            data = json.loads(raw)
         except (OSError, ValueError) as e:
             raise ValueError(f"{rel}: not a readable JSON file ({e})") from e
         meta = data.get("meta") if isinstance(data, dict) else None
@@ -79,9 +80,8 @@ def read_entries(root):
             meta = {}
         directory = os.path.dirname(rel) or "."
         stem = os.path.splitext(os.path.basename(rel))[0]
-        with open(path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        entries.append({"path": rel, "dir": directory, "stem": stem, "meta": meta, "digest": digest})
+        entries.append({"path": rel, "dir": directory, "stem": stem, "meta": meta,
+                        "digest": hashlib.sha256(raw).hexdigest()})
     mark_copies(entries)
     entries.sort(key=lambda e: (e["meta"].get("date", ""), e["path"]))
     return entries
