@@ -12,6 +12,7 @@
 
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
+#include "slope/gpu/device_support.hpp"
 
 namespace slope::gpu {
 namespace {
@@ -50,6 +51,17 @@ void require_cuda_device() {
   if (s != cudaSuccess || count == 0)
     throw Error(ErrorKind::kUnsupported, std::string("no usable CUDA GPU (") +
                                              (s != cudaSuccess ? cudaGetErrorString(s) : "no devices") + ")");
+  int device = 0, major = 0, minor = 0;
+  SLOPE_CHECK(cudaGetDevice(&device));
+  SLOPE_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  SLOPE_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  const int capability = major * 10 + minor;
+  const bool kernels_run = slope_kernels_run_on_current_device();
+  if (capability >= 80 && kernels_run) return;
+  cudaDeviceProp prop{};  // only for the GPU's name in the message
+  SLOPE_CHECK(cudaGetDeviceProperties(&prop, device));
+  throw Error(ErrorKind::kUnsupported,
+              unsupported_device_reason(prop.name, capability, kernels_run, built_cuda_architectures()));
 }
 
 DeviceInfo query_device_info() {

@@ -185,8 +185,11 @@ TEST_F(CliTest, VersionNamesCommitAndLibrariesWithoutAGpu) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out.rfind("slope ", 0), 0u) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-  // A GPU build names the cuSPARSELt headers it was compiled against, a CPU build says so.
-  EXPECT_TRUE(r.out.find("cuSPARSELt ") != std::string::npos || r.out.find("no CUDA") != std::string::npos) << r.out;
+  // A GPU build names the cuSPARSELt headers it was compiled against and the CUDA
+  // architectures it has code for; a CPU build says it has no CUDA.
+  const bool gpu_build = r.out.find("cuSPARSELt ") != std::string::npos;
+  EXPECT_TRUE(gpu_build || r.out.find("no CUDA") != std::string::npos) << r.out;
+  if (gpu_build) EXPECT_NE(r.out.find(", CUDA architectures "), std::string::npos) << r.out;
 }
 
 }  // namespace

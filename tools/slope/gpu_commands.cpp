@@ -23,6 +23,7 @@
 #include "slope/experiments/setup_experiment.hpp"
 #include "slope/experiments/spmm_experiment.hpp"
 #include "slope/gpu/device_info.hpp"
+#include "slope/gpu/device_support.hpp"
 #include "slope/gpu/sparse_engine.hpp"
 #include "slope/model/decoder_linears.hpp"
 #include "slope/model/hf_config.hpp"
@@ -371,7 +372,8 @@ void run_memcheck(const GpuArgs& a) {
 }  // namespace
 
 std::string gpu_build_description() {
-  return fmt::format("cuSPARSELt {} headers", gpu::built_cusparselt_release().str());
+  return fmt::format("cuSPARSELt {} headers, CUDA architectures {}", gpu::built_cusparselt_release().str(),
+                     gpu::built_cuda_architectures());
 }
 
 void register_gpu_commands(CLI::App& app) {

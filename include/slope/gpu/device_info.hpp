@@ -23,7 +23,9 @@ struct DeviceInfo {
 
 // True when at least one CUDA device is usable.
 bool cuda_device_available();
-// Throws kUnsupported naming the reason when no CUDA device is usable.
+// Throws kUnsupported naming the reason when slope cannot use the current CUDA device: none
+// visible, one without sparse tensor cores, or one this build has no GPU code for
+// (device_support.hpp).
 void require_cuda_device();
 DeviceInfo query_device_info();
 // The cuSPARSELt release slope was compiled against (its header) and the one loaded.
