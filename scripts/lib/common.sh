@@ -6,6 +6,17 @@ SLOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 log() { printf '[slope] %s\n' "$*" >&2; }
 die() { printf '[slope] error: %s\n' "$*" >&2; exit 1; }
 
+# Python packages the scripts install (cuSPARSELt, matplotlib) go into the clone, not into
+# the system's Python: Debian 12 and Ubuntu 23.04+ refuse `pip install` there (PEP 668,
+# "externally-managed-environment"), and a clone's own folder needs no root either. Every
+# python3 the scripts run sees it.
+PYTHON_DEPS="$SLOPE_ROOT/.deps/python"
+use_python_deps() {
+  [ -d "$PYTHON_DEPS" ] || return 0
+  case ":${PYTHONPATH:-}:" in *":$PYTHON_DEPS:"*) ;; *) export PYTHONPATH="$PYTHON_DEPS${PYTHONPATH:+:$PYTHONPATH}" ;; esac
+}
+use_python_deps
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
 }
@@ -26,7 +37,10 @@ install_deps() {
         || die "could not install ${missing[*]}"
     fi
   fi
-  local pip=(python3 -m pip install -q --disable-pip-version-check)
+  # (PIP_ROOT_USER_ACTION: no warning about running as root, which the target folder makes
+  # harmless; pip before 22.1 ignores it.)
+  local pip=(env PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check
+             --target "$PYTHON_DEPS")
   # cuSPARSELt is not part of the CUDA toolkit: the wheel brings its header and library so
   # that every GPU source compiles and links, also on machines without a GPU.
   if [ -n "${CUSPARSELT_ROOT:-}" ]; then
@@ -34,15 +48,18 @@ install_deps() {
   elif command -v nvcc >/dev/null && ! cusparselt_root >/dev/null; then
     log "installing cuSPARSELt (nvidia-cusparselt-cu13 0.8) from PyPI"
     "${pip[@]}" 'nvidia-cusparselt-cu13==0.8.*' || die "could not install nvidia-cusparselt-cu13"
+    use_python_deps
   fi
   if [ "$want_plot" = plot ] && ! python3 -c 'import matplotlib' 2>/dev/null; then
     log "installing matplotlib from PyPI"
     "${pip[@]}" matplotlib || die "could not install matplotlib"
+    use_python_deps
   fi
 }
 
 # Prints the cuSPARSELt root (holding include/ and lib/): $CUSPARSELT_ROOT when set (a
-# library of the user's own, say a newer one), else the one in python3's site-packages.
+# library of the user's own, say a newer one), else the one install_deps put in the clone,
+# else the one in python3's site-packages.
 # Wheels up to 0.8 install it under nvidia/cusparselt, 0.9 and later under nvidia/cu13.
 cusparselt_root() {
   if [ -n "${CUSPARSELT_ROOT:-}" ]; then
@@ -51,7 +68,8 @@ cusparselt_root() {
   fi
   python3 - <<'PY'
 import os, site, sys, sysconfig
-paths = [sysconfig.get_paths()["purelib"]] + site.getsitepackages()
+paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+paths += [sysconfig.get_paths()["purelib"]] + site.getsitepackages()
 for p in paths:
     for sub in ("cusparselt", "cu13"):
         root = os.path.join(p, "nvidia", sub)
