@@ -6,25 +6,49 @@ SLOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 log() { printf '[slope] %s\n' "$*" >&2; }
 die() { printf '[slope] error: %s\n' "$*" >&2; exit 1; }
 
-# Python packages the scripts install (cuSPARSELt, matplotlib) go into the clone, not into
-# the system's Python: Debian 12 and Ubuntu 23.04+ refuse `pip install` there (PEP 668,
-# "externally-managed-environment"), and a clone's own folder needs no root either. Every
-# python3 the scripts run sees it.
+# Python packages the scripts install (cuSPARSELt, matplotlib, and CMake where the system's
+# is too old) go into the clone, not into the system's Python: Debian 12 and Ubuntu 23.04+
+# refuse `pip install` there (PEP 668, "externally-managed-environment"), and a clone's own
+# folder needs no root either. Every python3 the scripts run sees it, and the commands pip
+# put into its bin/ come first on PATH.
 PYTHON_DEPS="$SLOPE_ROOT/.deps/python"
 use_python_deps() {
   [ -d "$PYTHON_DEPS" ] || return 0
   case ":${PYTHONPATH:-}:" in *":$PYTHON_DEPS:"*) ;; *) export PYTHONPATH="$PYTHON_DEPS${PYTHONPATH:+:$PYTHONPATH}" ;; esac
+  [ -d "$PYTHON_DEPS/bin" ] || return 0
+  case ":$PATH:" in *":$PYTHON_DEPS/bin:"*) ;; *) export PATH="$PYTHON_DEPS/bin:$PATH" ;; esac
 }
 use_python_deps
+
+# NVIDIA's installers put the CUDA toolkit in /usr/local/cuda ($CUDA_HOME where set) and leave
+# PATH alone. Without nvcc on PATH neither CMake nor install_deps finds it, and the build
+# leaves out the whole GPU library: its bin/ goes last on PATH then.
+use_cuda_toolkit() {
+  local home="${CUDA_HOME:-/usr/local/cuda}"
+  command -v nvcc >/dev/null || [ ! -x "$home/bin/nvcc" ] || export PATH="$PATH:$home/bin"
+}
+use_cuda_toolkit
+
+# True when the cmake on PATH is version $1 or newer.
+cmake_at_least() {
+  local have
+  have="$(cmake --version 2>/dev/null | sed -n 's/^cmake version \([0-9][0-9.]*\).*/\1/p')"
+  [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$1" "$have" | sort -V | head -n 1)" = "$1" ]
+}
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
 }
 
-# Installs what the build needs and is missing: Debian packages through apt, cuSPARSELt
-# and matplotlib through pip. Idempotent: a second run installs nothing.
+# Installs what the build needs and is missing: Debian packages through apt; CMake (where
+# the system's is older than 3.25), cuSPARSELt and matplotlib through pip, into the clone.
+# Idempotent: a second run installs nothing.
 install_deps() {
   local want_plot="${1:-no}"
+  # (PIP_ROOT_USER_ACTION: no warning about running as root, which the target folder makes
+  # harmless; pip before 22.1 ignores it.)
+  local pip=(env PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check
+             --target "$PYTHON_DEPS")
   if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
     local missing=()
     for pkg in cmake ninja-build g++ libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev python3-pip; do
@@ -37,10 +61,13 @@ install_deps() {
         || die "could not install ${missing[*]}"
     fi
   fi
-  # (PIP_ROOT_USER_ACTION: no warning about running as root, which the target folder makes
-  # harmless; pip before 22.1 ignores it.)
-  local pip=(env PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check
-             --target "$PYTHON_DEPS")
+  # The build needs CMake 3.25 (Debian 12's); Ubuntu 22.04's is 3.22, so PyPI's comes then.
+  if ! cmake_at_least 3.25; then
+    log "installing CMake from PyPI (the one on PATH is missing or older than 3.25)"
+    "${pip[@]}" 'cmake>=3.25' || die "could not install cmake"
+    use_python_deps
+    cmake_at_least 3.25 || die "CMake from PyPI did not take the place of the older one"
+  fi
   # cuSPARSELt is not part of the CUDA toolkit: the wheel brings its header and library so
   # that every GPU source compiles and links, also on machines without a GPU.
   if [ -n "${CUSPARSELT_ROOT:-}" ]; then
