@@ -109,7 +109,7 @@ def plot_spmm(args):
     for shape, color in colors.items():
         pts = sorted((int(r["hidden"]), num(r["speedup"])) for r in rows if r["shape"] == shape)
         if pts:
-            ax.plot(*zip(*pts), marker="o", color=color, label=f"{shape} (H200, ours)")
+            ax.plot(*zip(*pts), marker="o", color=color, label=f"{shape} (slope)")
         if shape in paper:
             pp = sorted(paper[shape].items())
             ax.plot(*zip(*pp), ls="--", alpha=0.35, color=color, label=f"{shape} (paper, A100)")
