@@ -18,7 +18,11 @@ import sys
 
 from torch_common import eager_ms, graph_ms, write_csv
 
-L2_ROTATION_BYTES = 120e6  # as slope's rotation_count: well past the H200's L2
+def rotation_bytes():
+    """As slope's rotation_count: twice the GPU's L2, never under 120 MB."""
+    import torch
+    l2 = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0)
+    return max(120e6, 2.0 * l2)
 
 
 def copy_gbps():
@@ -39,7 +43,7 @@ def time_lowrank(t, d, r):
     """(matmul_ms, linear_ms, eager_ms of the faster) for one (t, d, r)."""
     import torch
     import torch.nn.functional as F
-    sets = max(1, min(32, math.ceil(L2_ROTATION_BYTES / lowrank_bytes(t, d, r))))
+    sets = max(1, min(32, math.ceil(rotation_bytes() / lowrank_bytes(t, d, r))))
     def rand(*shape):
         return torch.rand(*shape, device="cuda", dtype=torch.float16) * 2 - 1
     xs = [rand(t, d) for _ in range(sets)]

@@ -187,9 +187,19 @@ PairTiming time_pair_eager(const std::function<void(int)>& fn_a, const std::func
   return interleaved_pair(fn_a, fn_b, stream, samples, warmup, rotation, false);
 }
 
-int rotation_count(double bytes, int cap) {
-  const double target = 120e6;
+int rotation_count_for_l2(double bytes, double l2_bytes, int cap) {
+  const double target = std::max(120e6, 2.0 * l2_bytes);
   return std::clamp(static_cast<int>(std::ceil(target / std::max(bytes, 1.0))), 1, cap);
+}
+
+int rotation_count(double bytes, int cap) {
+  int device = 0, l2_bytes = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess) {
+    cudaGetLastError();  // no device to ask (not a sticky error): 120 MB, as for the H200
+    l2_bytes = 0;
+  }
+  return rotation_count_for_l2(bytes, l2_bytes, cap);
 }
 
 HostCost host_cost_per_call(const std::function<void()>& fn, cudaStream_t stream, int calls_per_batch, int batches) {

@@ -26,6 +26,23 @@ class TimerTest : public GpuTest {
   gpu::DeviceBuffer counter_;
 };
 
+TEST(RotationCount, CoversTwiceTheL2AndNeverUnder120MegabytesWithinTheCap) {
+  EXPECT_EQ(bench::rotation_count_for_l2(10e6, 50e6), 12);     // 120 MB: an L2 of 50 MB
+  EXPECT_EQ(bench::rotation_count_for_l2(10e6, 126e6), 26);    // 252 MB: a larger L2
+  EXPECT_EQ(bench::rotation_count_for_l2(1e6, 0, 32), 32);     // capped
+  EXPECT_EQ(bench::rotation_count_for_l2(1e6, 0, 8), 8);
+  EXPECT_EQ(bench::rotation_count_for_l2(500e6, 60e6), 1);     // one set is already past it
+}
+
+TEST_F(TimerTest, RotationCountAsksTheGpuForItsL2) {
+  int device = 0, l2_bytes = 0;
+  SLOPE_CHECK(cudaGetDevice(&device));
+  SLOPE_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
+  ASSERT_GT(l2_bytes, 0);
+  for (double bytes : {1e6, 3.3e6, 17e6, 64e6})
+    EXPECT_EQ(bench::rotation_count(bytes, 32), bench::rotation_count_for_l2(bytes, l2_bytes, 32)) << bytes;
+}
+
 TEST_F(TimerTest, GraphReplaysTheCapturedCallsOnCreatedStream) {
   reset();
   int host_calls = 0;

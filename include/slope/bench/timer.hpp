@@ -67,9 +67,12 @@ inline constexpr char kPairedGraphTiming[] =
     "sparse and dense samples interleaved; inputs rotated past the L2";
 inline constexpr char kEagerTiming[] = "CUDA events around eager launches; inputs rotated past the L2";
 
-// How many copies of a working set of `bytes` to rotate through so that the total is at
-// least twice a 60 MB L2 (at most `cap`).
+// How many copies of a working set of `bytes` to rotate through so that each sample reads
+// its operands from device memory, not from the L2: together at least twice the current
+// GPU's L2, and never under 120 MB (the target before the L2 was asked), at most `cap` copies.
 int rotation_count(double bytes, int cap = 32);
+// The same for a GPU whose L2 holds `l2_bytes`.
+int rotation_count_for_l2(double bytes, double l2_bytes, int cap = 32);
 
 // Host microseconds per call of fn() in steady state (what the CPU pays to enqueue one call):
 // `batches` batches of `calls_per_batch` back-to-back calls with no synchronisation in between,
