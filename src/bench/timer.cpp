@@ -196,7 +196,7 @@ int rotation_count(double bytes, int cap) {
   int device = 0, l2_bytes = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess) {
-    cudaGetLastError();  // no device to ask (not a sticky error): 120 MB, as for the H200
+    cudaGetLastError();  // no device to ask (not a sticky error): the 120 MB floor
     l2_bytes = 0;
   }
   return rotation_count_for_l2(bytes, l2_bytes, cap);

@@ -41,6 +41,10 @@ TEST_F(TimerTest, RotationCountAsksTheGpuForItsL2) {
   ASSERT_GT(l2_bytes, 0);
   for (double bytes : {1e6, 3.3e6, 17e6, 64e6})
     EXPECT_EQ(bench::rotation_count(bytes, 32), bench::rotation_count_for_l2(bytes, l2_bytes, 32)) << bytes;
+  // 30 sets of 1/29.5 of the target: on a GPU whose L2 exceeds 60 MB (the H200's is 60 MiB),
+  // a count that ignored the L2 would give 29 or fewer.
+  const double target = std::max(120e6, 2.0 * l2_bytes);
+  EXPECT_EQ(bench::rotation_count(target / 29.5, 32), 30) << "L2 of " << l2_bytes << " bytes";
 }
 
 TEST_F(TimerTest, GraphReplaysTheCapturedCallsOnCreatedStream) {
