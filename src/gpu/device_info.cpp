@@ -51,17 +51,13 @@ void require_cuda_device() {
   if (s != cudaSuccess || count == 0)
     throw Error(ErrorKind::kUnsupported, std::string("no usable CUDA GPU (") +
                                              (s != cudaSuccess ? cudaGetErrorString(s) : "no devices") + ")");
-  int device = 0, major = 0, minor = 0;
+  int device = 0;
   SLOPE_CHECK(cudaGetDevice(&device));
-  SLOPE_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  SLOPE_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  const int capability = major * 10 + minor;
-  const bool kernels_run = slope_kernels_run_on_current_device();
-  if (capability >= 80 && kernels_run) return;
-  cudaDeviceProp prop{};  // only for the GPU's name in the message
+  cudaDeviceProp prop{};
   SLOPE_CHECK(cudaGetDeviceProperties(&prop, device));
-  throw Error(ErrorKind::kUnsupported,
-              unsupported_device_reason(prop.name, capability, kernels_run, built_cuda_architectures()));
+  const std::string why = unsupported_device_reason(prop.name, prop.major * 10 + prop.minor,
+                                                    slope_kernels_run_on_current_device(), built_cuda_architectures());
+  if (!why.empty()) throw Error(ErrorKind::kUnsupported, why);
 }
 
 DeviceInfo query_device_info() {
