@@ -96,6 +96,29 @@ TEST_F(CliTest, MemoryWritesCsvAndJson) {
   EXPECT_TRUE(j["rows"][0].contains("diff"));
 }
 
+TEST_F(CliTest, ModelsListsTheZooAndRefusesUnknownModels) {
+  const Result all = run("models --csv " + file("zoo.csv"));
+  ASSERT_EQ(all.code, 0) << all.out;
+  std::ifstream in(file("zoo.csv"));
+  std::string header, line;
+  std::getline(in, header);
+  EXPECT_EQ(header.rfind("model,paper_model,family,hidden,layers,ffn,heads,kv_heads,head_dim,vocab,", 0), 0u) << header;
+  int rows = 0;
+  while (std::getline(in, line)) ++rows;
+  EXPECT_EQ(rows, 9);  // the whole zoo by default
+  EXPECT_NE(all.out.find("LLaMA-3-8B"), std::string::npos) << all.out;  // the table on stdout too
+
+  const Result one = run("models --model OPT-2.6B --format json --out " + file("one.json"));
+  ASSERT_EQ(one.code, 0) << one.out;
+  std::ifstream jin(file("one.json"));
+  const auto j = nlohmann::json::parse(jin);
+  ASSERT_EQ(j["rows"].size(), 1u);
+  EXPECT_EQ(j["rows"][0]["model"], "OPT-2.7B");
+  EXPECT_EQ(j["rows"][0]["paper_model"], "OPT-2.6B");
+  EXPECT_EQ(j["meta"]["experiment"], "models");
+  expect_bad_input("models --model OPT-1T", "unknown model 'OPT-1T'");
+}
+
 TEST_F(CliTest, TokenMajorLayerOutputIsRefusedForTraining) {
   // Checked before any GPU work: the same answer with or without a GPU, in a build that has
   // the GPU commands at all.

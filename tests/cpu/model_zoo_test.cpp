@@ -2,6 +2,7 @@
 
 #include "slope/core/error.hpp"
 #include "slope/model/model_config.hpp"
+#include "slope/model/model_table.hpp"
 
 namespace slope {
 namespace {
@@ -50,6 +51,34 @@ TEST(ModelZoo, LayerOverrideScalesOnlyBlocks) {
   const int64_t per_layer = two - one;
   EXPECT_EQ(per_layer, 12 * 9216LL * 9216 + 13 * 9216LL);
   EXPECT_EQ(one - per_layer, (50272LL + 2050) * 9216 + 2 * 9216);
+}
+
+TEST(ModelZoo, TableCarriesEachModelsArchitecture) {
+  const Table t = model_table({find_model("OPT-66B"), find_model("LLaMA-3-8B")});
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.text(0, "model"), "OPT-66B");
+  EXPECT_EQ(t.text(0, "family"), "opt");
+  EXPECT_EQ(t.number(0, "hidden"), 9216);
+  EXPECT_EQ(t.number(0, "layers"), 64);
+  EXPECT_EQ(t.number(0, "ffn"), 4 * 9216);
+  EXPECT_EQ(t.number(0, "heads"), 72);
+  EXPECT_EQ(t.number(0, "head_dim"), 128);
+  EXPECT_EQ(t.number(0, "positions"), 2050);
+  EXPECT_EQ(t.number(0, "gated_mlp"), 0);
+  EXPECT_EQ(t.text(0, "norm"), "layernorm");
+  EXPECT_EQ(t.number(0, "tied_lm_head"), 1);
+  EXPECT_EQ(t.number(0, "parameters"), static_cast<double>(parameter_count(find_model("OPT-66B"))));
+  // Grouped-query attention, a gated MLP, RMSNorm, rotary positions and an untied head.
+  EXPECT_EQ(t.text(1, "paper_model"), "LLaMA-3-8B");
+  EXPECT_EQ(t.number(1, "heads"), 32);
+  EXPECT_EQ(t.number(1, "kv_heads"), 8);
+  EXPECT_EQ(t.number(1, "ffn"), 14336);
+  EXPECT_EQ(t.number(1, "vocab"), 128256);
+  EXPECT_EQ(t.number(1, "positions"), 0);
+  EXPECT_EQ(t.number(1, "gated_mlp"), 1);
+  EXPECT_EQ(t.text(1, "norm"), "rmsnorm");
+  EXPECT_EQ(t.number(1, "tied_lm_head"), 0);
+  EXPECT_EQ(t.number(1, "linear_bias"), 0);
 }
 
 }  // namespace

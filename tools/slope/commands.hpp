@@ -9,6 +9,7 @@ namespace slope::cli {
 
 void register_memory(CLI::App& app);
 void register_prune(CLI::App& app);
+void register_models(CLI::App& app);
 // GPU experiments; in a build without CUDA they explain that and fail.
 void register_gpu_commands(CLI::App& app);
 // The GPU libraries this binary was compiled against (their headers), for `slope --version`;

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   slope::cli::register_memory(app);
   slope::cli::register_prune(app);
   slope::cli::register_gpu_commands(app);
+  slope::cli::register_models(app);
   try {
     reject_unknown_command(app, argc, argv);
     app.parse(argc, argv);
