@@ -16,13 +16,7 @@ import argparse
 import math
 import sys
 
-from torch_common import eager_ms, graph_ms, write_csv
-
-def rotation_bytes():
-    """As slope's rotation_count: twice the GPU's L2, never under 120 MB."""
-    import torch
-    l2 = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0)
-    return max(120e6, 2.0 * l2)
+from torch_common import eager_ms, graph_ms, rotation_bytes, write_csv
 
 
 def copy_gbps():

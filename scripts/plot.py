@@ -388,9 +388,12 @@ def label_models(ax, rows):
 
 def plot_model(args):
     """Per model, the decoder block's linear-layer speedup over dense at each adapter ratio
-    (bars) beside the paper's end-to-end speedup (black marks); right: each adapter's overhead
-    over the r = 0 block."""
+    (bars) beside the paper's end-to-end speedup (black marks) and, given model_whole.py's CSV,
+    the whole model's estimated speedup (white diamonds); right: each adapter's overhead over
+    the r = 0 block."""
     rows = read_csv(args.csv)
+    whole = {(r["model"], num(r["adapter_ratio"])): num(r["model_speedup"])
+             for r in (read_csv(args.whole_csv) if args.whole_csv else [])}
     models = list(dict.fromkeys(r["model"] for r in rows))  # the run's order
     ratios = sorted({num(r["adapter_ratio"]) for r in rows})
     cell = {(r["model"], num(r["adapter_ratio"])): r for r in rows}
@@ -402,6 +405,10 @@ def plot_model(args):
         left.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {label}")
         paper = [num(cell[(m, v)].get("paper_speedup")) if (m, v) in cell else math.nan for m in models]
         mark_paper(left, xs, width, paper, "paper's whole model, same adapter (A100)" if i == 0 else None)
+        if whole:
+            est = [whole.get((m, v), math.nan) for m in models]
+            left.scatter(xs, est, marker="D", s=22, facecolor="white", edgecolor="black", zorder=4,
+                         label="whole model, estimated (+ rest of the blocks, LM head)" if i == 0 else None)
         if v > 0:
             over = [100 * num(cell[(m, v)]["overhead_vs_r0"]) if (m, v) in cell else math.nan for m in models]
             right.bar(xs, over, width * 0.95, color=f"C{i}", label=label)
@@ -411,7 +418,8 @@ def plot_model(args):
     right.legend(fontsize=7)
     left.axhline(1.0, color="gray", lw=0.8)
     left.set_ylabel("speedup over dense")
-    left.set_title("Decoder block's linear layers (measured) vs the paper's whole model")
+    left.set_title("Decoder block's linear layers (measured)" + (", whole model (estimated)" if whole else "")
+                   + " vs the paper's whole model")
     right.axhline(0, color="gray", lw=0.8)
     right.set_ylabel("adapter overhead over r = 0, %")
     right.set_title("Cost of the lazy low-rank adapters")
@@ -472,6 +480,8 @@ def main():
         p.add_argument("--ceiling", type=float)
         if kind == "lowrank":
             p.add_argument("--torch-csv", help="bench_torch_lowrank.py's CSV, drawn beside ours")
+        if kind == "model":
+            p.add_argument("--whole-csv", help="model_whole.py's CSV: whole-model estimates, marked on the bars")
     args = parser.parse_args()
     try:
         {"memory": plot_memory, "spmm": plot_spmm, "spmm_sweep": plot_spmm_sweep, "setup": plot_setup,

@@ -1,5 +1,5 @@
-"""What the PyTorch comparisons (bench_torch.py, bench_torch_lowrank.py) share: device timing
-and writing their CSV files.
+"""What the PyTorch comparisons (bench_torch.py, bench_torch_lowrank.py, bench_torch_model_rest.py)
+share: device timing, how much to rotate past the L2, and writing their CSV files.
 
 `fn(i)` enqueues one call on the current stream; `i` counts calls so that a caller can rotate
 through copies of its operands (past the L2, as slope's own benchmarks do). Both helpers
@@ -54,6 +54,13 @@ def graph_ms(fn, reps=10, calls=20):
         b.synchronize()
         times.append(a.elapsed_time(b) / calls)
     return sorted(times)[len(times) // 2]
+
+
+def rotation_bytes():
+    """As slope's rotation_count: twice the GPU's L2, never under 120 MB."""
+    import torch
+    l2 = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0)
+    return max(120e6, 2.0 * l2)
 
 
 def write_csv(path, header, rows):
