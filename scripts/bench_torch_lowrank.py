@@ -16,7 +16,7 @@ import argparse
 import math
 import sys
 
-from torch_common import eager_ms, graph_ms, rotation_bytes, write_csv
+from torch_common import cuda_torch_missing, eager_ms, graph_ms, rotation_bytes, write_csv
 
 
 def copy_gbps():
@@ -82,13 +82,11 @@ def main():
         print("bench_torch_lowrank.py: error: tokens and hidden must be positive, rank ratios in (0, 1]",
               file=sys.stderr)
         return 2
-    try:
-        import torch
-        if not torch.cuda.is_available():
-            raise ImportError("no CUDA device")
-    except ImportError as e:
-        print(f"bench_torch_lowrank.py: error: PyTorch with CUDA is not available: {e}", file=sys.stderr)
+    missing = cuda_torch_missing()
+    if missing:
+        print(f"bench_torch_lowrank.py: error: PyTorch with CUDA is not available: {missing}", file=sys.stderr)
         return 2
+    import torch
     torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False  # fp32 accumulation, as slope
     gpu = torch.cuda.get_device_name(0)
     ceiling = copy_gbps()

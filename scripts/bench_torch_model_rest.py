@@ -29,7 +29,7 @@ import csv
 import math
 import sys
 
-from torch_common import graph_ms, rotation_bytes, write_csv
+from torch_common import cuda_torch_missing, graph_ms, rotation_bytes, write_csv
 
 ACTIVATIONS = {"opt": "relu", "llama": "silu_gated", "mistral": "silu_gated", "gpt2": "gelu", "bert": "gelu"}
 
@@ -178,13 +178,11 @@ def main():
     except (OSError, ValueError) as e:
         print(f"bench_torch_model_rest.py: error: {e}", file=sys.stderr)
         return 2
-    try:
-        import torch
-        if not torch.cuda.is_available():
-            raise ImportError("no CUDA device")
-    except ImportError as e:
-        print(f"bench_torch_model_rest.py: error: PyTorch with CUDA is not available: {e}", file=sys.stderr)
+    missing = cuda_torch_missing()
+    if missing:
+        print(f"bench_torch_model_rest.py: error: PyTorch with CUDA is not available: {missing}", file=sys.stderr)
         return 2
+    import torch
     gpu = torch.cuda.get_device_name(0)
     rows = []
     for m in models:

@@ -25,8 +25,9 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
+
+from atomic_file import write_atomically
 
 COLUMNS = ["model", "paper_model", "hidden", "layers", "adapter_ratio", "tokens", "linear_dense_ms",
            "linear_sparse_ms", "linear_speedup", "block_rest_ms", "once_ms", "model_dense_ms", "model_sparse_ms",
@@ -72,13 +73,6 @@ def geomeans(rows, key):
         if math.isfinite(r[key]):
             by_ratio.setdefault(r["adapter_ratio"], []).append(math.log(r[key]))
     return {ratio: math.exp(sum(v) / len(v)) for ratio, v in by_ratio.items()}
-
-
-def write_atomically(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def to_csv(rows):

@@ -22,6 +22,8 @@ import os
 import sys
 from collections import OrderedDict
 
+from atomic_file import write_atomically
+
 # (label, experiment file stem, meta key, target, "min" or "max" for what the target bounds,
 # display scale, decimals). The stems are those `scripts/gpu-experiments` writes; variants such as
 # spmm_pass2 or spmm_tokens_512 are in the file table only.
@@ -222,13 +224,6 @@ def plot(entries, out_path):
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, out_path)
-
-
-def write_atomically(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv):

@@ -5,7 +5,7 @@ share: device timing, how much to rotate past the L2, and writing their CSV file
 through copies of its operands (past the L2, as slope's own benchmarks do). Both helpers
 return the per-call time in ms, the median over `reps` samples of `calls` calls each.
 """
-import os
+from atomic_file import write_atomically
 
 
 def eager_ms(fn, reps=15, warmup=5, calls=20):
@@ -63,12 +63,17 @@ def rotation_bytes():
     return max(120e6, 2.0 * l2)
 
 
+def cuda_torch_missing():
+    """Why PyTorch with CUDA cannot be used here (a one-line reason), or None where it can."""
+    try:
+        import torch
+    except ImportError as e:
+        return str(e)
+    return None if torch.cuda.is_available() else "no CUDA device"
+
+
 def write_csv(path, header, rows):
     """Writes `rows` under `header` to a temporary file, then renames it: a failed run never
     leaves a half-written CSV behind."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(header + "\n")
-        for row in rows:
-            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
-    os.replace(tmp, path)
+    write_atomically(path, header + "\n" + "".join(
+        ",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n" for row in rows))

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Tests of scripts/model_whole.py (whole-model estimates from measured parts) and of the model
-lookup of scripts/bench_torch_model_rest.py, on small files written here (no GPU, no PyTorch)."""
+"""Tests of scripts/model_whole.py (whole-model estimates from measured parts), of the model
+lookup of scripts/bench_torch_model_rest.py and of the CSV writer the PyTorch comparisons share
+(scripts/torch_common.py), on small files written here (no GPU, no PyTorch)."""
 import csv
 import json
 import math
@@ -14,6 +15,7 @@ SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "
 sys.path.insert(0, SCRIPTS)
 import bench_torch_model_rest  # noqa: E402
 import model_whole  # noqa: E402
+import torch_common  # noqa: E402
 
 MODEL_HEADER = "model,paper_model,hidden,adapter_ratio,rank,tokens,dense_ms,sparse_ms,speedup,paper_speedup"
 REST_HEADER = "model,family,hidden,layers,tokens,block_rest_ms,attention_ms,once_ms,lm_head_ms,sets,torch_version,gpu"
@@ -134,6 +136,16 @@ class ModelLookup(unittest.TestCase):
             self.assertEqual([m["model"] for m in bench_torch_model_rest.read_models(path, ["opt-2.6b"])], ["OPT-2.7B"])
             with self.assertRaisesRegex(ValueError, "unknown model.*OPT-1T"):
                 bench_torch_model_rest.read_models(path, ["OPT-1T"])
+
+
+class TorchCommonCsv(unittest.TestCase):
+    def test_rows_under_the_header_floats_to_six_digits_and_no_temporary_left(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.csv")
+            torch_common.write_csv(path, "model,ms,sets", [("A", 1.0 / 3, 2), ("B", 2.5e-5, 1)])
+            with open(path) as f:
+                self.assertEqual(f.read(), "model,ms,sets\nA,0.333333,2\nB,2.5e-05,1\n")
+            self.assertEqual(os.listdir(d), ["t.csv"])
 
 
 if __name__ == "__main__":
