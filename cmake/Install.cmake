@@ -17,8 +17,14 @@ endif()
 install(TARGETS ${_slope_libraries} EXPORT slopeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})  # headers: slope_core's INSTALL_INTERFACE
 # The installed command keeps finding cuSPARSELt and NVRTC where it was linked against them
-# (python3's site-packages is on no loader path).
+# (python3's site-packages is on no loader path). INSTALL_RPATH_USE_LINK_PATH leaves out
+# directories inside this source tree, and that is where the scripts install cuSPARSELt
+# (the clone's .deps/python): its directory is named explicitly.
 set_target_properties(slope PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
+if(TARGET slope_gpu)
+  get_filename_component(_slope_cusparselt_libdir "${CuSparseLt_LIBRARY}" DIRECTORY)
+  set_target_properties(slope PROPERTIES INSTALL_RPATH "${_slope_cusparselt_libdir}")
+endif()
 install(TARGETS slope RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY include/slope DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT slopeTargets NAMESPACE slope:: DESTINATION ${SLOPE_INSTALL_CMAKEDIR})
