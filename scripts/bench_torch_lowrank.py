@@ -16,7 +16,7 @@ import argparse
 import math
 import sys
 
-from torch_common import cuda_torch_missing, eager_ms, graph_ms, rotation_bytes, write_csv
+from torch_common import cuda_torch_missing, eager_ms, graph_ms, rotation_sets, write_csv
 
 
 def copy_gbps():
@@ -37,7 +37,7 @@ def time_lowrank(t, d, r):
     """(matmul_ms, linear_ms, eager_ms of the faster) for one (t, d, r)."""
     import torch
     import torch.nn.functional as F
-    sets = max(1, min(32, math.ceil(rotation_bytes() / lowrank_bytes(t, d, r))))
+    sets = rotation_sets(lowrank_bytes(t, d, r), cap=32)
     def rand(*shape):
         return torch.rand(*shape, device="cuda", dtype=torch.float16) * 2 - 1
     xs = [rand(t, d) for _ in range(sets)]

@@ -29,7 +29,7 @@ import csv
 import math
 import sys
 
-from torch_common import cuda_torch_missing, graph_ms, rotation_bytes, write_csv
+from torch_common import cuda_torch_missing, graph_ms, rotation_sets, write_csv
 
 ACTIVATIONS = {"opt": "relu", "llama": "silu_gated", "mistral": "silu_gated", "gpt2": "gelu", "bert": "gelu"}
 
@@ -48,6 +48,14 @@ def read_models(path, names):
     if missing:
         raise ValueError(f"unknown model(s) {', '.join(missing)} (in {path}: {', '.join(r['model'] for r in rows)})")
     return [by_name[n.lower()] for n in names]
+
+
+def norm(x, layernorm, weight, bias):
+    """LayerNorm with bias (OPT, GPT-2, BERT) or RMSNorm (LLaMA, Mistral) over the last dim."""
+    import torch.nn.functional as F
+    if layernorm:
+        return F.layer_norm(x, (x.shape[-1],), weight, bias)
+    return F.rms_norm(x, (x.shape[-1],), weight)
 
 
 def rotate_half(x):
@@ -86,12 +94,6 @@ class Block:
     def bytes(self):
         return sum(v.numel() * v.element_size() for v in (self.x, self.qkv, self.o, self.up, self.down))
 
-    def norm(self, x, i):
-        import torch.nn.functional as F
-        if self.layernorm:
-            return F.layer_norm(x, (self.d,), self.norm_w[i], self.norm_b[i])
-        return F.rms_norm(x, (self.d,), self.norm_w[i])
-
     def attention(self):
         import torch.nn.functional as F
         t, hd = self.t, self.hd
@@ -116,23 +118,22 @@ class Block:
 
     def rest(self):
         """A pre-norm block's work between its linear products; the results feed them."""
-        self.norm(self.x, 0)              # -> q/k/v product
+        norm(self.x, self.layernorm, self.norm_w[0], self.norm_b[0])  # -> q/k/v product
         self.attention()                  # -> o product
         h = self.x + self.o               # residual
-        self.norm(h, 1)                   # -> up (gate and up) product
+        norm(h, self.layernorm, self.norm_w[1], self.norm_b[1])       # -> up (gate and up) product
         self.activate()                   # -> down product
         return h + self.down              # residual: the next block's input
 
 
-def rotated(make, target_bytes, cap=8):
-    """Enough copies of what make() builds to exceed target_bytes together, at most `cap`."""
+def rotated(make, cap=8):
+    """Enough copies of what make() builds to rotate past the L2 (torch_common.rotation_sets)."""
     first = make()
-    sets = max(1, min(cap, math.ceil(target_bytes / first.bytes())))
-    return [first] + [make() for _ in range(sets - 1)]
+    return [first] + [make() for _ in range(rotation_sets(first.bytes(), cap) - 1)]
 
 
 def time_block(m, t):
-    blocks = rotated(lambda: Block(m, t), rotation_bytes())
+    blocks = rotated(lambda: Block(m, t))
     calls = len(blocks) * max(1, math.ceil(20 / len(blocks)))
     rest = graph_ms(lambda i: blocks[i % len(blocks)].rest(), calls=calls)
     attention = graph_ms(lambda i: blocks[i % len(blocks)].attention(), calls=calls)
@@ -156,7 +157,7 @@ def time_once(m, t):
         x = F.embedding(ids, embed)
         if pos_table is not None:
             x = x + F.embedding(pos_ids, pos_table)
-        x = F.layer_norm(x, (d,), w, b) if m["norm"] == "layernorm" else F.rms_norm(x, (d,), w)
+        x = norm(x, m["norm"] == "layernorm", w, b)
         return F.linear(x, head)
 
     # The head (vocab x d) and its logits (tokens x vocab) are far larger than the L2: no rotation.

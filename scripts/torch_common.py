@@ -5,6 +5,8 @@ share: device timing, how much to rotate past the L2, and writing their CSV file
 through copies of its operands (past the L2, as slope's own benchmarks do). Both helpers
 return the per-call time in ms, the median over `reps` samples of `calls` calls each.
 """
+import math
+
 from atomic_file import write_atomically
 
 
@@ -61,6 +63,13 @@ def rotation_bytes():
     import torch
     l2 = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0)
     return max(120e6, 2.0 * l2)
+
+
+def rotation_sets(set_bytes, cap):
+    """How many copies of a working set of `set_bytes` to rotate through (rotation_bytes()
+    together), at least 1 and at most `cap`."""
+    import math
+    return max(1, min(cap, math.ceil(rotation_bytes() / set_bytes)))
 
 
 def cuda_torch_missing():

@@ -148,5 +148,20 @@ class TorchCommonCsv(unittest.TestCase):
             self.assertEqual(os.listdir(d), ["t.csv"])
 
 
+class TorchCommonRotation(unittest.TestCase):
+    def test_sets_cover_the_rotation_target_within_one_and_the_cap(self):
+        target = 300e6
+        original = torch_common.rotation_bytes
+        torch_common.rotation_bytes = lambda: target  # the GPU's L2 is asked for here only
+        try:
+            self.assertEqual(torch_common.rotation_sets(100e6, cap=8), 3)
+            self.assertEqual(torch_common.rotation_sets(101e6, cap=8), 3)
+            self.assertEqual(torch_common.rotation_sets(99e6, cap=8), 4)
+            self.assertEqual(torch_common.rotation_sets(1e9, cap=8), 1)
+            self.assertEqual(torch_common.rotation_sets(1e6, cap=8), 8)
+        finally:
+            torch_common.rotation_bytes = original
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "slope/core/build_info.hpp"
+#include "slope/model/hf_config.hpp"
 
 namespace slope::cli {
 namespace {
@@ -52,6 +53,13 @@ void emit(const Table& table, const Metadata& meta, const OutputOptions& options
   } else {
     std::cout << render(table, meta, OutputFormat::kTable) << std::flush;
   }
+}
+
+std::vector<ModelConfig> named_models(const std::vector<std::string>& names, const std::vector<std::string>& configs) {
+  std::vector<ModelConfig> models;
+  for (const auto& name : names) models.push_back(find_model(name));
+  for (const auto& path : configs) models.push_back(load_hf_config(path));
+  return models;
 }
 
 void progress(const std::string& line) { std::cerr << line << std::endl; }

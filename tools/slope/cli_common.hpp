@@ -2,10 +2,12 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "slope/core/table.hpp"
+#include "slope/model/model_config.hpp"
 
 namespace slope::cli {
 
@@ -27,6 +29,10 @@ Metadata base_metadata();
 // Renders `table` in the chosen format to --out (atomically) or stdout, and writes the
 // --csv and --json copies. The table goes to stdout only when no file was asked for.
 void emit(const Table& table, const Metadata& meta, const OutputOptions& options);
+
+// The models a command's --model (zoo names) and --config (HuggingFace config.json files)
+// options name, in that order; an unknown name or a bad file throws kInvalidInput.
+std::vector<ModelConfig> named_models(const std::vector<std::string>& names, const std::vector<std::string>& configs);
 
 // Progress lines for long runs go to stderr so that stdout stays machine-readable.
 void progress(const std::string& line);

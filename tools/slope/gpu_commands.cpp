@@ -26,7 +26,6 @@
 #include "slope/gpu/device_support.hpp"
 #include "slope/gpu/sparse_engine.hpp"
 #include "slope/model/decoder_linears.hpp"
-#include "slope/model/hf_config.hpp"
 #include "slope/model/memory_model.hpp"
 #include "slope/model/model_config.hpp"
 
@@ -307,9 +306,7 @@ constexpr char kModelTrainingTiming[] =
 // through the sparse engine's own shape check here, before any GPU work, so that a model the
 // sparse tensor cores cannot take is refused as bad input.
 std::vector<ModelConfig> models_to_time(const GpuArgs& a, int64_t tokens) {
-  std::vector<ModelConfig> models;
-  for (const auto& name : a.models) models.push_back(find_model(name));
-  for (const auto& path : a.configs) models.push_back(load_hf_config(path));
+  const std::vector<ModelConfig> models = named_models(a.models, a.configs);
   for (const ModelConfig& m : models)
     for (const DecoderLinear& l : decoder_linears(m)) {
       try {

@@ -6,7 +6,6 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "slope/experiments/memory_experiment.hpp"
-#include "slope/model/hf_config.hpp"
 
 namespace slope::cli {
 namespace {
@@ -26,8 +25,7 @@ void run(const MemoryArgs& args) {
   for (double r : args.ratios) validate_adapter_ratio(r);
   options.adapter_ratios = args.ratios;
   options.prune_lm_head = args.prune_lm_head;
-  for (const auto& name : args.models) options.models.push_back(find_model(name));
-  for (const auto& path : args.configs) options.models.push_back(load_hf_config(path));
+  options.models = named_models(args.models, args.configs);
   const Table table = run_memory_experiment(options);
   Metadata meta = base_metadata();
   meta.emplace_back("experiment", "memory");

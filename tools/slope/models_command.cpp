@@ -5,7 +5,6 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "slope/model/hf_config.hpp"
 #include "slope/model/model_table.hpp"
 
 namespace slope::cli {
@@ -18,9 +17,7 @@ struct ModelsArgs {
 };
 
 void run(const ModelsArgs& args) {
-  std::vector<ModelConfig> models;
-  for (const auto& name : args.models) models.push_back(find_model(name));
-  for (const auto& path : args.configs) models.push_back(load_hf_config(path));
+  std::vector<ModelConfig> models = named_models(args.models, args.configs);
   if (models.empty()) models = model_zoo();
   Metadata meta = base_metadata();
   meta.emplace_back("experiment", "models");
