@@ -2,7 +2,7 @@
 share: device timing, how much to rotate past the L2, and writing their CSV files.
 
 `fn(i)` enqueues one call on the current stream; `i` counts calls so that a caller can rotate
-through copies of its operands (past the L2, as slope's own benchmarks do). Both helpers
+through copies of its operands (past the L2, as slope's own benchmarks do). The timing helpers
 return the per-call time in ms, the median over `reps` samples of `calls` calls each.
 """
 import math
@@ -34,28 +34,59 @@ def eager_ms(fn, reps=15, warmup=5, calls=20):
 def graph_ms(fn, reps=10, calls=20):
     """The same calls captured once into a CUDA graph and replayed: device time without the
     host's launch cost, the way slope times its own products."""
+    return interleaved_graph_ms([fn], reps=reps, calls=calls)[0][0]
+
+
+def interleaved_graph_ms(fns, reps=15, calls=20):
+    """Each of `fns` captured into a CUDA graph of its own (as graph_ms does), then the graphs
+    replayed in turn, round after round, the order reversed every other round (A B, B A, ...),
+    as slope's bench::time_pair alternates its two sides: the H200 moves its clock within a
+    tenth of a second at its power cap, so sides timed one after the other compare badly.
+    Returns (medians, ratios, last): each fn's median per-call ms, for each fn the median over
+    the rounds of fns[0]'s time over its own (1.0 for fns[0] itself), and what each fn's last
+    captured call returned (graph memory, holding the last replay's result)."""
     import torch
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm up off the capture stream, as PyTorch asks
-        for i in range(calls):
-            fn(i)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(calls):
-            fn(i)
-    graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
+    graphs, last = [], []
+    for fn in fns:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm up off the capture stream, as PyTorch asks
+            for i in range(calls):
+                fn(i)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for i in range(calls):
+                result = fn(i)
         graph.replay()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) / calls)
-    return sorted(times)[len(times) // 2]
+        graphs.append(graph)
+        last.append(result)
+    torch.cuda.synchronize()
+    rounds = []
+    for rep in range(reps):
+        order = range(len(graphs)) if rep % 2 == 0 else reversed(range(len(graphs)))
+        times = [0.0] * len(graphs)
+        for j in order:
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            graphs[j].replay()
+            b.record()
+            b.synchronize()
+            times[j] = a.elapsed_time(b) / calls
+        rounds.append(times)
+    medians, ratios = medians_and_ratios(rounds)
+    return medians, ratios, last
+
+
+def medians_and_ratios(rounds):
+    """(per-side medians, per-side median of round[0] / round[side]) of rounds of timings."""
+    def median(values):
+        values = sorted(values)
+        n = len(values)
+        return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+    sides = range(len(rounds[0]))
+    return ([median([r[j] for r in rounds]) for j in sides],
+            [median([r[0] / r[j] for r in rounds]) for j in sides])
 
 
 def rotation_bytes():
