@@ -10,6 +10,7 @@
   plot.py step    --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py model   --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py model_training --csv FILE.csv --out FILE.png [--title TEXT]
+  plot.py torch   --csv FILE.csv --out FILE.png [--title TEXT]   (compare_torch.py's CSV)
 
 The paper's A100 values (data/paper/figures_read_off.csv) are drawn as faint reference
 lines where the paper has a matching figure (for SpMM: only beside fp16 at 2048 tokens, the
@@ -123,6 +124,40 @@ def plot_spmm(args):
     ax.set_ylabel("speedup of 2:4 SpMM over dense GEMM")
     ax.set_title(args.title or "cuSPARSELt SpMM speedup")
     ax.legend(fontsize=7, ncol=2)
+    save(fig, args.out)
+
+
+def plot_torch(args):
+    """compare_torch.py's CSV: per shape, each library's 2:4 product over its own dense one, by
+    hidden size; slope's token- and feature-major outputs, PyTorch's 2:4 path replayed from CUDA
+    graphs with its default kernel configuration and with the one cuSPARSELt's search picks,
+    and launched eagerly (host work included)."""
+    rows = read_csv(args.csv)
+    shapes = ("attention", "upsample", "downsample")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharey=True)
+    for ax, shape in zip(axes, shapes):
+        def series(layout, column):
+            return sorted((int(r["hidden"]), num(r[column])) for r in rows
+                          if r["shape"] == shape and r["slope_output"] == layout and not math.isnan(num(r[column])))
+        lines = [("token-major", "slope_speedup", dict(color="C0", marker="o"), "slope, Y token-major"),
+                 ("feature-major", "slope_speedup", dict(color="C0", marker="s", ls="-."), "slope, Y^T"),
+                 ("token-major", "torch_searched_graph_speedup", dict(color="C3", marker="^", ls="--"),
+                  "PyTorch, graphs, searched configuration"),
+                 ("token-major", "torch_graph_speedup", dict(color="C1", marker="v", ls=":"),
+                  "PyTorch, graphs, default configuration"),
+                 ("token-major", "torch_eager_speedup", dict(color="gray", marker=".", ls=":", alpha=0.6),
+                  "PyTorch, eager")]
+        for layout, column, style, label in lines:
+            pts = series(layout, column)
+            if pts:
+                ax.plot(*zip(*pts), label=label, **style)
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_title(shape)
+        ax.set_xlabel("hidden dimension d")
+    axes[0].set_ylabel("2:4 product's speedup over its own dense")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(args.title or "slope's 2:4 products and PyTorch's, each over its own dense GEMM")
     save(fig, args.out)
 
 
@@ -472,7 +507,7 @@ def main():
     p.add_argument("--csv", required=True, action="append")
     p.add_argument("--out", required=True)
     p.add_argument("--title")
-    for kind in ("spmm", "setup", "lowrank", "layer", "step", "model", "model_training"):
+    for kind in ("spmm", "setup", "lowrank", "layer", "step", "model", "model_training", "torch"):
         p = sub.add_parser(kind)
         p.add_argument("--csv", required=True)
         p.add_argument("--out", required=True)
@@ -486,7 +521,7 @@ def main():
     try:
         {"memory": plot_memory, "spmm": plot_spmm, "spmm_sweep": plot_spmm_sweep, "setup": plot_setup,
          "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step, "model": plot_model,
-         "model_training": plot_model_training}[args.kind](args)
+         "model_training": plot_model_training, "torch": plot_torch}[args.kind](args)
     except (OSError, KeyError, ValueError, StopIteration) as e:
         print(f"plot.py: error: cannot plot {args.kind}: {e}", file=sys.stderr)
         return 2
