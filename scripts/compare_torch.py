@@ -17,9 +17,9 @@ The `*_over_slope` columns divide PyTorch's times by slope's: both launched eage
 default or searched), and PyTorch's dense product over slope's tuned cuBLASLt (graphs). Those compare two processes that ran at different moments, and the
 H200 moves its clock at its power cap, so torch_dense_over_slope shows how far apart the two
 runs' conditions were. Prints the geometric means per slope output layout (and writes them to
---json).
+--json, with a meta block taken from --slope-json: commit, GPU, versions, this command).
 Usage: compare_torch.py --slope-csv spmm.csv [--slope-feature-major-csv spmm_feature_major.csv]
-                        --torch-csv torch_spmm.csv --out FILE.csv [--json FILE.json]
+                        --torch-csv torch_spmm.csv --out FILE.csv [--json FILE.json --slope-json spmm.json]
 """
 import argparse
 import csv
@@ -107,6 +107,20 @@ def summary(rows):
     return out
 
 
+def meta_for(slope_meta, torch_rows, command):
+    """The JSON's meta: slope spmm's (commit, GPU, driver, versions), less its own figures, with
+    the PyTorch version and this script's command."""
+    meta = {k: v for k, v in slope_meta.items()
+            if k not in ("command", "wall_s", "experiment") and "geomean" not in k and not k.startswith("min_")}
+    meta["experiment"] = "torch_vs_slope"
+    meta["slope_command"] = slope_meta.get("command", "")
+    meta["torch_version"] = torch_rows[0].get("torch_version", "?") if torch_rows else "?"
+    meta["torch_timing"] = ("scripts/bench_torch.py: eager back-to-back calls, and CUDA graph replays over operands "
+                            "rotated past the L2 with dense and 2:4 replays alternating")
+    meta["command"] = command
+    return meta
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -119,9 +133,14 @@ def main():
     p.add_argument("--torch-csv", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--json")
+    p.add_argument("--slope-json", help="slope spmm's JSON, whose meta the JSON carries")
     args = p.parse_args()
     try:
         torch_rows = read_csv(args.torch_csv)
+        slope_meta = {}
+        if args.slope_json:
+            with open(args.slope_json) as f:
+                slope_meta = json.load(f)["meta"]
         layouts = {"token-major": comparison_rows(read_csv(args.slope_csv), torch_rows, "token-major")}
         if args.slope_feature_major_csv:
             layouts["feature-major"] = comparison_rows(read_csv(args.slope_feature_major_csv), torch_rows,
@@ -138,9 +157,8 @@ def main():
     if args.json:
         finite = {layout: {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in t.items()}
                   for layout, t in totals.items()}
-        write_atomically(args.json, json.dumps({"summary": finite, "slope_csv": args.slope_csv,
-                                                "slope_feature_major_csv": args.slope_feature_major_csv,
-                                                "torch_csv": args.torch_csv}, indent=2) + "\n")
+        meta = meta_for(slope_meta, torch_rows, " ".join(["compare_torch.py"] + sys.argv[1:]))
+        write_atomically(args.json, json.dumps({"meta": meta, "summary": finite}, indent=2) + "\n")
     for layout, t in totals.items():
         for key, value in t.items():
             print(f"{layout} {key} = {value:.4g}" if isinstance(value, float) else f"{layout} {key} = {value}")

@@ -115,6 +115,31 @@ class CommandLine(unittest.TestCase):
             self.assertAlmostEqual(summary["geomean_torch_eager_over_slope"], 4.0)
             self.assertAlmostEqual(summary["geomean_torch_graph_over_slope"], 2.0)
 
+    def test_json_meta_from_slope_spmm(self):
+        with tempfile.TemporaryDirectory() as folder:
+            s = self.write(folder, "spmm.csv", [slope_row(768, "attention", 2.0, 1.0, 1.0)])
+            t = self.write(folder, "torch.csv", [{**torch_row(768, "attention", 4.0, 0.5, 2.0, 2.0, ""),
+                                                  "torch_version": "2.11.0"}])
+            sj = os.path.join(folder, "spmm.json")
+            with open(sj, "w") as f:
+                json.dump({"meta": {"commit": "abc", "gpu": "H200", "command": "slope spmm", "wall_s": "5",
+                                    "geomean_speedup": "1.3", "min_speedup": "0.9", "experiment": "spmm"},
+                           "rows": []}, f)
+            js = os.path.join(folder, "out.json")
+            done = self.run_script("--slope-csv", s, "--torch-csv", t, "--out", os.path.join(folder, "o.csv"),
+                                   "--json", js, "--slope-json", sj)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            with open(js) as f:
+                meta = json.load(f)["meta"]
+            self.assertEqual(meta["commit"], "abc")
+            self.assertEqual(meta["gpu"], "H200")
+            self.assertEqual(meta["experiment"], "torch_vs_slope")
+            self.assertEqual(meta["slope_command"], "slope spmm")
+            self.assertEqual(meta["torch_version"], "2.11.0")
+            self.assertTrue(meta["command"].startswith("compare_torch.py --slope-csv"))
+            for gone in ("wall_s", "geomean_speedup", "min_speedup"):
+                self.assertNotIn(gone, meta)
+
     def test_json_stays_strict_without_graph_times(self):
         def no_nan(name):
             raise ValueError(f"{name} in the JSON")
