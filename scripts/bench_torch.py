@@ -87,7 +87,7 @@ def time_shape(torch, F, to_sparse_semi_structured, tokens, m, k):
             w.alg_id_cusparselt = alg  # what F.linear passes to torch._cslt_sparse_mm
         fns.append(lambda i: F.linear(xs[i % sets], searched_ws[i % sets]))
     try:
-        medians, ratios, last = interleaved_graph_ms(fns, calls=calls)
+        medians, ratios, last, _ = interleaved_graph_ms(fns, calls=calls)
     except Exception as e:  # capture refused: the eager times still stand
         print(f"bench_torch.py: m={m} k={k}: CUDA graphs: {e}", file=sys.stderr)
         return (dense_ms, sparse_ms, nan, nan, nan, alg, nan, nan, sets, rel)

@@ -42,9 +42,10 @@ def interleaved_graph_ms(fns, reps=15, calls=20):
     replayed in turn, round after round, the order reversed every other round (A B, B A, ...),
     as slope's bench::time_pair alternates its two sides: the H200 moves its clock within a
     tenth of a second at its power cap, so sides timed one after the other compare badly.
-    Returns (medians, ratios, last): each fn's median per-call ms, for each fn the median over
-    the rounds of fns[0]'s time over its own (1.0 for fns[0] itself), and what each fn's last
-    captured call returned (graph memory, holding the last replay's result)."""
+    Returns (medians, ratios, last, rounds): each fn's median per-call ms, for each fn the
+    median over the rounds of fns[0]'s time over its own (1.0 for fns[0] itself), what each
+    fn's last captured call returned (graph memory, holding the last replay's result), and
+    every round's per-call times (paired_ratio takes other pairs from them)."""
     import torch
     graphs, last = [], []
     for fn in fns:
@@ -75,18 +76,24 @@ def interleaved_graph_ms(fns, reps=15, calls=20):
             times[j] = a.elapsed_time(b) / calls
         rounds.append(times)
     medians, ratios = medians_and_ratios(rounds)
-    return medians, ratios, last
+    return medians, ratios, last, rounds
+
+
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+
+
+def paired_ratio(rounds, a, b):
+    """The median over the rounds of side a's time over side b's."""
+    return median([r[a] / r[b] for r in rounds])
 
 
 def medians_and_ratios(rounds):
     """(per-side medians, per-side median of round[0] / round[side]) of rounds of timings."""
-    def median(values):
-        values = sorted(values)
-        n = len(values)
-        return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
     sides = range(len(rounds[0]))
-    return ([median([r[j] for r in rounds]) for j in sides],
-            [median([r[0] / r[j] for r in rounds]) for j in sides])
+    return [median([r[j] for r in rounds]) for j in sides], [paired_ratio(rounds, 0, j) for j in sides]
 
 
 def rotation_bytes():

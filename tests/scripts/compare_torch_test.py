@@ -84,6 +84,11 @@ class MediansAndRatios(unittest.TestCase):
         self.assertEqual(medians, [5.0, 2.0])  # an even count: the mean of the middle two
         self.assertEqual(ratios, [1.0, 2.5])
 
+    def test_paired_ratio_of_any_two_sides(self):
+        rounds = [[1.0, 2.0, 4.0], [1.0, 1.0, 3.0], [2.0, 1.0, 8.0]]
+        self.assertEqual(torch_common.paired_ratio(rounds, 2, 1), 3.0)  # 2, 3, 8
+        self.assertEqual(torch_common.paired_ratio(rounds, 1, 0), 1.0)  # 2, 1, 0.5
+
 
 class CommandLine(unittest.TestCase):
     def write(self, folder, name, rows):
