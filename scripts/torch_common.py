@@ -106,7 +106,6 @@ def rotation_bytes():
 def rotation_sets(set_bytes, cap):
     """How many copies of a working set of `set_bytes` to rotate through (rotation_bytes()
     together), at least 1 and at most `cap`."""
-    import math
     return max(1, min(cap, math.ceil(rotation_bytes() / set_bytes)))
 
 

@@ -6,12 +6,12 @@ import csv
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from script_test_support import SCRIPTS, run_script, write_rows  # noqa: E402
 sys.path.insert(0, SCRIPTS)
 import compare_torch  # noqa: E402
 import torch_common  # noqa: E402
@@ -92,16 +92,10 @@ class MediansAndRatios(unittest.TestCase):
 
 class CommandLine(unittest.TestCase):
     def write(self, folder, name, rows):
-        path = os.path.join(folder, name)
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-            w.writeheader()
-            w.writerows(rows)
-        return path
+        return write_rows(folder, name, rows)
 
     def run_script(self, *args):
-        return subprocess.run([sys.executable, os.path.join(SCRIPTS, "compare_torch.py"), *args],
-                              capture_output=True, text=True)
+        return run_script("compare_torch.py", *args)
 
     def test_writes_csv_and_json(self):
         with tempfile.TemporaryDirectory() as folder:

@@ -6,12 +6,12 @@ import csv
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from script_test_support import SCRIPTS, run_script, write_rows  # noqa: E402
 sys.path.insert(0, SCRIPTS)
 import bench_torch_model_rest  # noqa: E402
 import model_whole  # noqa: E402
@@ -74,17 +74,10 @@ class CommandLine(unittest.TestCase):
         self.dir.cleanup()
 
     def write(self, name, header, rows):
-        path = os.path.join(self.dir.name, name)
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=header.split(","), extrasaction="ignore")
-            w.writeheader()
-            for r in rows:
-                w.writerow(r)
-        return path
+        return write_rows(self.dir.name, name, rows, header.split(","))
 
     def run_script(self, *args):
-        return subprocess.run([sys.executable, os.path.join(SCRIPTS, "model_whole.py"), *args],
-                              capture_output=True, text=True)
+        return run_script("model_whole.py", *args)
 
     def test_writes_csv_and_json_with_the_model_runs_meta(self):
         model_csv = self.write("m.csv", MODEL_HEADER, [model_row("A", 0, 3.0, 2.0), model_row("A", 0.0156, 3.0, 2.5)])
