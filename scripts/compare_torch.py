@@ -27,7 +27,8 @@ import json
 import math
 import sys
 
-from atomic_file import write_atomically
+from atomic_file import write_json_atomically
+from derived_meta import carried_meta
 from torch_common import write_csv
 
 SHAPES = ("attention", "upsample", "downsample")
@@ -108,12 +109,9 @@ def summary(rows):
 
 
 def meta_for(slope_meta, torch_rows, command):
-    """The JSON's meta: slope spmm's (commit, GPU, driver, versions), less its own figures, with
-    the PyTorch version and this script's command."""
-    meta = {k: v for k, v in slope_meta.items()
-            if k not in ("command", "wall_s", "experiment") and "geomean" not in k and not k.startswith("min_")}
-    meta["experiment"] = "torch_vs_slope"
-    meta["slope_command"] = slope_meta.get("command", "")
+    """The JSON's meta: slope spmm's (commit, GPU, driver, versions; derived_meta), with the
+    PyTorch version and this script's command."""
+    meta = carried_meta(slope_meta, "torch_vs_slope", "slope_command")
     meta["torch_version"] = torch_rows[0].get("torch_version", "?") if torch_rows else "?"
     meta["torch_timing"] = ("scripts/bench_torch.py: eager back-to-back calls, and CUDA graph replays over operands "
                             "rotated past the L2 with dense and 2:4 replays alternating")
@@ -155,10 +153,8 @@ def main():
     write_csv(args.out, ",".join(COLUMNS), [tuple(r[c] for c in COLUMNS) for rows in layouts.values() for r in rows])
     totals = {layout: summary(rows) for layout, rows in layouts.items()}
     if args.json:
-        finite = {layout: {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in t.items()}
-                  for layout, t in totals.items()}
         meta = meta_for(slope_meta, torch_rows, " ".join(["compare_torch.py"] + sys.argv[1:]))
-        write_atomically(args.json, json.dumps({"meta": meta, "summary": finite}, indent=2) + "\n")
+        write_json_atomically(args.json, {"meta": meta, "summary": totals})
     for layout, t in totals.items():
         for key, value in t.items():
             print(f"{layout} {key} = {value:.4g}" if isinstance(value, float) else f"{layout} {key} = {value}")

@@ -20,12 +20,12 @@ Usage: compare_torch_layer.py --slope-csv layer_inference.csv [--slope-token-maj
 """
 import argparse
 import json
-import math
 import sys
 from collections import defaultdict
 
-from atomic_file import write_atomically
+from atomic_file import write_json_atomically
 from compare_torch import geometric_mean, number, read_csv
+from derived_meta import carried_meta
 from torch_common import write_csv
 
 COLUMNS = ("slope_output", "hidden", "shape", "adapter_ratio", "rank", "slope_form", "slope_speedup",
@@ -106,13 +106,10 @@ def main():
     write_csv(args.out, ",".join(COLUMNS), [tuple(r[c] for c in COLUMNS) for rows in layouts.values() for r in rows])
     totals = {layout: summary(rows) for layout, rows in layouts.items()}
     if args.json:
-        meta = {k: v for k, v in slope_meta.items()
-                if k not in ("command", "wall_s", "experiment") and not k.startswith(("adapter_overhead", "min_"))}
-        meta.update({"experiment": "torch_vs_slope_layer", "slope_command": slope_meta.get("command", ""),
-                     "torch_version": torch_rows[0].get("torch_version", "?") if torch_rows else "?",
-                     "command": " ".join(["compare_torch_layer.py"] + sys.argv[1:])})
-        finite = {layout: {k: (v if math.isfinite(v) else None) for k, v in t.items()} for layout, t in totals.items()}
-        write_atomically(args.json, json.dumps({"meta": meta, "summary": finite}, indent=2) + "\n")
+        meta = carried_meta(slope_meta, "torch_vs_slope_layer", "slope_command")
+        meta["torch_version"] = torch_rows[0].get("torch_version", "?") if torch_rows else "?"
+        meta["command"] = " ".join(["compare_torch_layer.py"] + sys.argv[1:])
+        write_json_atomically(args.json, {"meta": meta, "summary": totals})
     for layout, t in totals.items():
         for k, v in t.items():
             print(f"{layout} {k} = {v:.4g}")

@@ -27,7 +27,9 @@ import json
 import math
 import sys
 
-from atomic_file import write_atomically
+from atomic_file import write_json_atomically
+from derived_meta import carried_meta
+from torch_common import write_csv
 
 COLUMNS = ["model", "paper_model", "hidden", "layers", "adapter_ratio", "tokens", "linear_dense_ms",
            "linear_sparse_ms", "linear_speedup", "block_rest_ms", "once_ms", "model_dense_ms", "model_sparse_ms",
@@ -75,17 +77,8 @@ def geomeans(rows, key):
     return {ratio: math.exp(sum(v) / len(v)) for ratio, v in by_ratio.items()}
 
 
-def to_csv(rows):
-    lines = [",".join(COLUMNS)]
-    for r in rows:
-        lines.append(",".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS))
-    return "\n".join(lines) + "\n"
-
-
 def meta_for(rows, model_meta, rest_rows):
-    meta = {k: v for k, v in model_meta.items() if k not in ("command", "wall_s") and "geomean" not in k}
-    meta["experiment"] = "model_whole"
-    meta["linear_layers_command"] = model_meta.get("command", "")
+    meta = carried_meta(model_meta, "model_whole", "linear_layers_command")
     meta["rest_timed_by"] = "scripts/bench_torch_model_rest.py, PyTorch " + rest_rows[0].get("torch_version", "?")
     meta["estimate"] = ("layers x (block's linear layers + rest of the block) + once per model, each part timed "
                         "apart; the rest as PyTorch runs it, unfused")
@@ -119,11 +112,9 @@ def main():
         print("model_whole.py: error: no model of the model CSV was timed in the rest CSV at its token count",
               file=sys.stderr)
         return 2
-    write_atomically(args.out, to_csv(rows))
+    write_csv(args.out, ",".join(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in rows])
     if args.json:
-        clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows]
-        write_atomically(args.json, json.dumps({"meta": meta_for(rows, model_meta, rest_rows), "rows": clean},
-                                               indent=2) + "\n")
+        write_json_atomically(args.json, {"meta": meta_for(rows, model_meta, rest_rows), "rows": rows})
     for ratio, value in sorted(geomeans(rows, "model_speedup").items()):
         linear = geomeans(rows, "linear_speedup")[ratio]
         print(f"model_whole: adapter ratio {ratio:.4f}: whole model (estimated) {value:.3f}, "
