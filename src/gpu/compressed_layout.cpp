@@ -4,6 +4,7 @@
 #include <mutex>
 #include <string>
 
+#include "slope/core/sparselt_metadata.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/device_buffer.hpp"
 #include "slope/gpu/kernels.hpp"
@@ -11,9 +12,10 @@
 
 namespace slope::gpu {
 
-bool compressed_values_lead(const SparseLtContext& ctx, int64_t m, int64_t k, DType dtype, cudaStream_t stream) {
+CompressedLayoutFacts compressed_layout_facts(const SparseLtContext& ctx, int64_t m, int64_t k, DType dtype,
+                                              cudaStream_t stream) {
   static std::mutex mutex;
-  static std::map<std::string, bool> checked;
+  static std::map<std::string, CompressedLayoutFacts> checked;
   const std::string key = ctx.version() + "|" + ctx.gpu() + "|" + std::to_string(m) + "x" + std::to_string(k) + "|" +
                           to_string(dtype);
   {
@@ -21,7 +23,7 @@ bool compressed_values_lead(const SparseLtContext& ctx, int64_t m, int64_t k, DT
     if (const auto it = checked.find(key); it != checked.end()) return it->second;
   }
   const int64_t n = m * k;
-  DeviceBuffer dense(n * 2), kept(n), indices(n / 8);
+  DeviceBuffer dense(n * 2), kept(n), indices(n / 8), decoded(n / 8);
   // Random positions (from pruning random data), then nonzero values on exactly those.
   fill_uniform(dense.get(), n, 0x5eed, 1.0f, dtype, stream);
   prune_rows_2to4(dense.get(), dense.get(), indices.as<uint8_t>(), m, k, dtype, stream);
@@ -29,12 +31,19 @@ bool compressed_values_lead(const SparseLtContext& ctx, int64_t m, int64_t k, DT
   scatter_kept_2to4(kept.get(), indices.as<uint8_t>(), dense.get(), m, k, dtype, stream);
   CompressedWeight compressed(ctx, m, k, dtype);
   compressed.compress(dense.get(), stream);
-  const std::vector<uint8_t> want = download_bytes(kept.get(), kept.bytes(), stream);
-  const std::vector<uint8_t> got = download_bytes(compressed.data(), kept.bytes(), stream);
-  const bool ok = want == got;
+  CompressedLayoutFacts facts;
+  facts.values_lead =
+      download_bytes(kept.get(), kept.bytes(), stream) == download_bytes(compressed.data(), kept.bytes(), stream);
+  // The decoder reads whole tiles of metadata: only where the buffer holds them.
+  const auto metadata_end = static_cast<size_t>(sparselt_metadata_offset(m, k, 2) + sparselt_metadata_bytes(m, k));
+  if (metadata_end <= compressed.bytes()) {
+    decode_sparselt_positions(compressed.data(), decoded.as<uint8_t>(), m, k, dtype, stream);
+    facts.metadata_holds_positions =
+        download_bytes(decoded.get(), decoded.bytes(), stream) == download_bytes(indices.get(), indices.bytes(), stream);
+  }
   std::lock_guard<std::mutex> lock(mutex);
-  checked[key] = ok;
-  return ok;
+  checked[key] = facts;
+  return facts;
 }
 
 }  // namespace slope::gpu

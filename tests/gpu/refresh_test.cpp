@@ -5,6 +5,7 @@
 #include "slope/core/compressed.hpp"
 #include "slope/core/random.hpp"
 #include "slope/core/slope_reference.hpp"
+#include "slope/core/sparselt_metadata.hpp"
 #include "slope/gpu/compressed_layout.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/refresh_kernels.hpp"
@@ -97,6 +98,31 @@ TEST_P(RefreshKernels, CuSparseLtBufferStartsWithTheKeptValues) {
     EXPECT_TRUE(gpu::compressed_values_lead(ctx, m, k, GetParam(), stream_)) << m << " x " << k;
 }
 
+// W's positions read back from cuSPARSELt's metadata: by the GPU decoder and by its CPU
+// reference (core/sparselt_metadata.hpp), against the positions the pruning chose; shapes off
+// whole metadata tiles (64 x 32) included.
+TEST_P(RefreshKernels, CuSparseLtMetadataHoldsThePositions) {
+  const DType dtype = GetParam();
+  gpu::SparseLtContext ctx;
+  for (auto [m, k] : {std::pair<int64_t, int64_t>{64, 128}, {80, 112}, {80, 208}, {48, 1024}, {1024, 48}, {256, 64}}) {
+    SCOPED_TRACE(std::to_string(m) + " x " + std::to_string(k));
+    EXPECT_TRUE(gpu::compressed_layout_facts(ctx, m, k, dtype, stream_).metadata_holds_positions);
+    const int64_t n = m * k;
+    gpu::DeviceBuffer w = gpu::upload(random_matrix(m, k, 50 + m, dtype), dtype, stream_);
+    gpu::DeviceBuffer pruned_idx(n / 8), decoded(n / 8);
+    gpu::prune_rows_2to4(w.get(), w.get(), pruned_idx.as<uint8_t>(), m, k, dtype, stream_);
+    gpu::CompressedWeight c(ctx, m, k, dtype);
+    c.compress(w.get(), stream_);
+    gpu::poison(decoded.get(), n / 16, stream_);
+    gpu::decode_sparselt_positions(c.data(), decoded.as<uint8_t>(), m, k, dtype, stream_);
+    const std::vector<uint8_t> want = gpu::download_bytes(pruned_idx.get(), n / 8, stream_);
+    EXPECT_EQ(gpu::download_bytes(decoded.get(), n / 8, stream_), want);
+    const std::vector<uint8_t> buffer = gpu::download_bytes(c.data(), c.bytes(), stream_);
+    ASSERT_GE(static_cast<int64_t>(buffer.size()), sparselt_metadata_offset(m, k, 2) + sparselt_metadata_bytes(m, k));
+    EXPECT_EQ(positions_from_sparselt_metadata(buffer.data() + sparselt_metadata_offset(m, k, 2), m, k), want);
+  }
+}
+
 TEST_P(RefreshKernels, NonzeroFillHasNoZerosAndBothSigns) {
   // The layout check relies on it: a zero among the kept values would let cuSPARSELt move it.
   const DType dtype = GetParam();
@@ -136,6 +162,9 @@ TEST_P(LayerRefresh, InPlaceRefreshAndMaskChangeMatchTheCpu) {
   gpu::DeviceBuffer dw = gpu::upload(w, dtype, stream_);
   layer.init_weights(dw.get(), nullptr, stream_);
   ASSERT_TRUE(layer.values_in_place());
+  // No copy of W's positions: every use below (refresh, mask change, the baseline) reads them
+  // back from W's metadata, kept values that turn exactly zero included.
+  EXPECT_TRUE(layer.positions_in_metadata());
   EXPECT_EQ(gpu::download_bytes(layer.column_flags(), s.d_out * s.d_in / 16, stream_), expected_flags(ref.weights()));
 
   const MatrixF x = random_matrix(s.t, s.d_in, 32, dtype), dy = random_matrix(s.t, s.d_out, 33, dtype);

@@ -11,11 +11,14 @@
 // Optimizer step without dense round trips: W's kept values are the head of W's compressed
 // cuSPARSELt buffer (checked at start-up, compressed_layout.hpp), so AdamW updates them in
 // place (kept_values()). T = (W^{R,C})^T is then refreshed from them by a memory-bound kernel
-// (refresh()), using W's 2:4 indices and one column-mask flag bit per kept value
+// (refresh()), using W's 2:4 positions and one column-mask flag bit per kept value
 // (refresh_kernels.hpp). Both compressed buffers get their metadata from probe matrices (ones
-// on exactly the slots slope tracks), so a kept value that is exactly zero never moves.
+// on exactly the slots slope tracks), so a kept value that is exactly zero never moves, and
+// W's metadata then holds W's positions: they are read back from it where they are needed
+// (positions(); checked at start-up too) instead of being stored a second time.
 // If the layout check fails, the layer keeps its kept values in a buffer of its own and
-// compresses W and T from dense after each step (the fallback, also the benchmark baseline).
+// compresses W and T from dense after each step (the fallback, also the benchmark baseline);
+// if only the metadata check fails, it keeps its own copy of W's positions.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -52,13 +55,16 @@ class TrainingWorkspace {
   // Scratch for one dense d_out x d_in 16-bit matrix (the weight gradient, or a matrix on its
   // way to compression), grown to the largest layer's need.
   void* grad_scratch(int64_t elements);
-  size_t scratch_bytes() const { return scratch_.bytes(); }
+  // Scratch for one d_out x d_in matrix's 2:4 positions (elements / 8 bytes), read back from
+  // a layer's metadata just before a kernel uses them; grown to the largest layer's need.
+  uint8_t* positions_scratch(int64_t elements);
+  size_t scratch_bytes() const { return scratch_.bytes() + positions_.bytes(); }
 
  private:
   SparseEngine& engine_;
   DenseGemmCache& dense_;
   DenseGemmCache side_dense_;
-  DeviceBuffer scratch_;
+  DeviceBuffer scratch_, positions_;
 };
 
 struct TrainingLinearSpec {
@@ -118,26 +124,32 @@ class SlopeLinear {
   void* kept_grad() { return grad_.get(); }
   const void* bias() const { return bias_.get(); }
   const void* bias_grad() const { return bias_grad_.get(); }
-  const uint8_t* indices() const { return indices_.as<uint8_t>(); }
+  // W's positions live only in W's compressed metadata (no copy of the layer's own).
+  bool positions_in_metadata() const { return positions_in_metadata_; }
   const uint8_t* column_flags() const { return flags_.as<uint8_t>(); }
   const SparseLinear& weight() const { return *w_; }
   SparseLinear& weight() { return *w_; }
-  // Bytes this layer holds on the device (weights, transposed weights, indices, column
-  // flags, gradients, bias and its gradient, adapter), not the shared scratch or plans.
+  // Bytes this layer holds on the device (weights, transposed weights, its own positions
+  // where it keeps them, column flags, gradients, bias and its gradient, adapter), not the
+  // shared scratch or plans.
   size_t state_bytes() const;
-  // Bytes refresh() moves in the in-place path: W's kept values, indices and flags read,
-  // T's values written.
+  // Bytes refresh() moves in the in-place path: W's kept values, positions (read back from
+  // the metadata first, where they live there) and flags read, T's values written.
   double refresh_bytes() const;
 
  private:
   void rebuild_transpose(cudaStream_t stream);
   TransposeParts transpose_parts() const;
+  // W's positions in prune_rows_2to4's format: the layer's own copy, or the workspace's
+  // positions scratch filled from W's metadata on `stream` (valid until the next layer's call).
+  const uint8_t* positions(cudaStream_t stream) const;
 
   TrainingWorkspace& ws_;
   TrainingLinearSpec spec_;
   DeviceBuffer bias_, bias_grad_, indices_, flags_, grad_;
   DeviceBuffer values_;  // the fallback's kept values (empty when they live in W's buffer)
   bool in_place_ = true;
+  bool positions_in_metadata_ = false;
   std::unique_ptr<SparseLinear> w_;  // W^R, d_out x d_in
   std::unique_ptr<SparseLinear> t_;  // (W^{R,C})^T, d_in x d_out
   TransposeParts t_parts_;           // t_'s parts as refresh writes them, fixed at construction
