@@ -31,15 +31,17 @@ CompressedLayoutFacts compressed_layout_facts(const SparseLtContext& ctx, int64_
   scatter_kept_2to4(kept.get(), indices.as<uint8_t>(), dense.get(), m, k, dtype, stream);
   CompressedWeight compressed(ctx, m, k, dtype);
   compressed.compress(dense.get(), stream);
+  // Exact lengths: a DeviceBuffer rounds its size up to 256 bytes, and the tail is not written.
+  const auto value_bytes = static_cast<size_t>(n), position_bytes = static_cast<size_t>(n / 8);
   CompressedLayoutFacts facts;
   facts.values_lead =
-      download_bytes(kept.get(), kept.bytes(), stream) == download_bytes(compressed.data(), kept.bytes(), stream);
+      download_bytes(kept.get(), value_bytes, stream) == download_bytes(compressed.data(), value_bytes, stream);
   // The decoder reads whole tiles of metadata: only where the buffer holds them.
   const auto metadata_end = static_cast<size_t>(sparselt_metadata_offset(m, k, 2) + sparselt_metadata_bytes(m, k));
   if (metadata_end <= compressed.bytes()) {
     decode_sparselt_positions(compressed.data(), decoded.as<uint8_t>(), m, k, dtype, stream);
     facts.metadata_holds_positions =
-        download_bytes(decoded.get(), decoded.bytes(), stream) == download_bytes(indices.get(), indices.bytes(), stream);
+        download_bytes(decoded.get(), position_bytes, stream) == download_bytes(indices.get(), position_bytes, stream);
   }
   std::lock_guard<std::mutex> lock(mutex);
   checked[key] = facts;

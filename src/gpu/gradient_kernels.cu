@@ -4,6 +4,7 @@
 #include "slope/core/error.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/kernels.hpp"
+#include "positions.cuh"
 #include "type_traits.cuh"
 
 namespace slope::gpu {
@@ -12,7 +13,7 @@ namespace {
 // One thread per 8 dense elements (one index byte, two groups): a 16-byte read of the dense
 // gradient and an 8-byte write of its 4 kept values.
 template <typename T>
-__global__ void GatherKept2to4Kernel(const T* dense, const uint8_t* indices, T* kept, int64_t chunks,
+__global__ void GatherKept2to4Kernel(const T* dense, Positions2to4 positions, T* kept, int64_t chunks, int64_t cols,
                                      bool accumulate) {
   const int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (c >= chunks) return;
@@ -25,7 +26,7 @@ __global__ void GatherKept2to4Kernel(const T* dense, const uint8_t* indices, T* 
     T v[4];
   } out, old;
   in.raw = reinterpret_cast<const uint4*>(dense)[c];
-  const uint8_t idx = indices[c];
+  const uint8_t idx = position_byte(positions, c / (cols / 8), c % (cols / 8), cols);
   if (accumulate) old.raw = reinterpret_cast<const uint2*>(kept)[c];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -69,7 +70,7 @@ __global__ void ZeroWhereZeroKernel(T* grad, const T* param, int64_t count) {
 
 }  // namespace
 
-void gather_kept_2to4(const void* dense, const uint8_t* indices, void* kept, int64_t rows, int64_t cols,
+void gather_kept_2to4(const void* dense, Positions2to4 positions, void* kept, int64_t rows, int64_t cols,
                       bool accumulate, DType dtype, cudaStream_t stream) {
   require(rows > 0 && cols > 0 && cols % 8 == 0,
           "gather_kept_2to4: columns (" + std::to_string(cols) + ") must be a positive multiple of 8");
@@ -77,7 +78,7 @@ void gather_kept_2to4(const void* dense, const uint8_t* indices, void* kept, int
   dispatch_16bit(dtype, [&](auto tag) {
     using T = decltype(tag);
     GatherKept2to4Kernel<T><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
-        static_cast<const T*>(dense), indices, static_cast<T*>(kept), chunks, accumulate);
+        static_cast<const T*>(dense), positions, static_cast<T*>(kept), chunks, cols, accumulate);
   });
   SLOPE_CHECK_LAUNCH("GatherKept2to4Kernel");
 }

@@ -1,5 +1,5 @@
 // W -> W^{R,C} kernels of the optimizer step. Each block expands a 64 x 64 tile of W^R from
-// its kept values, indices and column-mask flags into shared memory (coalesced reads along
+// its kept values, 2:4 positions and column-mask flags into shared memory (coalesced reads along
 // W's rows), then walks the tile down its columns to produce T's groups (coalesced writes
 // along T's rows).
 #include <string>
@@ -8,6 +8,7 @@
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/refresh_kernels.hpp"
 #include "nm_rule.cuh"
+#include "positions.cuh"
 #include "type_traits.cuh"
 
 namespace slope::gpu {
@@ -23,15 +24,16 @@ struct Tile {
   uint8_t state[kTile][kTile + 4];
 };
 
-// Column, within the tile, of kept value k (0..31) of a row whose index bytes start at `idx`.
-__device__ __forceinline__ int kept_column(const uint8_t* idx, int k) {
+// Column, within the tile starting at col0, of kept value k (0..31) of row `row`.
+__device__ __forceinline__ int kept_column(const Positions2to4& positions, int64_t row, int64_t col0, int64_t cols,
+                                           int k) {
   const int group = k / 2;
   const int shift = (group % 2) * 4 + (k % 2) * 2;
-  return group * 4 + ((idx[group / 2] >> shift) & 3);
+  return group * 4 + ((position_byte(positions, row, col0 / 8 + group / 2, cols) >> shift) & 3);
 }
 
 template <typename T>
-__device__ void load_tile(Tile& tile, const T* kept, const uint8_t* indices, const uint8_t* flags, int64_t rows,
+__device__ void load_tile(Tile& tile, const T* kept, Positions2to4 positions, const uint8_t* flags, int64_t rows,
                           int64_t cols, int64_t row0, int64_t col0) {
   for (int i = threadIdx.x; i < kTile * kTile; i += kThreads) {
     tile.val[i / kTile][i % kTile] = 0.0f;
@@ -44,7 +46,7 @@ __device__ void load_tile(Tile& tile, const T* kept, const uint8_t* indices, con
     const int64_t gr = row0 + r;
     if (gr >= rows || col0 + 4 * (k / 2) >= cols) continue;
     const int64_t q = gr * half + col0 / 2 + k;  // kept value index in W's compressed order
-    const int c = kept_column(indices + (gr * cols + col0) / 8, k);
+    const int c = kept_column(positions, gr, col0, cols, k);
     tile.val[r][c] = kept ? to_float(kept[q]) : 1.0f;
     tile.state[r][c] = kInMask | (flags && ((flags[q / 8] >> (q % 8)) & 1) ? kFlagged : 0);
   }
@@ -70,11 +72,11 @@ __device__ __forceinline__ float transpose_value(const Tile& tile, int c, int g,
 }
 
 template <typename T>
-__global__ void ColumnMaskFlagsKernel(const T* kept, const uint8_t* indices, uint8_t* flags, int64_t rows,
+__global__ void ColumnMaskFlagsKernel(const T* kept, Positions2to4 positions, uint8_t* flags, int64_t rows,
                                       int64_t cols) {
   __shared__ Tile tile;
   const int64_t row0 = int64_t{blockIdx.y} * kTile, col0 = int64_t{blockIdx.x} * kTile;
-  load_tile(tile, kept, indices, nullptr, rows, cols, row0, col0);
+  load_tile(tile, kept, positions, nullptr, rows, cols, row0, col0);
   for (int item = threadIdx.x; item < kTile * kTile / 4; item += kThreads) {
     const int c = item / (kTile / 4), g = item % (kTile / 4);
     float mag[4];
@@ -91,22 +93,21 @@ __global__ void ColumnMaskFlagsKernel(const T* kept, const uint8_t* indices, uin
     const int r = item / (kTile / 16), b = item % (kTile / 16);
     const int64_t gr = row0 + r;
     if (gr >= rows || col0 + 16 * b >= cols) continue;
-    const uint8_t* idx = indices + (gr * cols + col0) / 8;
     uint8_t byte = 0;
     for (int j = 0; j < 8; ++j) {
       const int k = 8 * b + j;
-      if (tile.state[r][kept_column(idx, k)] & kFlagged) byte |= static_cast<uint8_t>(1u << j);
+      if (tile.state[r][kept_column(positions, gr, col0, cols, k)] & kFlagged) byte |= static_cast<uint8_t>(1u << j);
     }
     flags[(gr * half + col0 / 2) / 8 + b] = byte;
   }
 }
 
 template <typename T>
-__global__ void TransposeFromKeptKernel(const T* kept, const uint8_t* indices, const uint8_t* flags, T* t_dense,
+__global__ void TransposeFromKeptKernel(const T* kept, Positions2to4 positions, const uint8_t* flags, T* t_dense,
                                         int64_t rows, int64_t cols) {
   __shared__ Tile tile;
   const int64_t row0 = int64_t{blockIdx.y} * kTile, col0 = int64_t{blockIdx.x} * kTile;
-  load_tile(tile, kept, indices, flags, rows, cols, row0, col0);
+  load_tile(tile, kept, positions, flags, rows, cols, row0, col0);
   for (int item = threadIdx.x; item < kTile * kTile / 4; item += kThreads) {
     const int c = item / (kTile / 4), g = item % (kTile / 4);
     const int64_t gc = col0 + c, gr = row0 + 4 * g;
@@ -125,11 +126,11 @@ __global__ void TransposeFromKeptKernel(const T* kept, const uint8_t* indices, c
 }
 
 template <typename T>
-__global__ void RefreshTransposeValuesKernel(const T* kept, const uint8_t* indices, const uint8_t* flags,
+__global__ void RefreshTransposeValuesKernel(const T* kept, Positions2to4 positions, const uint8_t* flags,
                                              TransposeParts parts, int64_t rows, int64_t cols) {
   __shared__ Tile tile;
   const int64_t row0 = int64_t{blockIdx.y} * kTile, col0 = int64_t{blockIdx.x} * kTile;
-  load_tile(tile, kept, indices, flags, rows, cols, row0, col0);
+  load_tile(tile, kept, positions, flags, rows, cols, row0, col0);
   const int64_t half = rows / 2;  // kept values per row of T
   for (int item = threadIdx.x; item < kTile * kTile / 4; item += kThreads) {
     const int c = item / (kTile / 4), g = item % (kTile / 4);
@@ -150,7 +151,7 @@ __global__ void RefreshTransposeValuesKernel(const T* kept, const uint8_t* indic
 
 // One thread per index byte: 4 kept values in, 8 dense elements out.
 template <typename T>
-__global__ void ScatterKept2to4Kernel(const T* kept, const uint8_t* indices, T* dense, int64_t chunks) {
+__global__ void ScatterKept2to4Kernel(const T* kept, Positions2to4 positions, T* dense, int64_t chunks, int64_t cols) {
   const int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (c >= chunks) return;
   union {
@@ -164,7 +165,7 @@ __global__ void ScatterKept2to4Kernel(const T* kept, const uint8_t* indices, T* 
   if (kept) in.raw = reinterpret_cast<const uint2*>(kept)[c];
 #pragma unroll
   for (int j = 0; j < 8; ++j) out.v[j] = from_float<T>(0.0f);
-  const uint8_t idx = indices[c];
+  const uint8_t idx = position_byte(positions, c / (cols / 8), c % (cols / 8), cols);
 #pragma unroll
   for (int j = 0; j < 4; ++j) out.v[(j / 2) * 4 + ((idx >> (2 * j)) & 3)] = kept ? in.v[j] : from_float<T>(1.0f);
   reinterpret_cast<uint4*>(dense)[c] = out.raw;
@@ -182,30 +183,30 @@ dim3 tile_grid(int64_t rows, int64_t cols) {
 
 }  // namespace
 
-void column_mask_flags(const void* w_kept, const uint8_t* w_indices, uint8_t* flags, int64_t rows, int64_t cols,
+void column_mask_flags(const void* w_kept, Positions2to4 w_positions, uint8_t* flags, int64_t rows, int64_t cols,
                        DType dtype, cudaStream_t stream) {
   check_shape("column_mask_flags", rows, cols);
   require(w_kept != nullptr, "column_mask_flags: needs W's kept values");
   dispatch_16bit(dtype, [&](auto tag) {
     using T = decltype(tag);
-    ColumnMaskFlagsKernel<T><<<tile_grid(rows, cols), kThreads, 0, stream>>>(static_cast<const T*>(w_kept), w_indices,
-                                                                            flags, rows, cols);
+    ColumnMaskFlagsKernel<T><<<tile_grid(rows, cols), kThreads, 0, stream>>>(static_cast<const T*>(w_kept),
+                                                                            w_positions, flags, rows, cols);
   });
   SLOPE_CHECK_LAUNCH("ColumnMaskFlagsKernel");
 }
 
-void transpose_from_kept(const void* w_kept, const uint8_t* w_indices, const uint8_t* flags, void* t_dense,
+void transpose_from_kept(const void* w_kept, Positions2to4 w_positions, const uint8_t* flags, void* t_dense,
                          int64_t rows, int64_t cols, DType dtype, cudaStream_t stream) {
   check_shape("transpose_from_kept", rows, cols);
   dispatch_16bit(dtype, [&](auto tag) {
     using T = decltype(tag);
     TransposeFromKeptKernel<T><<<tile_grid(rows, cols), kThreads, 0, stream>>>(
-        static_cast<const T*>(w_kept), w_indices, flags, static_cast<T*>(t_dense), rows, cols);
+        static_cast<const T*>(w_kept), w_positions, flags, static_cast<T*>(t_dense), rows, cols);
   });
   SLOPE_CHECK_LAUNCH("TransposeFromKeptKernel");
 }
 
-void refresh_transpose_values(const void* w_kept, const uint8_t* w_indices, const uint8_t* flags,
+void refresh_transpose_values(const void* w_kept, Positions2to4 w_positions, const uint8_t* flags,
                               const TransposeParts& parts, int64_t rows, int64_t cols, DType dtype,
                               cudaStream_t stream) {
   check_shape("refresh_transpose_values", rows, cols);
@@ -214,12 +215,12 @@ void refresh_transpose_values(const void* w_kept, const uint8_t* w_indices, cons
   dispatch_16bit(dtype, [&](auto tag) {
     using T = decltype(tag);
     RefreshTransposeValuesKernel<T><<<tile_grid(rows, cols), kThreads, 0, stream>>>(
-        static_cast<const T*>(w_kept), w_indices, flags, parts, rows, cols);
+        static_cast<const T*>(w_kept), w_positions, flags, parts, rows, cols);
   });
   SLOPE_CHECK_LAUNCH("RefreshTransposeValuesKernel");
 }
 
-void scatter_kept_2to4(const void* kept, const uint8_t* indices, void* dense, int64_t rows, int64_t cols,
+void scatter_kept_2to4(const void* kept, Positions2to4 positions, void* dense, int64_t rows, int64_t cols,
                        DType dtype, cudaStream_t stream) {
   require(rows > 0 && cols > 0 && cols % 8 == 0,
           "scatter_kept_2to4: columns (" + std::to_string(cols) + ") must be a positive multiple of 8");
@@ -227,7 +228,7 @@ void scatter_kept_2to4(const void* kept, const uint8_t* indices, void* dense, in
   dispatch_16bit(dtype, [&](auto tag) {
     using T = decltype(tag);
     ScatterKept2to4Kernel<T><<<static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream>>>(
-        static_cast<const T*>(kept), indices, static_cast<T*>(dense), chunks);
+        static_cast<const T*>(kept), positions, static_cast<T*>(dense), chunks, cols);
   });
   SLOPE_CHECK_LAUNCH("ScatterKept2to4Kernel");
 }

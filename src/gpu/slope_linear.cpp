@@ -14,10 +14,6 @@ void* TrainingWorkspace::grad_scratch(int64_t elements) {
   return scratch_.get();
 }
 
-uint8_t* TrainingWorkspace::positions_scratch(int64_t elements) {
-  positions_.reserve(static_cast<size_t>(elements) / 8);
-  return positions_.as<uint8_t>();
-}
 
 SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec& spec, cudaStream_t stream)
     : ws_(workspace), spec_(spec) {
@@ -47,15 +43,12 @@ SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec&
   // Only the in-place path compresses W from probes alone, whose metadata is exactly slope's
   // positions; the fallback compresses the values, where a kept zero could move its slot.
   positions_in_metadata_ = in_place_ && w_layout.metadata_holds_positions;
-  if (positions_in_metadata_) workspace.positions_scratch(n);
-  else indices_.reserve(n / 8);
+  if (!positions_in_metadata_) indices_.reserve(n / 8);
 }
 
-const uint8_t* SlopeLinear::positions(cudaStream_t stream) const {
+Positions2to4 SlopeLinear::positions() const {
   if (!positions_in_metadata_) return indices_.as<uint8_t>();
-  uint8_t* out = ws_.positions_scratch(spec_.d_out * spec_.d_in);
-  decode_sparselt_positions(w_->part(0).data(), out, spec_.d_out, spec_.d_in, spec_.dtype, stream);
-  return out;
+  return Positions2to4::in_compressed(w_->part(0).data(), spec_.d_out, spec_.d_in);
 }
 
 void* SlopeLinear::kept_values() { return in_place_ ? w_->part(0).data() : values_.get(); }
@@ -78,8 +71,9 @@ void SlopeLinear::init_weights(const void* w, const void* bias, cudaStream_t str
   DeviceBuffer w_r(n * 2);
   void* scratch = ws_.grad_scratch(n);
   // The positions the pruning finds: into the layer's own copy, or (until W's metadata holds
-  // them) the workspace's scratch.
-  uint8_t* pruned_positions = positions_in_metadata_ ? ws_.positions_scratch(n) : indices_.as<uint8_t>();
+  // them) a buffer that lives as long as w_r.
+  DeviceBuffer transient_positions(positions_in_metadata_ ? n / 8 : 0);
+  uint8_t* pruned_positions = positions_in_metadata_ ? transient_positions.as<uint8_t>() : indices_.as<uint8_t>();
   prune_rows_2to4(w, w_r.get(), pruned_positions, spec_.d_out, spec_.d_in, spec_.dtype, stream);
   if (in_place_) {
     // W's metadata from a probe with ones on slope's kept positions, then the real values.
@@ -100,14 +94,14 @@ void SlopeLinear::rebuild_transpose(cudaStream_t stream) {
   // In place: a probe (ones on T's slots) gives T its metadata and refresh writes the values.
   // The fallback compresses T with its values.
   void* scratch = ws_.grad_scratch(spec_.d_out * spec_.d_in);
-  transpose_from_kept(in_place_ ? nullptr : kept_values(), positions(stream), flags_.as<uint8_t>(), scratch,
+  transpose_from_kept(in_place_ ? nullptr : kept_values(), positions(), flags_.as<uint8_t>(), scratch,
                       spec_.d_out, spec_.d_in, spec_.dtype, stream);
   t_->set_weight(scratch, stream);
   if (in_place_) refresh(stream);
 }
 
 void SlopeLinear::change_column_mask(cudaStream_t stream) {
-  column_mask_flags(kept_values(), positions(stream), flags_.as<uint8_t>(), spec_.d_out, spec_.d_in, spec_.dtype,
+  column_mask_flags(kept_values(), positions(), flags_.as<uint8_t>(), spec_.d_out, spec_.d_in, spec_.dtype,
                     stream);
   rebuild_transpose(stream);
 }
@@ -117,7 +111,7 @@ void SlopeLinear::refresh(cudaStream_t stream) {
     refresh_by_recompress(stream);
     return;
   }
-  refresh_transpose_values(kept_values(), positions(stream), flags_.as<uint8_t>(), t_parts_,
+  refresh_transpose_values(kept_values(), positions(), flags_.as<uint8_t>(), t_parts_,
                            spec_.d_out, spec_.d_in, spec_.dtype, stream);
 }
 
@@ -135,7 +129,7 @@ void SlopeLinear::refresh_by_recompress(cudaStream_t stream) {
     }
     w_target = baseline_w_.get();
   }
-  const uint8_t* w_positions = positions(stream);
+  const Positions2to4 w_positions = positions();
   scatter_kept_2to4(kept_values(), w_positions, scratch, spec_.d_out, spec_.d_in, spec_.dtype, stream);
   w_target->compress(scratch, stream);
   transpose_from_kept(kept_values(), w_positions, flags_.as<uint8_t>(), scratch, spec_.d_out, spec_.d_in,
@@ -160,7 +154,7 @@ void SlopeLinear::grad_input(const void* dy, void* dx, cudaStream_t stream) cons
 void SlopeLinear::grad_weight(const void* x, const void* dy, bool accumulate, cudaStream_t stream) {
   void* scratch = ws_.grad_scratch(spec_.d_out * spec_.d_in);
   dw_->run(x, dy, scratch, stream);
-  gather_kept_2to4(scratch, positions(stream), grad_.get(), spec_.d_out, spec_.d_in, accumulate, spec_.dtype,
+  gather_kept_2to4(scratch, positions(), grad_.get(), spec_.d_out, spec_.d_in, accumulate, spec_.dtype,
                    stream);
   if (spec_.bias) row_sums(dy, bias_grad_.get(), spec_.d_out, spec_.tokens, accumulate, spec_.dtype, stream);
 }
@@ -189,7 +183,7 @@ void SlopeLinear::enable_adapter(int64_t rank, uint64_t seed, float scale, cudaS
 }
 
 void SlopeLinear::dense_weight(void* out, cudaStream_t stream) const {
-  scatter_kept_2to4(kept_values(), positions(stream), out, spec_.d_out, spec_.d_in, spec_.dtype, stream);
+  scatter_kept_2to4(kept_values(), positions(), out, spec_.d_out, spec_.d_in, spec_.dtype, stream);
 }
 
 void SlopeLinear::export_to(SparseInferenceLinear& out, cudaStream_t stream) {
@@ -218,10 +212,8 @@ size_t SlopeLinear::state_bytes() const {
 double SlopeLinear::refresh_bytes() const {
   const double n = static_cast<double>(spec_.d_out) * static_cast<double>(spec_.d_in);
   const double element = 2.0;
-  // W's positions: read, or first read from the metadata and written to the scratch as well.
-  const double positions = (positions_in_metadata_ ? 3.0 : 1.0) * n / 8;
   return n / 2 * element   // W's kept values read
-         + positions
+         + n / 8           // W's positions (in W's metadata, or the layer's own)
          + n / 16          // column-mask flags
          + n / 2 * element;  // T's values written
 }

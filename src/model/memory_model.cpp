@@ -71,17 +71,16 @@ void slope_exact(MemoryBreakdown& b, const TensorSpec& t, bool pruned, Mode mode
   b.parts["weights"] += t.count * compressed(t.rows, t.cols);
   if (mode == Mode::kInference) return;
   b.parts["weights"] += t.count * compressed(t.cols, t.rows);  // W^{R,C} stored transposed
-  // W's 2:4 positions are not stored twice: W's compressed metadata holds them, and a layer
-  // reads them back into the shared scratch below just before a kernel needs them (checked
-  // on the GPU at start-up; where the check fails a layer keeps e / 8 bytes of its own).
+  // W's 2:4 positions are not stored twice: W's compressed metadata holds them, and the
+  // kernels read them there (checked on the GPU at start-up; where the check fails a layer
+  // keeps e / 8 bytes of its own).
   // W^{R,C}'s column mask, fixed between mask changes: one flag bit per kept value of W.
   // It lets the optimizer refresh W^{R,C} from W's values without a compression.
   b.parts["masks"] += e / 16;
   b.parts["gradients"] += kHalf * e / 2;                        // kept elements only
   b.parts["optimizer"] += kMoments * e / 2;
-  // One dense fp16 gradient and one set of 2:4 positions of the largest pruned linear,
-  // reused by every layer.
-  b.parts["scratch"] = std::max(b.parts["scratch"], kHalf * t.rows * t.cols + t.rows * t.cols / 8);
+  // One dense fp16 gradient of the largest pruned linear, reused by every layer.
+  b.parts["scratch"] = std::max(b.parts["scratch"], kHalf * t.rows * t.cols);
 }
 
 void fst(MemoryBreakdown& b, const TensorSpec& t, Mode mode, Protocol protocol) {

@@ -40,12 +40,11 @@ TEST(MemoryModel, HandComputedTinyModel) {
   EXPECT_EQ(bytes(Method::kDense, Mode::kTraining, 0, Protocol::kExact), 1140480);
   // 81920 linear elements at 9/16 of 2 bytes; 13120 other elements at 2 bytes.
   EXPECT_EQ(bytes(Method::kSlope, Mode::kInference, 0, Protocol::kExact), 92160 + 26240);
-  // W and W^{R,C}: 2 x 92160; column-mask flags 81920 / 16; kept-half gradient 81920 and
-  // moments 327680; scratch 128x64x2 for the dense gradient and 128x64/8 for W's positions
-  // (read back from the metadata, not stored per layer); the other tensors at 12 bytes per
-  // element.
+  // W and W^{R,C}: 2 x 92160 (W's positions live in W's metadata, no copy); column-mask flags
+  // 81920 / 16; kept-half gradient 81920 and moments 327680; scratch 128x64x2; the other
+  // tensors at 12 bytes per element.
   EXPECT_EQ(bytes(Method::kSlope, Mode::kTraining, 0, Protocol::kExact),
-            184320 + 5120 + 81920 + 327680 + 16384 + 1024 + 13120 * 12);
+            184320 + 5120 + 81920 + 327680 + 16384 + 13120 * 12);
   // Rank 16 adapters, merged: 16 extra compressed rows (18 bytes per input column) plus a
   // dense 16 x d_out R, summed over the seven linears of both layers.
   EXPECT_EQ(bytes(Method::kSlope, Mode::kInference, 0.25, Protocol::kExact), 118400 + 55296);

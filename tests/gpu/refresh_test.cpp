@@ -99,8 +99,8 @@ TEST_P(RefreshKernels, CuSparseLtBufferStartsWithTheKeptValues) {
 }
 
 // W's positions read back from cuSPARSELt's metadata: by the GPU decoder and by its CPU
-// reference (core/sparselt_metadata.hpp), against the positions the pruning chose; shapes off
-// whole metadata tiles (64 x 32) included.
+// reference (core/sparselt_metadata.hpp), against the positions the pruning chose, and by the
+// kernels that use them in place; shapes off whole metadata tiles (64 x 32) included.
 TEST_P(RefreshKernels, CuSparseLtMetadataHoldsThePositions) {
   const DType dtype = GetParam();
   gpu::SparseLtContext ctx;
@@ -120,6 +120,17 @@ TEST_P(RefreshKernels, CuSparseLtMetadataHoldsThePositions) {
     const std::vector<uint8_t> buffer = gpu::download_bytes(c.data(), c.bytes(), stream_);
     ASSERT_GE(static_cast<int64_t>(buffer.size()), sparselt_metadata_offset(m, k, 2) + sparselt_metadata_bytes(m, k));
     EXPECT_EQ(positions_from_sparselt_metadata(buffer.data() + sparselt_metadata_offset(m, k, 2), m, k), want);
+    // The kernels read the metadata in place: the same kept gradient and the same dense W as
+    // from the pruning's own positions.
+    const gpu::Positions2to4 own = pruned_idx.as<uint8_t>(), in_metadata = gpu::Positions2to4::in_compressed(c.data(), m, k);
+    gpu::DeviceBuffer grad = gpu::upload(random_matrix(m, k, 60 + k, dtype), dtype, stream_);
+    gpu::DeviceBuffer kept_own(n), kept_meta(n), dense_own(n * 2), dense_meta(n * 2);
+    gpu::gather_kept_2to4(grad.get(), own, kept_own.get(), m, k, false, dtype, stream_);
+    gpu::gather_kept_2to4(grad.get(), in_metadata, kept_meta.get(), m, k, false, dtype, stream_);
+    EXPECT_EQ(gpu::download_bytes(kept_meta.get(), n, stream_), gpu::download_bytes(kept_own.get(), n, stream_));
+    gpu::scatter_kept_2to4(kept_own.get(), own, dense_own.get(), m, k, dtype, stream_);
+    gpu::scatter_kept_2to4(kept_own.get(), in_metadata, dense_meta.get(), m, k, dtype, stream_);
+    EXPECT_EQ(gpu::download_bytes(dense_meta.get(), n * 2, stream_), gpu::download_bytes(dense_own.get(), n * 2, stream_));
   }
 }
 
@@ -163,7 +174,7 @@ TEST_P(LayerRefresh, InPlaceRefreshAndMaskChangeMatchTheCpu) {
   layer.init_weights(dw.get(), nullptr, stream_);
   ASSERT_TRUE(layer.values_in_place());
   // No copy of W's positions: every use below (refresh, mask change, the baseline) reads them
-  // back from W's metadata, kept values that turn exactly zero included.
+  // in W's metadata, kept values that turn exactly zero included.
   EXPECT_TRUE(layer.positions_in_metadata());
   EXPECT_EQ(gpu::download_bytes(layer.column_flags(), s.d_out * s.d_in / 16, stream_), expected_flags(ref.weights()));
 

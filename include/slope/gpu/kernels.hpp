@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "slope/core/dtype.hpp"
+#include "slope/gpu/positions.hpp"
 
 namespace slope::gpu {
 
@@ -41,10 +42,10 @@ void double_prune_transpose(const void* w_r, void* t_out, int64_t rows, int64_t 
                             cudaStream_t stream);
 
 // The weight gradient on W's kept elements only: from a dense rows x cols gradient and W's
-// 2:4 indices (prune_rows_2to4's format), writes the kept values in the order of W's
-// compressed values (row-major), rows x cols / 2 elements; adds to `kept` when accumulate
-// (sum in fp32, stored 16-bit).
-void gather_kept_2to4(const void* dense, const uint8_t* indices, void* kept, int64_t rows, int64_t cols,
+// 2:4 positions (positions.hpp), writes the kept values in the order of W's compressed values
+// (row-major), rows x cols / 2 elements; adds to `kept` when accumulate (sum in fp32, stored
+// 16-bit).
+void gather_kept_2to4(const void* dense, Positions2to4 positions, void* kept, int64_t rows, int64_t cols,
                       bool accumulate, DType dtype, cudaStream_t stream);
 
 // Bias gradient: the sum of each row of a rows x cols 16-bit matrix (dY^T: features x

@@ -14,8 +14,8 @@
 // (refresh()), using W's 2:4 positions and one column-mask flag bit per kept value
 // (refresh_kernels.hpp). Both compressed buffers get their metadata from probe matrices (ones
 // on exactly the slots slope tracks), so a kept value that is exactly zero never moves, and
-// W's metadata then holds W's positions: they are read back from it where they are needed
-// (positions(); checked at start-up too) instead of being stored a second time.
+// W's metadata then holds W's positions: the kernels read them there (positions.hpp; checked
+// at start-up too) instead of from a second copy.
 // If the layout check fails, the layer keeps its kept values in a buffer of its own and
 // compresses W and T from dense after each step (the fallback, also the benchmark baseline);
 // if only the metadata check fails, it keeps its own copy of W's positions.
@@ -55,16 +55,13 @@ class TrainingWorkspace {
   // Scratch for one dense d_out x d_in 16-bit matrix (the weight gradient, or a matrix on its
   // way to compression), grown to the largest layer's need.
   void* grad_scratch(int64_t elements);
-  // Scratch for one d_out x d_in matrix's 2:4 positions (elements / 8 bytes), read back from
-  // a layer's metadata just before a kernel uses them; grown to the largest layer's need.
-  uint8_t* positions_scratch(int64_t elements);
-  size_t scratch_bytes() const { return scratch_.bytes() + positions_.bytes(); }
+  size_t scratch_bytes() const { return scratch_.bytes(); }
 
  private:
   SparseEngine& engine_;
   DenseGemmCache& dense_;
   DenseGemmCache side_dense_;
-  DeviceBuffer scratch_, positions_;
+  DeviceBuffer scratch_;
 };
 
 struct TrainingLinearSpec {
@@ -133,16 +130,15 @@ class SlopeLinear {
   // where it keeps them, column flags, gradients, bias and its gradient, adapter), not the
   // shared scratch or plans.
   size_t state_bytes() const;
-  // Bytes refresh() moves in the in-place path: W's kept values, positions (read back from
-  // the metadata first, where they live there) and flags read, T's values written.
+  // Bytes refresh() moves in the in-place path: W's kept values, positions and flags read,
+  // T's values written.
   double refresh_bytes() const;
 
  private:
   void rebuild_transpose(cudaStream_t stream);
   TransposeParts transpose_parts() const;
-  // W's positions in prune_rows_2to4's format: the layer's own copy, or the workspace's
-  // positions scratch filled from W's metadata on `stream` (valid until the next layer's call).
-  const uint8_t* positions(cudaStream_t stream) const;
+  // Where the kernels read W's positions: W's metadata, or the layer's own copy.
+  Positions2to4 positions() const;
 
   TrainingWorkspace& ws_;
   TrainingLinearSpec spec_;
