@@ -18,18 +18,20 @@ constexpr int kTile = 64;
 constexpr int kThreads = 256;
 constexpr uint8_t kInMask = 1, kFlagged = 2;
 
-// A 64 x 64 tile of W^R: values (zeros off W's mask) and per element kInMask | kFlagged.
+// A 64 x 64 tile of W^R: values (zeros off W's mask), per element kInMask | kFlagged, and the
+// tile's 2:4 position bytes (8 per row), read once per tile: from W's metadata each byte takes
+// an address computation and two scattered loads.
 struct Tile {
   float val[kTile][kTile + 1];
   uint8_t state[kTile][kTile + 4];
+  uint8_t positions[kTile][kTile / 8];
 };
 
-// Column, within the tile starting at col0, of kept value k (0..31) of row `row`.
-__device__ __forceinline__ int kept_column(const Positions2to4& positions, int64_t row, int64_t col0, int64_t cols,
-                                           int k) {
+// Column, within the tile, of kept value k (0..31) of tile row r.
+__device__ __forceinline__ int kept_column(const Tile& tile, int r, int k) {
   const int group = k / 2;
   const int shift = (group % 2) * 4 + (k % 2) * 2;
-  return group * 4 + ((position_byte(positions, row, col0 / 8 + group / 2, cols) >> shift) & 3);
+  return group * 4 + ((tile.positions[r][group / 2] >> shift) & 3);
 }
 
 template <typename T>
@@ -39,6 +41,11 @@ __device__ void load_tile(Tile& tile, const T* kept, Positions2to4 positions, co
     tile.val[i / kTile][i % kTile] = 0.0f;
     tile.state[i / kTile][i % kTile] = 0;
   }
+  for (int i = threadIdx.x; i < kTile * (kTile / 8); i += kThreads) {
+    const int r = i / (kTile / 8), p = i % (kTile / 8);
+    if (row0 + r < rows && col0 + 8 * p < cols)
+      tile.positions[r][p] = position_byte(positions, row0 + r, col0 / 8 + p, cols);
+  }
   __syncthreads();
   const int64_t half = cols / 2;
   for (int i = threadIdx.x; i < kTile * kTile / 2; i += kThreads) {
@@ -46,7 +53,7 @@ __device__ void load_tile(Tile& tile, const T* kept, Positions2to4 positions, co
     const int64_t gr = row0 + r;
     if (gr >= rows || col0 + 4 * (k / 2) >= cols) continue;
     const int64_t q = gr * half + col0 / 2 + k;  // kept value index in W's compressed order
-    const int c = kept_column(positions, gr, col0, cols, k);
+    const int c = kept_column(tile, r, k);
     tile.val[r][c] = kept ? to_float(kept[q]) : 1.0f;
     tile.state[r][c] = kInMask | (flags && ((flags[q / 8] >> (q % 8)) & 1) ? kFlagged : 0);
   }
@@ -96,7 +103,7 @@ __global__ void ColumnMaskFlagsKernel(const T* kept, Positions2to4 positions, ui
     uint8_t byte = 0;
     for (int j = 0; j < 8; ++j) {
       const int k = 8 * b + j;
-      if (tile.state[r][kept_column(positions, gr, col0, cols, k)] & kFlagged) byte |= static_cast<uint8_t>(1u << j);
+      if (tile.state[r][kept_column(tile, r, k)] & kFlagged) byte |= static_cast<uint8_t>(1u << j);
     }
     flags[(gr * half + col0 / 2) / 8 + b] = byte;
   }
