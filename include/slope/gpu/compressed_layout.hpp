@@ -15,7 +15,7 @@
 namespace slope::gpu {
 
 struct CompressedLayoutFacts {
-  bool values_lead = false;           // the head of the buffer is the kept values
+  bool values_lead = false;               // the head of the buffer is the kept values
   bool metadata_holds_positions = false;  // decode_sparselt_positions reads back the kept positions
 };
 

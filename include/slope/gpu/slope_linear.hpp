@@ -142,6 +142,7 @@ class SlopeLinear {
 
   TrainingWorkspace& ws_;
   TrainingLinearSpec spec_;
+  // indices_: W's positions (prune_rows_2to4's format), held only where the metadata check failed.
   DeviceBuffer bias_, bias_grad_, indices_, flags_, grad_;
   DeviceBuffer values_;  // the fallback's kept values (empty when they live in W's buffer)
   bool in_place_ = true;
