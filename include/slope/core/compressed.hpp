@@ -1,7 +1,7 @@
 // Reference N:M compressed layout: per row, the kept values in order, plus for each kept
 // value its position (0..M-1) inside its group. cuSPARSELt's fp16/bf16 buffer begins with
-// the same values in the same row-major order (its metadata encoding is private); the GPU
-// tests check that claim against this reference.
+// the same values in the same row-major order (its metadata, undocumented, is laid out as
+// sparselt_metadata.hpp describes); the GPU tests check both claims.
 #pragma once
 
 #include <cstdint>
