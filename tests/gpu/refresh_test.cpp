@@ -131,6 +131,28 @@ TEST_P(RefreshKernels, CuSparseLtMetadataHoldsThePositions) {
     gpu::scatter_kept_2to4(kept_own.get(), own, dense_own.get(), m, k, dtype, stream_);
     gpu::scatter_kept_2to4(kept_own.get(), in_metadata, dense_meta.get(), m, k, dtype, stream_);
     EXPECT_EQ(gpu::download_bytes(dense_meta.get(), n * 2, stream_), gpu::download_bytes(dense_own.get(), n * 2, stream_));
+    // The refresh kernels, which take a tile's metadata whole (one metadata tile in the last
+    // column block of 80 x 208 and 48 x 1024's rows inside one padded tile).
+    gpu::DeviceBuffer flags_own(n / 16), flags_meta(n / 16), t_own(n / 2 * 2), t_meta(n / 2 * 2);
+    gpu::column_mask_flags(kept_own.get(), own, flags_own.as<uint8_t>(), m, k, dtype, stream_);
+    gpu::column_mask_flags(kept_own.get(), in_metadata, flags_meta.as<uint8_t>(), m, k, dtype, stream_);
+    const std::vector<uint8_t> flags = gpu::download_bytes(flags_own.get(), n / 16, stream_);
+    EXPECT_EQ(gpu::download_bytes(flags_meta.get(), n / 16, stream_), flags);
+    EXPECT_NE(std::count(flags.begin(), flags.end(), uint8_t{0}), static_cast<std::ptrdiff_t>(flags.size()));
+    gpu::transpose_from_kept(kept_own.get(), own, flags_own.as<uint8_t>(), dense_own.get(), m, k, dtype, stream_);
+    gpu::transpose_from_kept(kept_own.get(), in_metadata, flags_own.as<uint8_t>(), dense_meta.get(), m, k, dtype,
+                             stream_);
+    EXPECT_EQ(gpu::download_bytes(dense_meta.get(), n * 2, stream_), gpu::download_bytes(dense_own.get(), n * 2, stream_));
+    gpu::TransposeParts whole;
+    whole.count = 1;
+    whole.rows_per_part = k;
+    gpu::poison(t_own.get(), n / 2, stream_);
+    gpu::poison(t_meta.get(), n / 2, stream_);
+    whole.values[0] = t_own.get();
+    gpu::refresh_transpose_values(kept_own.get(), own, flags_own.as<uint8_t>(), whole, m, k, dtype, stream_);
+    whole.values[0] = t_meta.get();
+    gpu::refresh_transpose_values(kept_own.get(), in_metadata, flags_own.as<uint8_t>(), whole, m, k, dtype, stream_);
+    EXPECT_EQ(gpu::download_bytes(t_meta.get(), n, stream_), gpu::download_bytes(t_own.get(), n, stream_));
   }
 }
 
