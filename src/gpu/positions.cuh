@@ -8,18 +8,12 @@ namespace slope::gpu {
 
 // slope's index byte for groups 2 pair and 2 pair + 1 of row `row` (cols columns): low half
 // the first group's code, high half the second's.
-// `metadata` holds the codes of a matrix of `cols` columns in cuSPARSELt's order.
-__device__ __forceinline__ uint8_t position_byte_in_metadata(const uint8_t* metadata, int64_t row, int64_t pair,
-                                                             int64_t cols) {
+__device__ __forceinline__ uint8_t position_byte(const Positions2to4& p, int64_t row, int64_t pair, int64_t cols) {
+  if (!p.sparselt_metadata) return p.data[row * (cols / 8) + pair];
   // Group 2 pair + 1 sits 4 codes (2 bytes) after group 2 pair, in the same half of its byte.
   const int64_t i = sparselt_metadata_code_index(row, 2 * pair, cols);
   const int shift = 4 * static_cast<int>(i % 2);
-  return static_cast<uint8_t>(((metadata[i / 2] >> shift) & 0xF) | (((metadata[i / 2 + 2] >> shift) & 0xF) << 4));
-}
-
-__device__ __forceinline__ uint8_t position_byte(const Positions2to4& p, int64_t row, int64_t pair, int64_t cols) {
-  if (!p.sparselt_metadata) return p.data[row * (cols / 8) + pair];
-  return position_byte_in_metadata(p.data, row, pair, cols);
+  return static_cast<uint8_t>(((p.data[i / 2] >> shift) & 0xF) | (((p.data[i / 2 + 2] >> shift) & 0xF) << 4));
 }
 
 }  // namespace slope::gpu

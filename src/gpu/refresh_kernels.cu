@@ -2,7 +2,6 @@
 // its kept values, 2:4 positions and column-mask flags into shared memory (coalesced reads along
 // W's rows), then walks the tile down its columns to produce T's groups (coalesced writes
 // along T's rows).
-#include <cstdint>
 #include <string>
 
 #include "slope/core/error.hpp"
@@ -20,37 +19,13 @@ constexpr int kThreads = 256;
 constexpr uint8_t kInMask = 1, kFlagged = 2;
 
 // A 64 x 64 tile of W^R: values (zeros off W's mask), per element kInMask | kFlagged, and the
-// tile's 2:4 position bytes (8 per row), read once per tile. From W's metadata the tile is one
-// or two whole metadata tiles (64 x 32, 256 bytes each; core/sparselt_metadata.hpp), adjacent
-// in memory: `metadata` takes them in 16-byte loads and the bytes are decoded from there,
-// instead of two scattered byte loads per position byte.
+// tile's 2:4 position bytes (8 per row), read once per tile: from W's metadata each byte takes
+// an address computation and two scattered loads.
 struct Tile {
   float val[kTile][kTile + 1];
   uint8_t state[kTile][kTile + 4];
   uint8_t positions[kTile][kTile / 8];
-  alignas(16) uint8_t metadata[2 * 256];
 };
-static_assert(kTile == 64, "a tile must cover whole metadata tiles: 64 rows, two tiles of 32 columns");
-
-__device__ void load_positions(Tile& tile, Positions2to4 positions, int64_t rows, int64_t cols, int64_t row0,
-                               int64_t col0) {
-  const bool staged = positions.sparselt_metadata && reinterpret_cast<uintptr_t>(positions.data) % 16 == 0;
-  if (staged) {
-    const int64_t tiles_per_row = (cols + 31) / 32;
-    const int64_t first = (row0 / 64) * tiles_per_row + col0 / 32;
-    const int pieces = static_cast<int>(min(int64_t{2}, tiles_per_row - col0 / 32)) * 256 / 16;
-    const uint4* src = reinterpret_cast<const uint4*>(positions.data + first * 256);
-    for (int i = threadIdx.x; i < pieces; i += kThreads) reinterpret_cast<uint4*>(tile.metadata)[i] = src[i];
-    __syncthreads();
-  }
-  for (int i = threadIdx.x; i < kTile * (kTile / 8); i += kThreads) {
-    const int r = i / (kTile / 8), p = i % (kTile / 8);
-    if (row0 + r >= rows || col0 + 8 * p >= cols) continue;
-    // In the staged tiles, row r and pair p sit where they would in a 64-column matrix.
-    tile.positions[r][p] = staged ? position_byte_in_metadata(tile.metadata, r, p, kTile)
-                                  : position_byte(positions, row0 + r, col0 / 8 + p, cols);
-  }
-}
 
 // Column, within the tile, of kept value k (0..31) of tile row r.
 __device__ __forceinline__ int kept_column(const Tile& tile, int r, int k) {
@@ -66,7 +41,11 @@ __device__ void load_tile(Tile& tile, const T* kept, Positions2to4 positions, co
     tile.val[i / kTile][i % kTile] = 0.0f;
     tile.state[i / kTile][i % kTile] = 0;
   }
-  load_positions(tile, positions, rows, cols, row0, col0);
+  for (int i = threadIdx.x; i < kTile * (kTile / 8); i += kThreads) {
+    const int r = i / (kTile / 8), p = i % (kTile / 8);
+    if (row0 + r < rows && col0 + 8 * p < cols)
+      tile.positions[r][p] = position_byte(positions, row0 + r, col0 / 8 + p, cols);
+  }
   __syncthreads();
   const int64_t half = cols / 2;
   for (int i = threadIdx.x; i < kTile * kTile / 2; i += kThreads) {
