@@ -3,11 +3,13 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "slope/core/sparselt_metadata.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/device_buffer.hpp"
 #include "slope/gpu/kernels.hpp"
+#include "slope/gpu/positions.hpp"
 #include "slope/gpu/refresh_kernels.hpp"
 
 namespace slope::gpu {
@@ -23,7 +25,7 @@ CompressedLayoutFacts compressed_layout_facts(const SparseLtContext& ctx, int64_
     if (const auto it = checked.find(key); it != checked.end()) return it->second;
   }
   const int64_t n = m * k;
-  DeviceBuffer dense(n * 2), kept(n), indices(n / 8), decoded(n / 8);
+  DeviceBuffer dense(n * 2), kept(n), indices(n / 8), gathered(n);
   // Random positions (from pruning random data), then nonzero values on exactly those.
   fill_uniform(dense.get(), n, 0x5eed, 1.0f, dtype, stream);
   prune_rows_2to4(dense.get(), dense.get(), indices.as<uint8_t>(), m, k, dtype, stream);
@@ -32,16 +34,18 @@ CompressedLayoutFacts compressed_layout_facts(const SparseLtContext& ctx, int64_
   CompressedWeight compressed(ctx, m, k, dtype);
   compressed.compress(dense.get(), stream);
   // Exact lengths: a DeviceBuffer rounds its size up to 256 bytes, and the tail is not written.
-  const auto value_bytes = static_cast<size_t>(n), position_bytes = static_cast<size_t>(n / 8);
+  const auto value_bytes = static_cast<size_t>(n);
+  const std::vector<uint8_t> kept_bytes = download_bytes(kept.get(), value_bytes, stream);
   CompressedLayoutFacts facts;
-  facts.values_lead =
-      download_bytes(kept.get(), value_bytes, stream) == download_bytes(compressed.data(), value_bytes, stream);
-  // The decoder reads whole tiles of metadata: only where the buffer holds them.
+  facts.values_lead = kept_bytes == download_bytes(compressed.data(), value_bytes, stream);
+  // The metadata holds the positions where a gather through it, as the kernels read it, picks
+  // the kept values back out of the dense matrix (nonzero there, zero elsewhere). The reader
+  // takes whole tiles of metadata: only where the buffer holds them.
   const auto metadata_end = static_cast<size_t>(sparselt_metadata_offset(m, k, 2) + sparselt_metadata_bytes(m, k));
   if (metadata_end <= compressed.bytes()) {
-    decode_sparselt_positions(compressed.data(), decoded.as<uint8_t>(), m, k, dtype, stream);
-    facts.metadata_holds_positions =
-        download_bytes(decoded.get(), position_bytes, stream) == download_bytes(indices.get(), position_bytes, stream);
+    gather_kept_2to4(dense.get(), Positions2to4::in_compressed(compressed.data(), m, k), gathered.get(), m, k, false,
+                     dtype, stream);
+    facts.metadata_holds_positions = download_bytes(gathered.get(), value_bytes, stream) == kept_bytes;
   }
   std::lock_guard<std::mutex> lock(mutex);
   checked[key] = facts;

@@ -16,13 +16,14 @@ namespace slope::gpu {
 
 struct CompressedLayoutFacts {
   bool values_lead = false;               // the head of the buffer is the kept values
-  bool metadata_holds_positions = false;  // decode_sparselt_positions reads back the kept positions
+  bool metadata_holds_positions = false;  // a gather through its metadata picks out the kept values
 };
 
 // Compresses a random 2:4 m x k matrix without zeros among its kept values (through a
-// standalone descriptor, as layers compress W) and compares the buffer with the kept values
-// and positions. Remembered per (cuSPARSELt version, GPU, shape, dtype) for the life of the
-// process. Synchronises `stream`.
+// standalone descriptor, as layers compress W) and compares with those kept values the
+// buffer's head and what a gather through its metadata picks out of the matrix. Remembered
+// per (cuSPARSELt version, GPU, shape, dtype) for the life of the process. Synchronises
+// `stream`.
 CompressedLayoutFacts compressed_layout_facts(const SparseLtContext& ctx, int64_t m, int64_t k, DType dtype,
                                               cudaStream_t stream);
 

@@ -29,12 +29,6 @@ double relative_error_device(const void* a, const void* b, int64_t count, DType 
 void prune_rows_2to4(const void* in, void* out, uint8_t* indices, int64_t rows, int64_t cols, DType dtype,
                      cudaStream_t stream);
 
-// W's kept positions in prune_rows_2to4's format (rows * cols / 8 bytes) read back from the
-// metadata of W's cuSPARSELt-compressed buffer (`compressed`, rows x cols, 16-bit), laid out
-// as core/sparselt_metadata.hpp describes; only for a layout compressed_layout_facts confirmed.
-void decode_sparselt_positions(const void* compressed, uint8_t* indices, int64_t rows, int64_t cols, DType dtype,
-                               cudaStream_t stream);
-
 // SLoPe's second pruning: from W^R (rows x cols, row-wise 2:4) builds T = (W^{R,C})^T
 // (cols x rows): W^R pruned 2:4 down its columns, then transposed, so that T is row-wise 2:4
 // and the input gradient dX = dY W^{R,C} = dY T^T runs on sparse tensor cores.
