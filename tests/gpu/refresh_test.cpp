@@ -129,8 +129,8 @@ TEST_P(RefreshKernels, CuSparseLtMetadataHoldsThePositions) {
     gpu::scatter_kept_2to4(kept_own.get(), own, dense_own.get(), m, k, dtype, stream_);
     gpu::scatter_kept_2to4(kept_own.get(), in_metadata, dense_meta.get(), m, k, dtype, stream_);
     EXPECT_EQ(gpu::download_bytes(dense_meta.get(), n * 2, stream_), gpu::download_bytes(dense_own.get(), n * 2, stream_));
-    // The refresh kernels, which take a tile's metadata whole (one metadata tile in the last
-    // column block of 80 x 208 and 48 x 1024's rows inside one padded tile).
+    // The refresh kernels, which read a 64 x 64 tile's position bytes at once (80 x 208's last
+    // column block covers one metadata tile, 48 x 1024's rows lie inside one padded tile).
     gpu::DeviceBuffer flags_own(n / 16), flags_meta(n / 16), t_own(n / 2 * 2), t_meta(n / 2 * 2);
     gpu::column_mask_flags(kept_own.get(), own, flags_own.as<uint8_t>(), m, k, dtype, stream_);
     gpu::column_mask_flags(kept_own.get(), in_metadata, flags_meta.as<uint8_t>(), m, k, dtype, stream_);
