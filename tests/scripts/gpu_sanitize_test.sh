@@ -15,8 +15,9 @@ cat > "$work/bin/nvidia-smi" <<'FAKE'
 echo "GPU 0: stand-in"
 FAKE
 # The stand-in sanitizer: FAKE_<TOOL>=exit,output picks how a tool's run ends; "tests" prints
-# a failed test, "errors" a tool error (exit 9 as --error-exitcode asks), "crash" the tool's
-# own failure on a hardware exception.
+# a failed test with gtest's count, "brief" two failed tests named as --gtest_brief=1 names
+# them (no count), "errors" a tool error (exit 9 as --error-exitcode asks), "crash" the tool's
+# own failure on a hardware exception, "mute" a run that ends before printing anything.
 cat > "$work/bin/compute-sanitizer" <<'FAKE'
 #!/usr/bin/env bash
 tool=memcheck
@@ -26,7 +27,11 @@ case "${!var:-clean}" in
   clean) echo "[  PASSED  ] 3 tests."; echo "========= ERROR SUMMARY: 0 errors"; exit 0 ;;
   tests) echo "[  PASSED  ] 2 tests."; echo "[  FAILED  ] 1 test, listed below:"
          echo "========= ERROR SUMMARY: 0 errors"; exit 1 ;;
+  brief) echo "[  FAILED  ] Suite.Test (5 ms)"
+         echo "[  FAILED  ] Shapes/Suite.Param/x, where GetParam() = 4-byte object <00-00 00-00> (7 ms)"
+         echo "[  PASSED  ] 2 tests."; echo "========= ERROR SUMMARY: 0 errors"; exit 1 ;;
   errors) echo "[  PASSED  ] 3 tests."; echo "========= ERROR SUMMARY: 2 errors"; exit 9 ;;
+  mute) exit 3 ;;
   crash) echo "========= Internal Sanitizer Error: The Sanitizer failed to handle a hardware exception."
          echo "[  FAILED  ] 3 tests, listed below:"; echo "========= ERROR SUMMARY: 1 error"; exit 9 ;;
 esac
@@ -53,12 +58,18 @@ expect_line "initcheck: ok; \[  PASSED  \] 3 tests. ERROR SUMMARY: 0 errors"
 # Tests failing under memcheck do not decide (instrumented cuSPARSELt products); elsewhere they do.
 run 0 FAKE_MEMCHECK=tests
 expect_line "memcheck_shard0: ok; \[  PASSED  \] 2 tests. \[  FAILED  \] 1 test"
+run 0 FAKE_MEMCHECK=brief
+expect_line "memcheck_shard1: ok; \[  PASSED  \] 2 tests. \[  FAILED  \] 2 test(s): Shapes/Suite.Param/x Suite.Test. ERROR"
 run 1 FAKE_RACECHECK=tests
 expect_line "racecheck: FAILED"
 expect_line "synccheck: ok"
 
 run 1 FAKE_MEMCHECK=errors
 expect_line "memcheck_shard1: FAILED; \[  PASSED  \] 3 tests. ERROR SUMMARY: 2 errors"
+# A run cut short is reported, and the runs after it too.
+run 1 FAKE_RACECHECK=mute
+expect_line "racecheck: FAILED; no test tally; no summary (exit 3)"
+expect_line "initcheck: ok"
 run 1 FAKE_SYNCCHECK=crash
 expect_line "synccheck: FAILED; \[  FAILED  \] 3 tests.*the tool could not handle a kernel"
 echo "gpu_sanitize_test: ok"
