@@ -26,7 +26,7 @@ __global__ void GatherKept2to4Kernel(const T* dense, Positions2to4 positions, T*
     T v[4];
   } out, old;
   in.raw = reinterpret_cast<const uint4*>(dense)[c];
-  const uint8_t idx = position_byte(positions, c / (cols / 8), c % (cols / 8), cols);
+  const uint8_t idx = position_byte_at(positions, c, cols);
   if (accumulate) old.raw = reinterpret_cast<const uint2*>(kept)[c];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {

@@ -16,4 +16,13 @@ __device__ __forceinline__ uint8_t position_byte(const Positions2to4& p, int64_t
   return static_cast<uint8_t>(((p.data[i / 2] >> shift) & 0xF) | (((p.data[i / 2 + 2] >> shift) & 0xF) << 4));
 }
 
+// The same byte by its index in slope's row-major order (row * cols / 8 + pair), as the
+// one-thread-per-byte kernels count: slope's own bytes need no row and pair (no 64-bit
+// division on the gradient's hot path).
+__device__ __forceinline__ uint8_t position_byte_at(const Positions2to4& p, int64_t byte, int64_t cols) {
+  if (!p.sparselt_metadata) return p.data[byte];
+  const int64_t per_row = cols / 8;
+  return position_byte(p, byte / per_row, byte % per_row, cols);
+}
+
 }  // namespace slope::gpu

@@ -172,7 +172,7 @@ __global__ void ScatterKept2to4Kernel(const T* kept, Positions2to4 positions, T*
   if (kept) in.raw = reinterpret_cast<const uint2*>(kept)[c];
 #pragma unroll
   for (int j = 0; j < 8; ++j) out.v[j] = from_float<T>(0.0f);
-  const uint8_t idx = position_byte(positions, c / (cols / 8), c % (cols / 8), cols);
+  const uint8_t idx = position_byte_at(positions, c, cols);
 #pragma unroll
   for (int j = 0; j < 4; ++j) out.v[(j / 2) * 4 + ((idx >> (2 * j)) & 3)] = kept ? in.v[j] : from_float<T>(1.0f);
   reinterpret_cast<uint4*>(dense)[c] = out.raw;

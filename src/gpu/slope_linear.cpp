@@ -14,7 +14,6 @@ void* TrainingWorkspace::grad_scratch(int64_t elements) {
   return scratch_.get();
 }
 
-
 SlopeLinear::SlopeLinear(TrainingWorkspace& workspace, const TrainingLinearSpec& spec, cudaStream_t stream)
     : ws_(workspace), spec_(spec) {
   require(spec.d_out % 16 == 0 && spec.d_in % 16 == 0 && spec.tokens % 16 == 0,
