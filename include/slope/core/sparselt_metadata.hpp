@@ -39,9 +39,10 @@ constexpr int64_t sparselt_metadata_offset(int64_t rows, int64_t cols, int64_t e
   return rows * cols / 2 * element_bytes;
 }
 
-// CPU reference of the GPU decoder: slope's index bytes for a rows x cols matrix (rows * cols
-// / 8 bytes; byte j of a row holds groups 2j and 2j + 1, the first in its low half) read from
-// `metadata` (sparselt_metadata_bytes(rows, cols) bytes). cols must be a multiple of 8.
+// CPU reference of the device reader (src/gpu/positions.cuh): slope's index bytes for a
+// rows x cols matrix (rows * cols / 8 bytes; byte j of a row holds groups 2j and 2j + 1, the
+// first in its low half) read from `metadata` (sparselt_metadata_bytes(rows, cols) bytes).
+// cols must be a multiple of 8.
 std::vector<uint8_t> positions_from_sparselt_metadata(const uint8_t* metadata, int64_t rows, int64_t cols);
 
 }  // namespace slope
