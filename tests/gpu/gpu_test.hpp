@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "slope/core/random.hpp"
 #include "slope/core/reference.hpp"
+#include "slope/core/table.hpp"
 #include "slope/gpu/cuda_check.hpp"
 #include "slope/gpu/device_buffer.hpp"
 #include "slope/gpu/device_info.hpp"
@@ -74,6 +76,13 @@ inline MatrixF widened(const MatrixF& x, int64_t width, DType dtype) {
     for (int64_t j = 0; j < width; ++j)
       out(i, j) = j < x.cols ? x(i, j) : ((i + j) % 2 ? std::nanf("") : junk(i, j - x.cols));
   return out;
+}
+
+// The number an experiment's summary holds under `key`, or nothing where it has no such key.
+inline std::optional<double> summary_number(const Metadata& summary, const std::string& key) {
+  for (const auto& [k, v] : summary)
+    if (k == key) return std::stod(v);
+  return std::nullopt;
 }
 
 }  // namespace slope::testing

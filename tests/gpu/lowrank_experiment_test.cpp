@@ -3,6 +3,7 @@
 // bytes and flops only. (The products' layouts are checked against the CPU in
 // lowrank_layouts_test.)
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "gpu_test.hpp"
@@ -13,13 +14,6 @@ namespace {
 
 class LowRankExperimentTest : public GpuTest {};
 
-double summary_value(const Metadata& summary, const std::string& key) {
-  for (const auto& [k, v] : summary)
-    if (k == key) return std::stod(v);
-  ADD_FAILURE() << "summary has no " << key;
-  return NAN;
-}
-
 TEST_F(LowRankExperimentTest, ExactRanksPlainPaddedRanksOursRatesOfTheExactRank) {
   LowRankOptions o;
   const int64_t d = 208, t = 96;  // d a multiple of 16, not of 32
@@ -29,9 +23,10 @@ TEST_F(LowRankExperimentTest, ExactRanksPlainPaddedRanksOursRatesOfTheExactRank)
   o.ratios = {1.0, 0.05};
   Metadata summary;
   const Table table = run_lowrank_experiment(o, summary, nullptr);
-  const double copy_gbps = summary_value(summary, "hbm_copy_gbps");
-  EXPECT_GT(copy_gbps, 0.0);
-  EXPECT_GT(summary_value(summary, "dense_gemm_tflops"), 0.0);
+  const std::optional<double> copy_gbps = summary_number(summary, "hbm_copy_gbps");
+  ASSERT_TRUE(copy_gbps.has_value());
+  EXPECT_GT(*copy_gbps, 0.0);
+  EXPECT_GT(summary_number(summary, "dense_gemm_tflops").value_or(0.0), 0.0);
   ASSERT_EQ(table.rows.size(), 4u);  // per ratio: plain, then ours
 
   double full_ms[2] = {NAN, NAN};  // ratio 1.0's time, plain and ours
@@ -60,8 +55,8 @@ TEST_F(LowRankExperimentTest, ExactRanksPlainPaddedRanksOursRatesOfTheExactRank)
     EXPECT_NEAR(table.number(row, "gbps"), bytes / ms * 1e-6, 1e-9 * bytes / ms);
     EXPECT_NEAR(table.number(row, "tflops"), 4.0 * t * d * exact / ms * 1e-9, 1e-9 * t * d * exact / ms);
     // The summary rounds the copy rate to a whole GB/s.
-    EXPECT_NEAR(table.number(row, "hbm_fraction"), table.number(row, "gbps") / copy_gbps,
-                table.number(row, "hbm_fraction") * 0.51 / copy_gbps);
+    EXPECT_NEAR(table.number(row, "hbm_fraction"), table.number(row, "gbps") / *copy_gbps,
+                table.number(row, "hbm_fraction") * 0.51 / *copy_gbps);
     const double roofline = table.number(row, "roofline_fraction");
     EXPECT_GE(roofline, table.number(row, "hbm_fraction") * (1 - 1e-3));  // the floor is at least the bytes'
     EXPECT_DOUBLE_EQ(table.number(row, "ideal_speedup"), 1.0 / ratio);
