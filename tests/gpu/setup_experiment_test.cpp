@@ -1,4 +1,4 @@
-// `slope setup`'s experiment on one small weight: every cost it reports was measured (a time,
+// `slope setup`'s experiment on two small weights: every cost it reports was measured (a time,
 // not a placeholder), and the summary names the largest per-call host cost of the run.
 #include <algorithm>
 #include <cmath>
