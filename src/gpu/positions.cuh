@@ -17,8 +17,9 @@ __device__ __forceinline__ uint8_t position_byte(const Positions2to4& p, int64_t
 }
 
 // The same byte by its index in slope's row-major order (row * cols / 8 + pair), as the
-// one-thread-per-byte kernels count: slope's own bytes need no row and pair (no 64-bit
-// division on the gradient's hot path).
+// one-thread-per-byte kernels count. Only slope's own bytes are read by that index directly;
+// the metadata's order needs the row and pair, so a layer whose positions stay in the
+// metadata (the H200's training layers) still pays one division per byte here.
 __device__ __forceinline__ uint8_t position_byte_at(const Positions2to4& p, int64_t byte, int64_t cols) {
   if (!p.sparselt_metadata) return p.data[byte];
   const int64_t per_row = cols / 8;
