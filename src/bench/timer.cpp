@@ -140,6 +140,7 @@ class Sampler {
 Timing sample_all(Sampler& sampler, int samples) {
   require(samples > 0, "timing: at least one sample is needed");
   std::vector<double> times;
+  times.reserve(static_cast<size_t>(samples));
   for (int s = 0; s < samples; ++s) times.push_back(sampler.sample());
   return sampler.summary(std::move(times));
 }

@@ -29,7 +29,7 @@ void validate(NmPattern pattern) {
   require(pattern.m <= 16, "N:M pattern needs M <= 16 (got M=" + std::to_string(pattern.m) + ")");
 }
 
-int rank_in_group(const float* group, int m, int stride, int i) {
+int rank_in_group(const float* group, int m, int64_t stride, int i) {
   const float mine = magnitude(group[i * stride]);
   int rank = 0;
   for (int j = 0; j < m; ++j) {
@@ -50,7 +50,7 @@ Mask nm_mask(const MatrixF& w, NmPattern pattern, PruneAxis axis) {
           mask(r, g + i) = rank_in_group(group, pattern.m, 1, i) < pattern.n;
       }
   } else {
-    const int stride = static_cast<int>(w.cols);
+    const int64_t stride = w.cols;  // a column's elements lie a row apart
     for (int64_t c = 0; c < w.cols; ++c)
       for (int64_t g = 0; g < w.rows; g += pattern.m) {
         const float* group = &w(g, c);

@@ -530,6 +530,7 @@ int SparseEngine::on_host_threads(size_t jobs, const std::function<void(const Sp
     }
   };
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<size_t>(threads));
   for (int t = 0; t < threads; ++t) pool.emplace_back(work, t);
   for (auto& thread : pool) thread.join();
   // Kept before anything made with them is stored, so that they outlive it.
@@ -581,6 +582,7 @@ std::vector<int> SparseEngine::rival_configurations(const SparseShape& shape, in
   if (cache_ && policy_ == SearchPolicy::kSearch)
     for (const auto& [other, entry] : cache_->entries()) vote(other, entry.config_id);
   std::vector<std::pair<int, int>> ranked;  // (votes, config), most votes first, then lower ids
+  ranked.reserve(votes.size());
   for (const auto& [config_id, count] : votes) ranked.emplace_back(-count, config_id);
   std::sort(ranked.begin(), ranked.end());
   std::vector<int> rivals;

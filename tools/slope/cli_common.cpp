@@ -57,6 +57,7 @@ void emit(const Table& table, const Metadata& meta, const OutputOptions& options
 
 std::vector<ModelConfig> named_models(const std::vector<std::string>& names, const std::vector<std::string>& configs) {
   std::vector<ModelConfig> models;
+  models.reserve(names.size() + configs.size());
   for (const auto& name : names) models.push_back(find_model(name));
   for (const auto& path : configs) models.push_back(load_hf_config(path));
   return models;

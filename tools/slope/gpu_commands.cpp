@@ -110,7 +110,7 @@ Metadata run_metadata(const std::string& experiment, const GpuArgs& a, const gpu
 // saved would fail the run at its first search.
 std::string tuning_cache_path(const GpuArgs& a) {
   if (!a.tuning_cache.empty()) return a.tuning_cache;
-  const std::string path = default_tuning_cache_path();
+  std::string path = default_tuning_cache_path();
   if (a.no_search) return path;  // neither read nor written
   if (const std::string why = TuningCache::why_unsavable(path); !why.empty())
     throw Error(ErrorKind::kIo, "tuning cache: " + why + " (--tuning-cache FILE picks another)");
@@ -306,7 +306,7 @@ constexpr char kModelTrainingTiming[] =
 // through the sparse engine's own shape check here, before any GPU work, so that a model the
 // sparse tensor cores cannot take is refused as bad input.
 std::vector<ModelConfig> models_to_time(const GpuArgs& a, int64_t tokens) {
-  const std::vector<ModelConfig> models = named_models(a.models, a.configs);
+  std::vector<ModelConfig> models = named_models(a.models, a.configs);
   for (const ModelConfig& m : models)
     for (const DecoderLinear& l : decoder_linears(m)) {
       try {

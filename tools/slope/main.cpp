@@ -23,9 +23,8 @@ void reject_unknown_command(const CLI::App& app, int argc, char** argv) {
                      std::string("unknown command '") + argv[1] + "' (commands: " + names + ")");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// Builds the command line and runs the command it names; its errors are main's to report.
+int run(int argc, char** argv) {
   slope::cli::set_command_line(argc, argv);
   CLI::App app{"slope: 2:4-sparse plus lazy low-rank (SLoPe) training and inference experiments"};
   app.require_subcommand(1);
@@ -49,12 +48,23 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "slope: error: " << e.what() << "\n";
     return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
   } catch (const slope::Error& e) {
     std::cerr << "slope: error: " << e.what() << "\n";
     return e.kind() == slope::ErrorKind::kInvalidInput ? 2 : 1;
   } catch (const std::exception& e) {
     std::cerr << "slope: error: " << e.what() << "\n";
     return 1;
+  } catch (...) {  // nothing slope throws, but a dependency might
+    std::cerr << "slope: error: unknown exception\n";
+    return 1;
   }
-  return 0;
 }

@@ -27,7 +27,7 @@ enum class PruneAxis {
 
 // Rank of element `i` within its group of `m` magnitudes: how many group members outrank it.
 // Exposed because the GPU kernels reimplement exactly this rule.
-int rank_in_group(const float* group, int m, int stride, int i);
+int rank_in_group(const float* group, int m, int64_t stride, int i);
 
 // The N:M mask of `w` along `axis`. Throws kInvalidInput if the dimension along `axis` is
 // not divisible by M or the pattern is invalid. Exactly N elements of every group are kept.
