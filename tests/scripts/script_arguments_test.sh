@@ -42,4 +42,6 @@ expect_refused "unknown option '--outdir'" bash "$source_dir/scripts/reproduce" 
 [ ! -e "$work/r" ] || fail "reproduce made an output folder for a bad option"
 expect_refused "--gpus takes a positive whole number" bash "$source_dir/scripts/reproduce" --gpus -1 --out "$work/r"
 [ ! -e "$work/r" ] || fail "reproduce made an output folder for a bad --gpus"
+expect_refused "no such file: $work/missing.cpp" bash "$source_dir/scripts/lint" "$work/missing.cpp"
+expect_refused "unknown option '--fix'" bash "$source_dir/scripts/lint" --fix
 echo "script_arguments_test: ok"
