@@ -362,8 +362,14 @@ TuningEntry scan_configurations(const SparsePlan& plan, const SearchOperands& op
     TuningEntry candidate;
     candidate.config_id = id;
     candidate.split_k = -1;
-    SparsePlan trial(plan.context(), plan.shape(), &candidate);
-    const double ms = token_major ? WeightPerSet(trial, ops, stream).time(ops, stream) : time_plan(trial, ops, stream);
+    std::unique_ptr<SparsePlan> trial;
+    try {
+      trial = std::make_unique<SparsePlan>(plan.context(), plan.shape(), &candidate);
+    } catch (const Error&) {
+      continue;  // a configuration this shape cannot take (KernelConfigurations)
+    }
+    const double ms =
+        token_major ? WeightPerSet(*trial, ops, stream).time(ops, stream) : time_plan(*trial, ops, stream);
     if (ms < best.search_ms) {
       best = candidate;
       best.search_ms = ms;
@@ -428,7 +434,7 @@ const SparsePlan& SparseEngine::plan(const SparseShape& shape, cudaStream_t stre
   require(bias != nullptr, "a sparse plan with a bias epilogue needs its bias vector");
   const std::string key = tuning_key(shape) + "@" + std::to_string(reinterpret_cast<uintptr_t>(bias));
   auto& slot = plans_[key];
-  if (!slot) slot = std::make_unique<SparsePlan>(ctx_, shape, configuration(base, stream), bias);
+  if (!slot) slot = std::make_unique<SparsePlan>(biased_selection(shape, configuration(base, stream), bias, stream));
   return *slot;
 }
 
@@ -443,8 +449,25 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
   // The selection (0.15-0.3 s for a token-major output) is made once per shape and kept; each
   // weight's plan from it costs well under a millisecond.
   auto& selection = selections_[tuning_key(shape)];
-  if (!selection) selection = std::make_unique<SparseSelection>(ctx_, shape, config, bias);
+  if (!selection)
+    selection = shape.bias ? biased_selection(shape, config, bias, stream)
+                           : std::make_unique<SparseSelection>(ctx_, shape, config, bias);
   return std::make_unique<SparsePlan>(*selection, bias);
+}
+
+std::unique_ptr<SparseSelection> SparseEngine::biased_selection(const SparseShape& shape,
+                                                                const TuningEntry* base_config, const void* bias,
+                                                                cudaStream_t stream) {
+  const std::string key = tuning_key(shape);
+  const bool has_own = chosen_.count(key) > 0 || cached_configuration(key).has_value();
+  if (!has_own) {
+    try {
+      return std::make_unique<SparseSelection>(ctx_, shape, base_config, bias);
+    } catch (const Error&) {
+      if (!base_config) throw;  // cuSPARSELt's default refused: no other configuration to try
+    }
+  }
+  return std::make_unique<SparseSelection>(ctx_, shape, configuration(shape, stream, false, bias), bias);
 }
 
 void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
@@ -688,7 +711,8 @@ void SparseEngine::keep_searched_selection(const std::string& key, std::unique_p
   event.selection_kept = true;
 }
 
-const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStream_t stream, bool keep_selection) {
+const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStream_t stream, bool keep_selection,
+                                               const void* bias) {
   const std::string key = tuning_key(shape);
   if (const auto settled = chosen_.find(key); settled != chosen_.end())
     return settled->second ? &*settled->second : nullptr;
@@ -707,7 +731,7 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
       trial = std::make_unique<SparsePlan>(std::move(prepared.mapped()));
       event.selection_prepared = true;
     } else {
-      trial = std::make_unique<SparsePlan>(ctx_, shape);
+      trial = std::make_unique<SparsePlan>(ctx_, shape, nullptr, bias);
     }
     const SearchOperands operands(*trial, stream);
     const auto search_start = std::chrono::steady_clock::now();
@@ -719,12 +743,14 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
       // remember nothing. If cuSPARSELt is left unusable, report the first failure too.
       event.search_error = e.what();
       try {
-        const SparsePlan usable(ctx_, shape);
+        const SparsePlan usable(ctx_, shape, nullptr, bias);
       } catch (const Error& again) {
         throw Error(again.kind(), std::string(again.what()) + ", after the search failed: " + e.what());
       }
     }
-    if (event.searched && shape.output == OutputLayout::kTokenMajor) {
+    // The rivals' selections are made without a bias vector; a biased shape, searched only
+    // where the epilogue refused its shape's pick (biased_selection), keeps its search's pick.
+    if (event.searched && shape.output == OutputLayout::kTokenMajor && !shape.bias) {
       event.search_pick = event.entry.config_id;
       try {
         Retimed retimed = retime_against_rivals(shape, operands, event.entry, trial->config_count(), stream);

@@ -78,9 +78,13 @@ TEST_P(InferenceLinear, EveryFormMatchesTheCpuReference) {
       const size_t events_before = engine.events().size();
       engine.prepare_selections(gpu::inference_linear_shapes(engine, spec));
       gpu::SparseInferenceLinear layer(engine, dense, spec, stream_);
-      for (size_t e = events_before; e < engine.events().size(); ++e)
+      // (A biased shape searched on its own, where its epilogue refused the pick of the shape
+      // without bias, has no prepared selection: SparseEngine::biased_selection.)
+      for (size_t e = events_before; e < engine.events().size(); ++e) {
+        if (engine.events()[e].key.find("|bias") != std::string::npos) continue;
         EXPECT_EQ(engine.events()[e].selection_prepared, token_major_out && engine.events()[e].searched)
             << engine.events()[e].key;
+      }
       EXPECT_EQ(layer.rank(), padded);
       EXPECT_EQ(layer.projections(), c.projections());
       EXPECT_EQ(layer.input_width(), width);

@@ -417,6 +417,66 @@ TEST_F(SparseFeatures, TokenMajorOutputWithBiasAndReluEpilogue) {
   }
 }
 
+TEST_F(SparseFeatures, ABiasEpilogueThatRefusesItsShapesPickIsSearchedOnItsOwn) {
+  // One search serves a shape with and without bias, but cuSPARSELt 0.8.0 offers a token-major
+  // output's bias epilogue fewer kernel configurations. Where the shape's pick is one of
+  // those, a biased layer must still be built (it threw CUSPARSE_STATUS_INVALID_VALUE when
+  // compute-sanitizer's timing made such a pick): the biased shape gets a search of its own,
+  // remembered under its own key, and computes its product with its bias.
+  const DType d = DType::kF16;
+  const int64_t t = 48, m = 80, k = 208;
+  const gpu::SparseShape base{m, k, t, d, false, kTokenIn, false, kTokenOut};
+  gpu::SparseShape biased = base;
+  biased.bias = true;
+  const MatrixF x = random_matrix(t, k, 81, d), b = random_matrix(1, m, 82, d);
+  const MatrixF w = prune(random_matrix(m, k, 83, d), {2, 4}, PruneAxis::kRows);
+  gpu::DeviceBuffer dw = gpu::upload(w, d, stream_), dx = gpu::upload(x, d, stream_), db = gpu::upload(b, d, stream_);
+  const gpu::SparseLtContext ctx;
+  auto takes = [&](const gpu::SparseShape& s, int id) {
+    TuningEntry e;
+    e.config_id = id;
+    e.split_k = -1;
+    try {
+      gpu::SparseSelection selection(ctx, s, &e, s.bias ? db.get() : nullptr);
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  int refused = -1;
+  for (int id = gpu::SparsePlan(ctx, base).config_count() - 1; id >= 0 && refused < 0; --id)
+    if (takes(base, id) && !takes(biased, id)) refused = id;
+  if (refused < 0) GTEST_SKIP() << "this cuSPARSELt takes every configuration with the bias epilogue";
+
+  const auto dir = std::filesystem::temp_directory_path() / ("slope_epilogue_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string path = (dir / "t.json").string();
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE(run == 0 ? "the shape's pick refused" : "the biased shape's own pick, from the cache");
+    TuningCache cache(path);
+    gpu::SparseEngine engine(&cache);
+    if (run == 0) {  // as if the shape without bias had been searched and had picked it
+      TuningEntry pick;
+      pick.config_id = refused;
+      pick.split_k = -1;
+      cache.put(engine.tuning_key(base), pick);
+    }
+    gpu::SparseLinear layer(engine, m, k, t, d, gpu::Tiling::kNone, stream_, db.get(), kTokenIn, false, kTokenOut);
+    layer.set_weight(dw.get(), stream_);
+    gpu::DeviceBuffer y(t * m * 2);
+    gpu::poison(y.get(), t * m, stream_);
+    layer.forward(dx.get(), y.get(), stream_);
+    expect_close(gpu::download(y.get(), t, m, d, stream_), linear_forward(x, w, &b.data), d);
+    int own_searches = 0;
+    for (const auto& e : engine.events()) own_searches += e.key == engine.tuning_key(biased) && e.searched;
+    EXPECT_EQ(own_searches, run == 0 ? 1 : 0);
+    const auto own = cache.find(engine.tuning_key(biased));
+    ASSERT_TRUE(own.has_value());
+    EXPECT_TRUE(takes(biased, own->config_id));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(SparseFeatures, BiasEpilogueUsesEachLayersOwnVector) {
   const DType d = DType::kF16;
   const int64_t t = 32, m = 48, k = 64;

@@ -288,7 +288,8 @@ class SparseEngine {
   // The plan for `shape`, made on first use. A search runs on random scratch operands of the
   // shape (without bias: the epilogue does not change the choice); the choice is stored in
   // the tuning cache, which is saved at once (atomically). A shape with a bias gets a plan of
-  // its own per bias vector, made from the same configuration. Feature-major outputs only.
+  // its own per bias vector, made from the same configuration where the epilogue takes it
+  // (biased_selection). Feature-major outputs only.
   const SparsePlan& plan(const SparseShape& shape, cudaStream_t stream, const void* bias = nullptr);
   // A plan that must serve one compressed W only (a token-major output: see the top of this
   // file): made afresh with the configuration chosen for `shape` (tuning cache or a search on
@@ -329,10 +330,23 @@ class SparseEngine {
   TuningCache* cache_;
   SearchPolicy policy_;
   const SparsePlan& shared_plan(const SparseShape& shape, cudaStream_t stream);
-  // The configuration for `shape` (no bias), decided once per shape: read from the tuning
-  // cache, or searched on a plan made for the search alone. Null: cuSPARSELt's default.
+  // The configuration for `shape`, decided once per shape: read from the tuning cache, or
+  // searched on a plan made for the search alone. Null: cuSPARSELt's default.
   // `keep_selection`: the search's selection may become the shape's shared one (below).
-  const TuningEntry* configuration(const SparseShape& shape, cudaStream_t stream, bool keep_selection = false);
+  // A shape is searched without its bias epilogue, except by biased_selection; `bias` is then
+  // the search plan's bias vector (any valid one), and the search's pick is not re-timed.
+  const TuningEntry* configuration(const SparseShape& shape, cudaStream_t stream, bool keep_selection = false,
+                                   const void* bias = nullptr);
+  // The selection of `shape`, which has a bias epilogue, made with `base_config`, the
+  // configuration of the same shape without bias, since one search serves both. cuSPARSELt
+  // 0.8.0 offers the bias epilogue of a token-major output two kernel configurations fewer
+  // than the product without it (the last two ids: 50 and 51 of 52 with token-major input,
+  // 48 and 49 of 50 with feature-major input, fp16 on the H200; compute-sanitizer's timing
+  // once made such a pick). Where the epilogue refuses `base_config`, or the biased shape
+  // already has a configuration of its own, the biased shape takes its own: searched on a
+  // plan with `bias` (any valid bias vector), and cached under its own key.
+  std::unique_ptr<SparseSelection> biased_selection(const SparseShape& shape, const TuningEntry* base_config,
+                                                    const void* bias, cudaStream_t stream);
   // The tuning cache's configuration for `key`, where the policy reads the cache.
   std::optional<TuningEntry> cached_configuration(const std::string& key) const;
   // Keeps the selection of the plan a token-major shape was searched on as the shape's shared
