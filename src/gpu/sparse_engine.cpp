@@ -458,15 +458,12 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
 std::unique_ptr<SparseSelection> SparseEngine::biased_selection(const SparseShape& shape,
                                                                 const TuningEntry* base_config, const void* bias,
                                                                 cudaStream_t stream) {
-  const std::string key = tuning_key(shape);
-  const bool has_own = chosen_.count(key) > 0 || cached_configuration(key).has_value();
-  if (!has_own) {
-    try {
-      return std::make_unique<SparseSelection>(ctx_, shape, base_config, bias);
-    } catch (const Error&) {
-      if (!base_config) throw;  // cuSPARSELt's default refused: no other configuration to try
-    }
+  try {
+    return std::make_unique<SparseSelection>(ctx_, shape, base_config, bias);
+  } catch (const Error&) {
+    if (!base_config) throw;  // cuSPARSELt's default refused: no other configuration to try
   }
+  // The biased shape's own configuration: settled or cached earlier, or searched now.
   return std::make_unique<SparseSelection>(ctx_, shape, configuration(shape, stream, false, bias), bias);
 }
 

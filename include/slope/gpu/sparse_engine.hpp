@@ -342,9 +342,9 @@ class SparseEngine {
   // 0.8.0 offers the bias epilogue of a token-major output two kernel configurations fewer
   // than the product without it (the last two ids: 50 and 51 of 52 with token-major input,
   // 48 and 49 of 50 with feature-major input, fp16 on the H200; compute-sanitizer's timing
-  // once made such a pick). Where the epilogue refuses `base_config`, or the biased shape
-  // already has a configuration of its own, the biased shape takes its own: searched on a
-  // plan with `bias` (any valid bias vector), and cached under its own key.
+  // once made such a pick). Where the epilogue refuses `base_config`, the biased shape takes
+  // its own (configuration()): searched on a plan with `bias` (any valid bias vector) and
+  // cached under its own key, or read from there on later runs.
   std::unique_ptr<SparseSelection> biased_selection(const SparseShape& shape, const TuningEntry* base_config,
                                                     const void* bias, cudaStream_t stream);
   // The tuning cache's configuration for `key`, where the policy reads the cache.
