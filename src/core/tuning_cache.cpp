@@ -1,8 +1,12 @@
 #include "slope/core/tuning_cache.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,24 +22,46 @@ namespace {
 constexpr const char* kFormat = "slope-tuning-cache";
 constexpr int kVersion = 1;
 
+// An exclusive advisory lock (flock) on `path`, created if missing, held for the object's
+// life. Runs that share a cache file take it around their saves; the kernel drops it when a
+// run dies, so a crash leaves no stale lock.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw Error(ErrorKind::kIo, "cannot open lock file " + path + ": " + std::strerror(errno));
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd_);
+      throw Error(ErrorKind::kIo, "cannot lock " + path + ": " + std::strerror(err));
+    }
+  }
+  ~FileLock() { ::close(fd_); }  // closing the descriptor releases the lock
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 }  // namespace
 
-TuningCache::TuningCache(std::string path) : path_(std::move(path)) {
-  std::ifstream in(path_);
-  if (!in) return;  // no cache yet
+std::optional<std::map<std::string, TuningEntry>> TuningCache::read_entries(const std::string& path,
+                                                                             std::string& why) {
+  std::map<std::string, TuningEntry> entries;
+  std::ifstream in(path);
+  if (!in) return entries;  // no cache yet
   std::ostringstream text;
   text << in.rdbuf();
   try {
     const auto j = nlohmann::json::parse(text.str());
     if (!j.is_object() || j.value("format", "") != kFormat) {
-      warnings_.push_back("tuning cache " + path_ + " is not a slope tuning cache; ignoring it");
-      dirty_ = true;
-      return;
+      why = "tuning cache " + path + " is not a slope tuning cache; ignoring it";
+      return std::nullopt;
     }
     if (j.value("version", 0) != kVersion) {
-      warnings_.push_back("tuning cache " + path_ + " has another format version; ignoring it");
-      dirty_ = true;
-      return;
+      why = "tuning cache " + path + " has another format version; ignoring it";
+      return std::nullopt;
     }
     for (const auto& [key, e] : j.at("entries").items()) {
       TuningEntry entry;
@@ -44,11 +70,21 @@ TuningCache::TuningCache(std::string path) : path_(std::move(path)) {
       entry.split_k_mode = e.at("split_k_mode").get<int>();
       entry.split_k_buffers = e.at("split_k_buffers").get<int>();
       entry.search_ms = e.value("search_ms", 0.0);
-      entries_[key] = entry;
+      entries[key] = entry;
     }
   } catch (const std::exception& e) {
-    entries_.clear();
-    warnings_.push_back("tuning cache " + path_ + " is corrupt (" + e.what() + "); rebuilding it");
+    why = "tuning cache " + path + " is corrupt (" + e.what() + "); rebuilding it";
+    return std::nullopt;
+  }
+  return entries;
+}
+
+TuningCache::TuningCache(std::string path) : path_(std::move(path)) {
+  std::string why;
+  if (auto entries = read_entries(path_, why)) {
+    entries_ = std::move(*entries);
+  } else {
+    warnings_.push_back(why);
     dirty_ = true;
   }
 }
@@ -61,25 +97,34 @@ std::optional<TuningEntry> TuningCache::find(const std::string& key) const {
 
 void TuningCache::put(const std::string& key, const TuningEntry& entry) {
   entries_[key] = entry;
+  put_keys_.insert(key);
   dirty_ = true;
 }
 
 void TuningCache::save() {
-  nlohmann::json j;
-  j["format"] = kFormat;
-  j["version"] = kVersion;
-  j["entries"] = nlohmann::json::object();
-  for (const auto& [key, e] : entries_)
-    j["entries"][key] = {{"config_id", e.config_id},       {"split_k", e.split_k},
-                         {"split_k_mode", e.split_k_mode}, {"split_k_buffers", e.split_k_buffers},
-                         {"search_ms", e.search_ms}};
   const std::filesystem::path target(path_);
   if (target.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(target.parent_path(), ec);
     if (ec) throw Error(ErrorKind::kIo, "cannot create directory " + target.parent_path().string());
   }
+  // Read, merge and write under the lock: another run's save cannot land between this one's
+  // read and its rename and be lost.
+  const FileLock lock(path_ + ".lock");
+  std::string unreadable;  // a file that is not a cache of ours is replaced, as on loading
+  std::map<std::string, TuningEntry> merged = read_entries(path_, unreadable).value_or(decltype(merged){});
+  for (const std::string& key : put_keys_) merged[key] = entries_.at(key);
+  nlohmann::json j;
+  j["format"] = kFormat;
+  j["version"] = kVersion;
+  j["entries"] = nlohmann::json::object();
+  for (const auto& [key, e] : merged)
+    j["entries"][key] = {{"config_id", e.config_id},       {"split_k", e.split_k},
+                         {"split_k_mode", e.split_k_mode}, {"split_k_buffers", e.split_k_buffers},
+                         {"search_ms", e.search_ms}};
   write_file_atomically(path_, j.dump(1) + "\n");
+  entries_ = std::move(merged);
+  put_keys_.clear();
   dirty_ = false;
 }
 

@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "slope/core/error.hpp"
 #include "slope/core/tuning_cache.hpp"
@@ -83,6 +86,53 @@ TEST_F(TuningCacheTest, ForeignOrWrongVersionFilesAreIgnored) {
   TuningCache typed(path());
   EXPECT_EQ(typed.size(), 0u);
   EXPECT_EQ(typed.warnings().size(), 1u);
+}
+
+// Two runs that share a cache file (two `slope` commands at once, on one GPU or two): each
+// loaded the file before the other saved, and neither may drop what the other searched.
+TEST_F(TuningCacheTest, ASaveKeepsWhatAnotherRunSavedMeanwhile) {
+  TuningCache first(path()), second(path());
+  first.put("shape a", {3, 1, 0, 1, 0.5});
+  first.put("shared", {4, 1, 0, 1, 0.5});
+  first.save();
+  second.put("shape b", {5, 1, 0, 1, 0.25});
+  second.put("shared", {6, 2, 1, 1, 0.25});  // searched again here: the later save's own entry wins
+  second.save();
+  EXPECT_EQ(second.size(), 3u);  // the other run's entry is now seen here too
+  ASSERT_TRUE(second.find("shape a").has_value());
+  EXPECT_EQ(second.find("shape a")->config_id, 3);
+  TuningCache file(path());
+  ASSERT_EQ(file.size(), 3u);
+  EXPECT_EQ(file.find("shape a")->config_id, 3);
+  EXPECT_EQ(file.find("shape b")->config_id, 5);
+  EXPECT_EQ(file.find("shared")->config_id, 6);
+  EXPECT_EQ(file.find("shared")->split_k, 2);
+  // An entry the first run only loaded does not overwrite a newer one on its next save.
+  first.put("shape c", {7, 1, 0, 1, 0.5});
+  first.save();
+  EXPECT_EQ(TuningCache(path()).find("shared")->config_id, 6);
+  EXPECT_EQ(first.find("shared")->config_id, 6);
+  EXPECT_EQ(TuningCache(path()).size(), 4u);
+}
+
+// Saves that race: every writer holds the lock from its read to its rename, so none is lost.
+TEST_F(TuningCacheTest, ConcurrentSavesLoseNoEntry) {
+  constexpr int kWriters = 6, kEntries = 15;
+  std::vector<std::thread> writers;
+  writers.reserve(kWriters);
+  for (int w = 0; w < kWriters; ++w)
+    writers.emplace_back([this, w] {
+      TuningCache cache(path());
+      for (int e = 0; e < kEntries; ++e) {
+        cache.put("writer " + std::to_string(w) + " entry " + std::to_string(e), {w, 1, 0, 1, 0.1 * e});
+        cache.save();
+      }
+    });
+  for (auto& writer : writers) writer.join();
+  const TuningCache file(path());
+  EXPECT_TRUE(file.warnings().empty());
+  ASSERT_EQ(file.size(), static_cast<size_t>(kWriters * kEntries));
+  for (int w = 0; w < kWriters; ++w) EXPECT_EQ(file.find("writer " + std::to_string(w) + " entry 0")->config_id, w);
 }
 
 }  // namespace

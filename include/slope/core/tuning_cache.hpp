@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,10 @@ class TuningCache {
   const std::string& path() const { return path_; }
   bool dirty() const { return dirty_; }
 
-  // Writes the file atomically, creating its directory. Throws kIo on failure.
+  // Writes the file atomically, creating its directory. Runs that share the file keep each
+  // other's entries: under a lock on "<path>.lock", save() reads the file again, puts this
+  // cache's own put()s over it (they win for a key both wrote) and writes the result, which
+  // find() then also sees. Throws kIo on failure.
   void save();
 
   // Why save() could not write a cache at `path` (it names a directory, or a missing
@@ -50,8 +54,13 @@ class TuningCache {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
+  // The entries of the file at `path` (none where there is no file), or nullopt with the reason
+  // in `why` where it is not a slope tuning cache of this format version.
+  static std::optional<std::map<std::string, TuningEntry>> read_entries(const std::string& path, std::string& why);
+
   std::string path_;
   std::map<std::string, TuningEntry> entries_;
+  std::set<std::string> put_keys_;  // put() since the last save(): what this cache adds to the file
   std::vector<std::string> warnings_;
   bool dirty_ = false;
 };
