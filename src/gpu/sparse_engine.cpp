@@ -450,8 +450,7 @@ std::unique_ptr<SparsePlan> SparseEngine::plan_for_one_weight(const SparseShape&
   // weight's plan from it costs well under a millisecond.
   auto& selection = selections_[tuning_key(shape)];
   if (!selection)
-    selection = shape.bias ? biased_selection(shape, config, bias, stream)
-                           : std::make_unique<SparseSelection>(ctx_, shape, config, bias);
+    selection = shape.bias ? biased_selection(shape, config, bias, stream) : settled_selection(shape, nullptr, stream);
   return std::make_unique<SparsePlan>(*selection, bias);
 }
 
@@ -464,7 +463,28 @@ std::unique_ptr<SparseSelection> SparseEngine::biased_selection(const SparseShap
     if (!base_config) throw;  // cuSPARSELt's default refused: no other configuration to try
   }
   // The biased shape's own configuration: settled or cached earlier, or searched now.
-  return std::make_unique<SparseSelection>(ctx_, shape, configuration(shape, stream, false, bias), bias);
+  return settled_selection(shape, bias, stream);
+}
+
+std::unique_ptr<SparseSelection> SparseEngine::settled_selection(const SparseShape& shape, const void* bias,
+                                                                 cudaStream_t stream) {
+  for (;;) {
+    const TuningEntry* config = configuration(shape, stream, false, bias);
+    try {
+      return std::make_unique<SparseSelection>(ctx_, shape, config, bias);
+    } catch (const Error&) {
+      if (!config || !set_aside_cached_configuration(tuning_key(shape))) throw;
+    }
+  }
+}
+
+bool SparseEngine::set_aside_cached_configuration(const std::string& key) {
+  // Only a choice read from the cache, once: a search's own choice ran during the search.
+  const bool read_from_cache =
+      std::any_of(events_.begin(), events_.end(), [&](const PlanEvent& e) { return e.key == key && e.from_cache; });
+  if (!read_from_cache || !refused_from_cache_.insert(key).second) return false;
+  chosen_.erase(key);
+  return true;
 }
 
 void SparseEngine::prepare_selections(const std::vector<SparseShape>& shapes) {
@@ -689,12 +709,13 @@ void SparseEngine::remember_decision(const std::string& key, bool yes, double ms
 
 const SparsePlan& SparseEngine::shared_plan(const SparseShape& shape, cudaStream_t stream) {
   auto& slot = plans_[tuning_key(shape)];
-  if (!slot) slot = std::make_unique<SparsePlan>(ctx_, shape, configuration(shape, stream));
+  if (!slot) slot = std::make_unique<SparsePlan>(settled_selection(shape, nullptr, stream));
   return *slot;
 }
 
 std::optional<TuningEntry> SparseEngine::cached_configuration(const std::string& key) const {
-  return policy_ == SearchPolicy::kSearch && cache_ ? cache_->find(key) : std::nullopt;
+  if (policy_ != SearchPolicy::kSearch || !cache_ || refused_from_cache_.count(key)) return std::nullopt;
+  return cache_->find(key);
 }
 
 void SparseEngine::keep_searched_selection(const std::string& key, std::unique_ptr<SparsePlan> trial,
@@ -716,6 +737,7 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
   validate_sparse_shape(shape);
   PlanEvent event;
   event.key = key;
+  event.cache_entry_refused = refused_from_cache_.count(key) > 0;
   const auto cached = cached_configuration(key);
   if (cached) {
     event.from_cache = true;

@@ -98,6 +98,60 @@ TEST_F(TuningCacheGpu, CorruptCacheIsRebuiltWithAWarning) {
   EXPECT_TRUE(cached);
 }
 
+// A configuration read from the cache that cuSPARSELt refuses (an id past its configurations,
+// as a file edited by hand or written by another build could hold) is set aside like a corrupt
+// file's entries: the shape is searched again, the product is right, the file gets the new
+// choice, and a later run reads that without a search.
+TEST_F(TuningCacheGpu, ACachedConfigurationCuSparseLtRefusesIsSearchedAgain) {
+  const int64_t t = 64, m = 128, k = 96;
+  for (const gpu::OutputLayout out : {gpu::OutputLayout::kFeatureMajor, gpu::OutputLayout::kTokenMajor}) {
+    const bool token_major = out == gpu::OutputLayout::kTokenMajor;
+    SCOPED_TRACE(token_major ? "token-major output" : "feature-major output");
+    std::filesystem::remove_all(std::filesystem::path(path_).parent_path());
+    const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false, out};
+    for (int run = 0; run < 2; ++run) {
+      SCOPED_TRACE(run == 0 ? "the refused entry" : "the next run");
+      TuningCache cache(path_);
+      gpu::SparseEngine engine(&cache);
+      const std::string key = engine.tuning_key(shape);
+      if (run == 0) {
+        TuningEntry refused;
+        refused.config_id = 4000;
+        cache.put(key, refused);
+        cache.save();
+      }
+      gpu::SparseLinear layer(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream_, nullptr,
+                              gpu::InputLayout::kTokenMajor, false, out);
+      const MatrixF x = random_matrix(t, k, 5 + run, DType::kF16);
+      const MatrixF w = prune(random_matrix(m, k, 7 + run, DType::kF16), {2, 4}, PruneAxis::kRows);
+      gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream_), dx = gpu::upload(x, DType::kF16, stream_),
+                        y(t * m * 2);
+      gpu::poison(y.get(), t * m, stream_);
+      layer.set_weight(dw.get(), stream_);
+      layer.forward(dx.get(), y.get(), stream_);
+      const MatrixF got = token_major ? gpu::download(y.get(), t, m, DType::kF16, stream_)
+                                      : transpose(gpu::download(y.get(), m, t, DType::kF16, stream_));
+      expect_close(got, matmul_nt(x, w), DType::kF16);
+      const std::vector<gpu::PlanEvent>& events = engine.events();
+      if (run == 0) {
+        ASSERT_EQ(events.size(), 2u);
+        EXPECT_TRUE(events[0].from_cache);
+        EXPECT_FALSE(events[0].cache_entry_refused);
+        ASSERT_TRUE(events[1].searched) << events[1].search_error;
+        EXPECT_TRUE(events[1].cache_entry_refused);
+        EXPECT_NE(events[1].entry.config_id, 4000);
+        EXPECT_EQ(layer.part_config_id(0), events[1].entry.config_id);
+        EXPECT_EQ(TuningCache(path_).find(key)->config_id, events[1].entry.config_id);
+      } else {
+        ASSERT_EQ(events.size(), 1u);
+        EXPECT_TRUE(events[0].from_cache);
+        EXPECT_FALSE(events[0].searched);
+        EXPECT_EQ(layer.part_config_id(0), events[0].entry.config_id);
+      }
+    }
+  }
+}
+
 // A token-major search's pick for a product of more than one wave of 128 x 128 output tiles
 // is timed against the configurations chosen for other shapes of its kind (here planted in
 // the cache: two real ones and one no shape can take), and the configuration kept is one of

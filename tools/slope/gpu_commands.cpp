@@ -151,10 +151,14 @@ struct GpuSession {
     return meta;
   }
   void report_plans() const {
-    for (const auto& e : engine.events())
+    for (const auto& e : engine.events()) {
+      if (e.cache_entry_refused)
+        std::cerr << "slope: warning: cuSPARSELt refused the tuning cache's configuration for " << e.key
+                  << "; searched it again\n";
       if (!e.search_error.empty())
         std::cerr << "slope: warning: search failed for " << e.key << ", default algorithm kept: " << e.search_error
                   << "\n";
+    }
     const PlanCounts c = plan_counts();
     progress(fmt::format("plans: {} searched ({:.1f} s of search; {} picks re-timed against their rivals, {} "
                          "replaced), {} from the tuning cache{}; {} token-major algorithm selections, {} of them "

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -267,6 +268,9 @@ struct PlanEvent {
   // ran faster.
   int retimed = 0;
   int search_pick = -1;
+  // cuSPARSELt refused the configuration the tuning cache held for this key (an entry written
+  // by another build, or edited): the entry was set aside and the shape searched again.
+  bool cache_entry_refused = false;
   TuningEntry entry;
   bool replaced_by_retiming() const { return retimed > 0 && entry.config_id != search_pick; }
 };
@@ -347,7 +351,15 @@ class SparseEngine {
   // cached under its own key, or read from there on later runs.
   std::unique_ptr<SparseSelection> biased_selection(const SparseShape& shape, const TuningEntry* base_config,
                                                     const void* bias, cudaStream_t stream);
-  // The tuning cache's configuration for `key`, where the policy reads the cache.
+  // A selection of `shape` with the configuration settled for its own key (configuration()).
+  // Where cuSPARSELt refuses one read from the tuning cache, the entry is set aside and the
+  // shape searched, as the entries of a corrupt file are; a refused search pick throws.
+  std::unique_ptr<SparseSelection> settled_selection(const SparseShape& shape, const void* bias, cudaStream_t stream);
+  // Forgets the choice settled for `key` and ignores the cache's entry for it from now on, where
+  // that choice was read from the cache and not set aside before; false otherwise.
+  bool set_aside_cached_configuration(const std::string& key);
+  // The tuning cache's configuration for `key`, where the policy reads the cache and the entry
+  // was not set aside.
   std::optional<TuningEntry> cached_configuration(const std::string& key) const;
   // Keeps the selection of the plan a token-major shape was searched on as the shape's shared
   // selection (plan_for_one_weight), where it holds the configuration the search settled on.
@@ -390,6 +402,8 @@ class SparseEngine {
   std::map<std::string, std::unique_ptr<SparsePlan>> plans_;
   // The configuration configuration() settled on, by tuning key (nullopt: cuSPARSELt's default).
   std::map<std::string, std::optional<TuningEntry>> chosen_;
+  // Keys whose cached configuration cuSPARSELt refused (set_aside_cached_configuration).
+  std::set<std::string> refused_from_cache_;
   std::map<std::string, bool> decisions_;
   std::vector<PlanEvent> events_;
   size_t prepared_count_ = 0;
