@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -24,19 +23,23 @@ constexpr int kVersion = 1;
 
 // An exclusive advisory lock (flock) on `path`, created if missing, held for the object's
 // life. Runs that share a cache file take it around their saves; the kernel drops it when a
-// run dies, so a crash leaves no stale lock.
+// run dies, so a crash leaves no stale lock. Best effort: where the lock file cannot be made
+// or the file system takes no locks, the save goes ahead unlocked, merged all the same.
 class FileLock {
  public:
   explicit FileLock(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
-    if (fd_ < 0) throw Error(ErrorKind::kIo, "cannot open lock file " + path + ": " + std::strerror(errno));
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
+    if (fd_ < 0) return;
+    int locked = -1;
+    do locked = ::flock(fd_, LOCK_EX);
+    while (locked != 0 && errno == EINTR);
+    if (locked != 0) {
       ::close(fd_);
-      throw Error(ErrorKind::kIo, "cannot lock " + path + ": " + std::strerror(err));
+      fd_ = -1;
     }
   }
-  ~FileLock() { ::close(fd_); }  // closing the descriptor releases the lock
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
+  }
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
 

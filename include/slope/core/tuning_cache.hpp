@@ -40,9 +40,10 @@ class TuningCache {
   bool dirty() const { return dirty_; }
 
   // Writes the file atomically, creating its directory. Runs that share the file keep each
-  // other's entries: under a lock on "<path>.lock", save() reads the file again, puts this
-  // cache's own put()s over it (they win for a key both wrote) and writes the result, which
-  // find() then also sees. Throws kIo on failure.
+  // other's entries: under a lock on "<path>.lock" (best effort: where none can be taken, the
+  // save goes ahead without it), save() reads the file again, puts this cache's own put()s
+  // over it (they win for a key both wrote) and writes the result, which find() then also
+  // sees. Throws kIo on failure.
   void save();
 
   // Why save() could not write a cache at `path` (it names a directory, or a missing
