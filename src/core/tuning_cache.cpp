@@ -47,10 +47,9 @@ class FileLock {
   int fd_;
 };
 
-}  // namespace
-
-std::optional<std::map<std::string, TuningEntry>> TuningCache::read_entries(const std::string& path,
-                                                                             std::string& why) {
+// The entries of the file at `path` (none where there is no file), or nullopt with the reason
+// in `why` where it is not a slope tuning cache of this format version.
+std::optional<std::map<std::string, TuningEntry>> read_entries(const std::string& path, std::string& why) {
   std::map<std::string, TuningEntry> entries;
   std::ifstream in(path);
   if (!in) return entries;  // no cache yet
@@ -81,6 +80,8 @@ std::optional<std::map<std::string, TuningEntry>> TuningCache::read_entries(cons
   }
   return entries;
 }
+
+}  // namespace
 
 TuningCache::TuningCache(std::string path) : path_(std::move(path)) {
   std::string why;

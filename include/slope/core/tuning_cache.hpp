@@ -55,10 +55,6 @@ class TuningCache {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  // The entries of the file at `path` (none where there is no file), or nullopt with the reason
-  // in `why` where it is not a slope tuning cache of this format version.
-  static std::optional<std::map<std::string, TuningEntry>> read_entries(const std::string& path, std::string& why);
-
   std::string path_;
   std::map<std::string, TuningEntry> entries_;
   std::set<std::string> put_keys_;  // put() since the last save(): what this cache adds to the file
