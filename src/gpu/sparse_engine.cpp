@@ -468,14 +468,14 @@ std::unique_ptr<SparseSelection> SparseEngine::biased_selection(const SparseShap
 
 std::unique_ptr<SparseSelection> SparseEngine::settled_selection(const SparseShape& shape, const void* bias,
                                                                  cudaStream_t stream) {
-  for (;;) {
-    const TuningEntry* config = configuration(shape, stream, false, bias);
-    try {
-      return std::make_unique<SparseSelection>(ctx_, shape, config, bias);
-    } catch (const Error&) {
-      if (!config || !set_aside_cached_configuration(tuning_key(shape))) throw;
-    }
+  const TuningEntry* config = configuration(shape, stream, false, bias);
+  try {
+    return std::make_unique<SparseSelection>(ctx_, shape, config, bias);
+  } catch (const Error&) {
+    if (!config || !set_aside_cached_configuration(tuning_key(shape))) throw;
   }
+  // The entry set aside, configuration() searches the shape; a refused search pick throws here.
+  return std::make_unique<SparseSelection>(ctx_, shape, configuration(shape, stream, false, bias), bias);
 }
 
 bool SparseEngine::set_aside_cached_configuration(const std::string& key) {
