@@ -1,5 +1,6 @@
 #include "slope/experiments/spmm_experiment.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -59,7 +60,7 @@ std::string part_configs(const gpu::SparseLinear& layer) {
 Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                           Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "m", "k", "tokens", "dtype", "dense_ms", "sparse_ms", "speedup", "dense_tflops",
-               "sparse_tflops", "rel_error", "tiles", "row_parts", "configs", "plan", "engine_uses", "dense_eager_ms",
+               "sparse_tflops", "weight_bytes", "dense_gbps", "sparse_gbps", "rel_error", "tiles", "row_parts", "configs", "plan", "engine_uses", "dense_eager_ms",
                "sparse_eager_ms", "eager_speedup", "dense_heuristic_ms", "speedup_vs_heuristic", "heuristic_is_tuned"});
   // The dense baseline is tuned like the sparse product. For comparison, also cuBLASLt's first
   // heuristic pick, not tuned: what a plain cuBLAS call runs.
@@ -67,6 +68,9 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
   gpu::Stream owned_stream;  // a created stream: its calls can be captured and timed as a graph
   cudaStream_t stream = owned_stream.get();
   const int64_t t = o.tokens;
+  // The ceiling for the products that reading W bounds (few tokens: a decode step).
+  const double hbm_gbps = bench::measure_copy_gbps(stream);
+  double best_sparse_hbm_fraction = 0.0;
   GeometricMean counted_speedups, counted_heuristic_speedups;  // the shapes of the summary
   // The engine's own choice for one W: whole, or in wave bands where they measure faster
   // (measured once per shape; the engine remembers it for every set).
@@ -134,6 +138,14 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
       const bench::PairTiming versus_heuristic =
           heuristic_is_tuned ? paired : bench::time_pair(run_heuristic, run_sparse, stream, 2 * o.samples, 5, sets);
       const double flops = 2.0 * t * s.m * s.k;
+      // The bytes a product cannot avoid moving: X read once, W read as stored (dense, or
+      // cuSPARSELt's kept values and metadata), Y written once. Tiles read X once each, so
+      // their rate undercounts what they move.
+      const double elt = 2.0, xy_bytes = elt * (t * s.k + t * s.m);
+      const auto weight_bytes = static_cast<double>(ops[0].sparse->compressed_bytes());
+      const double dense_gbps = (xy_bytes + elt * s.m * s.k) / dense_ms * 1e-6;
+      const double sparse_gbps = (xy_bytes + weight_bytes) / sparse_ms * 1e-6;
+      best_sparse_hbm_fraction = std::max(best_sparse_hbm_fraction, sparse_gbps / hbm_gbps);
       const double speedup = paired.ratio_median;
       std::string plan = engine.policy() == gpu::SearchPolicy::kDefault ? "default" : "cached";
       for (size_t e = events_before; e < engine.events().size(); ++e)
@@ -154,7 +166,7 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
       }
       const std::string parts = row_parts(*ops[0].sparse), configs = part_configs(*ops[0].sparse);
       table.add_row({d, s.name, s.m, s.k, t, std::string(to_string(o.dtype)), dense_ms, sparse_ms, speedup,
-                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, rel, ops[0].sparse->tiles(), parts, configs,
+                     flops / dense_ms * 1e-9, flops / sparse_ms * 1e-9, weight_bytes, dense_gbps, sparse_gbps, rel, ops[0].sparse->tiles(), parts, configs,
                      plan, uses,
                      dense_eager_ms, sparse_eager_ms, dense_eager_ms / sparse_eager_ms,
                      versus_heuristic.a.median_ms, heuristic_speedup, std::string(heuristic_is_tuned ? "yes" : "no")});
@@ -173,6 +185,8 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
     summary.emplace_back("input_layout", o.input == gpu::InputLayout::kTokenMajor ? "token-major" : "feature-major");
     summary.emplace_back("output_layout", o.output == gpu::OutputLayout::kTokenMajor ? "token-major" : "feature-major");
   }
+  summary.emplace_back("hbm_copy_gbps", fmt::format("{:.0f}", hbm_gbps));
+  summary.emplace_back("sparse_hbm_fraction_max", fmt::format("{:.3f}", best_sparse_hbm_fraction));
   return table;
 }
 

@@ -41,9 +41,23 @@ TEST_F(SpmmExperimentTest, OddHiddenSizeGetsEveryShapeWithItsConfigurations) {
     EXPECT_GT(t.number(r, "speedup"), 0.0) << shapes[r];
     const auto parts = static_cast<int64_t>(t.number(r, "tiles"));
     EXPECT_TRUE(is_config_list(t.text(r, "configs"), parts)) << shapes[r] << ": " << t.text(r, "configs");
+    // W as stored: half the values plus 4 bits of metadata per group of four (cuSPARSELt
+    // pads the metadata to whole tiles), less than the dense 2 bytes per element.
+    const double m = t.number(r, "m"), k = t.number(r, "k"), weight_bytes = t.number(r, "weight_bytes");
+    EXPECT_GE(weight_bytes, m * k + m * k / 8) << shapes[r];
+    EXPECT_LT(weight_bytes, 2 * m * k) << shapes[r];
+    // Each rate is its product's bytes over its own time.
+    const double xy_bytes = 2 * 96 * (m + k);
+    EXPECT_NEAR(t.number(r, "dense_gbps") * t.number(r, "dense_ms") * 1e6, xy_bytes + 2 * m * k, 1e-6 * xy_bytes)
+        << shapes[r];
+    EXPECT_NEAR(t.number(r, "sparse_gbps") * t.number(r, "sparse_ms") * 1e6, xy_bytes + weight_bytes,
+                1e-6 * xy_bytes)
+        << shapes[r];
   }
   EXPECT_EQ(t.number(3, "tiles"), 4);  // d -> 4d in four d x d tiles
   EXPECT_TRUE(summary_number(summary, "geomean_speedup").has_value());
+  EXPECT_GT(summary_number(summary, "hbm_copy_gbps").value_or(0.0), 0.0);
+  EXPECT_GT(summary_number(summary, "sparse_hbm_fraction_max").value_or(0.0), 0.0);
 }
 
 }  // namespace

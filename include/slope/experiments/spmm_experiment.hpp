@@ -44,13 +44,16 @@ struct SpmmOptions : SweepOptions {
 };
 
 // Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,
-// sparse_tflops, rel_error, tiles, row_parts (each part's rows: "2048+512", "768x4"), configs
+// sparse_tflops, weight_bytes (W as cuSPARSELt stores it: kept values and metadata),
+// dense_gbps and sparse_gbps (X, W as stored and Y over each product's time), rel_error, tiles, row_parts (each part's rows: "2048+512", "768x4"), configs
 // (each part's cuSPARSELt kernel configuration, in the same form), plan (searched / cached /
 // default), engine_uses,
 // dense_eager_ms, sparse_eager_ms, eager_speedup (the same products launched eagerly),
 // dense_heuristic_ms, speedup_vs_heuristic (against cuBLASLt's untuned first pick),
 // heuristic_is_tuned (yes: tuning kept that pick, and the tuned timing is reused).
-// `summary` receives geometric-mean and minimum speedups over the engine's choices.
+// `summary` receives geometric-mean and minimum speedups over the engine's choices, the
+// device-to-device copy bandwidth (hbm_copy_gbps) and the largest share of it a sparse product
+// reached (sparse_hbm_fraction_max: near 1 where reading W bounds the product, at few tokens).
 Table run_spmm_experiment(const SpmmOptions& options, gpu::SparseEngine& engine, gpu::DenseGemmCache& dense,
                           Metadata& summary, const Progress& progress);
 
