@@ -11,6 +11,8 @@
   plot.py model   --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py model_training --csv FILE.csv --out FILE.png [--title TEXT]
   plot.py torch   --csv FILE.csv --out FILE.png [--title TEXT]   (compare_torch.py's CSV)
+  plot.py decode  --spmm-csv FILE.csv --spmm-json FILE.json --model-csv FILE.csv --out FILE.png
+                  [--title TEXT]   (spmm and model at a decode step's few tokens)
 
 The paper's A100 values (data/paper/figures_read_off.csv) are drawn as faint reference
 lines where the paper has a matching figure (for SpMM: only beside fp16 at 2048 tokens, the
@@ -18,6 +20,7 @@ paper's setting).
 """
 import argparse
 import csv
+import json
 import math
 import os
 import sys
@@ -496,6 +499,58 @@ def plot_model_training(args):
     save(fig, args.out)
 
 
+def plot_decode(args):
+    """A decode step's products (few tokens, W-bound): left, each shape's speedup over dense
+    per hidden size beside the speedup that reading W as stored alone would give; middle, the
+    bandwidth dense and sparse products reach against the device-to-device copy's; right, each
+    model's decoder-block speedup at each adapter ratio. The paper has no decode figure."""
+    rows = [r for r in read_csv(args.spmm_csv) if r["shape"] != "upsample_tiled"]
+    with open(args.spmm_json) as f:
+        copy_gbps = num(json.load(f)["meta"].get("hbm_copy_gbps"))
+    dtype, tokens = spmm_setting(rows)
+    fig, (speed, rate, models) = plt.subplots(1, 3, figsize=(18, 4.8), gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    for i, shape in enumerate(("attention", "upsample", "downsample")):
+        mine = sorted((int(r["hidden"]), r) for r in rows if r["shape"] == shape)
+        if not mine:
+            continue
+        hidden = [h for h, _ in mine]
+        speed.plot(hidden, [num(r["speedup"]) for _, r in mine], marker="o", color=f"C{i}", label=shape)
+        # Bytes moved dense over bytes moved sparse: the speedup a product bound by them gets.
+        bound = [num(r["sparse_gbps"]) * num(r["sparse_ms"]) / (num(r["dense_gbps"]) * num(r["dense_ms"]))
+                 for _, r in mine]
+        speed.plot(hidden, [1 / b for b in bound], color=f"C{i}", ls=":", alpha=0.7)
+        rate.plot(hidden, [num(r["sparse_gbps"]) for _, r in mine], marker="o", color=f"C{i}", label=f"{shape}, 2:4")
+        rate.plot(hidden, [num(r["dense_gbps"]) for _, r in mine], marker="x", ls="--", color=f"C{i}",
+                  label=f"{shape}, dense")
+    speed.plot([], [], color="gray", ls=":", label="bytes moved, dense / 2:4")
+    speed.axhline(1.0, color="gray", lw=0.8)
+    speed.set_xlabel("hidden dimension d")
+    speed.set_ylabel("speedup of 2:4 over dense")
+    speed.set_title(f"Products at {tokens} tokens ({dtype})", fontsize=10)
+    speed.legend(fontsize=7)
+    if not math.isnan(copy_gbps):
+        rate.axhline(copy_gbps, color="black", lw=0.8, ls="--", label=f"device copy, {copy_gbps:.0f} GB/s")
+    rate.set_xlabel("hidden dimension d")
+    rate.set_ylabel("GB/s (X, W as stored and Y over the product's time)")
+    rate.set_title("Bandwidth reached", fontsize=10)
+    rate.legend(fontsize=6, ncol=2)
+    model_rows = read_csv(args.model_csv)
+    names = list(dict.fromkeys(r["model"] for r in model_rows))
+    ratios = sorted({num(r["adapter_ratio"]) for r in model_rows})
+    cell = {(r["model"], num(r["adapter_ratio"])): r for r in model_rows}
+    for i, v in enumerate(ratios):
+        xs, width = group_positions(i, len(ratios), len(names))
+        got = [num(cell[(m, v)]["speedup"]) if (m, v) in cell else math.nan for m in names]
+        models.bar(xs, got, width * 0.95, color=f"C{i}", label=f"adapter {100 * v:.2f}%" if v > 0 else "no adapter")
+    label_models(models, model_rows)
+    models.axhline(1.0, color="gray", lw=0.8)
+    models.set_ylabel("speedup over dense")
+    models.set_title("A decoder block's linear layers per model", fontsize=10)
+    models.legend(fontsize=7, loc="lower center", ncol=3, framealpha=0.9)
+    fig.suptitle(args.title or f"2:4 at {tokens} tokens against dense")
+    save(fig, args.out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -503,6 +558,12 @@ def main():
     p.add_argument("--exact", required=True)
     p.add_argument("--paper", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("decode")
+    p.add_argument("--spmm-csv", required=True)
+    p.add_argument("--spmm-json", required=True, help="the same run's JSON, for the copy bandwidth")
+    p.add_argument("--model-csv", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--title")
     p = sub.add_parser("spmm_sweep")
     p.add_argument("--csv", required=True, action="append")
     p.add_argument("--out", required=True)
@@ -521,7 +582,7 @@ def main():
     try:
         {"memory": plot_memory, "spmm": plot_spmm, "spmm_sweep": plot_spmm_sweep, "setup": plot_setup,
          "lowrank": plot_lowrank, "layer": plot_layer, "step": plot_step, "model": plot_model,
-         "model_training": plot_model_training, "torch": plot_torch}[args.kind](args)
+         "model_training": plot_model_training, "torch": plot_torch, "decode": plot_decode}[args.kind](args)
     except (OSError, KeyError, ValueError, StopIteration) as e:
         print(f"plot.py: error: cannot plot {args.kind}: {e}", file=sys.stderr)
         return 2
