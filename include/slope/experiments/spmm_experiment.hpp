@@ -45,9 +45,9 @@ struct SpmmOptions : SweepOptions {
 
 // Columns: hidden, shape, m, k, tokens, dtype, dense_ms, sparse_ms, speedup, dense_tflops,
 // sparse_tflops, weight_bytes (W as cuSPARSELt stores it: kept values and metadata),
-// dense_gbps and sparse_gbps (X, W as stored and Y over each product's time), rel_error, tiles, row_parts (each part's rows: "2048+512", "768x4"), configs
-// (each part's cuSPARSELt kernel configuration, in the same form), plan (searched / cached /
-// default), engine_uses,
+// dense_gbps and sparse_gbps (X, W as stored and Y over each product's time), rel_error, tiles,
+// row_parts (each part's rows: "2048+512", "768x4"), configs (each part's cuSPARSELt kernel
+// configuration, in the same form), plan (searched / cached / default), engine_uses,
 // dense_eager_ms, sparse_eager_ms, eager_speedup (the same products launched eagerly),
 // dense_heuristic_ms, speedup_vs_heuristic (against cuBLASLt's untuned first pick),
 // heuristic_is_tuned (yes: tuning kept that pick, and the tuned timing is reused).
