@@ -59,6 +59,11 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, BadInputsExitTwoWithOneLine) {
   expect_bad_input("memroy --model OPT-13B", "unknown command 'memroy' (commands: memory, prune, spmm");
+  const Result none = run("");  // expect_bad_input would add an option
+  EXPECT_EQ(none.code, 2) << none.out;
+  EXPECT_EQ(none.out, "slope: error: no command given (commands: memory, prune, spmm, setup, lowrank, layer, model, "
+                      "memcheck, models)\n");
+  expect_bad_input("--model OPT-13B memory", "unknown option '--model' before a command (commands: memory,");
   expect_bad_input("memory --model OPT-1T", "unknown model 'OPT-1T'");
   expect_bad_input("memory --adapter-ratio -0.1", "adapter ratio");
   expect_bad_input("memory --adapter-ratio 1", "adapter ratio");
@@ -75,6 +80,8 @@ TEST_F(CliTest, BadInputsExitTwoWithOneLine) {
   expect_bad_input("prune --pattern 2:4 --rows 10", "divisible by M=4");
   expect_bad_input("prune --pattern two:four", "N:M");
   expect_bad_input("memory --bogus", "bogus");
+  // Arguments a command does not take are named with the command, in the order typed.
+  expect_bad_input("prune --n 3 --m 2", "prune: unexpected argument(s) '--n 3 --m 2'");
 }
 
 TEST_F(CliTest, MemoryWritesCsvAndJson) {

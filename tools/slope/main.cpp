@@ -11,16 +11,34 @@
 
 namespace {
 
-// CLI11 answers a misspelt command with "A subcommand is required"; name it, and the commands.
+// CLI11 answers a missing or misspelt command, or an option before any command, with "A
+// subcommand is required"; name what was given, and the commands.
 void reject_unknown_command(const CLI::App& app, int argc, char** argv) {
-  if (argc < 2 || argv[1][0] == '-') return;
+  const std::string first = argc < 2 ? "" : argv[1];
+  if (first == "-h" || first == "--help" || first == "--version") return;
   std::string names;
   for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; })) {
-    if (command->check_name(argv[1])) return;
+    if (!first.empty() && command->check_name(first)) return;
     names += (names.empty() ? "" : ", ") + command->get_name();
   }
-  throw slope::Error(slope::ErrorKind::kInvalidInput,
-                     std::string("unknown command '") + argv[1] + "' (commands: " + names + ")");
+  const std::string what = first.empty()      ? "no command given"
+                           : first[0] == '-' ? "unknown option '" + first + "' before a command"
+                                             : "unknown command '" + first + "'";
+  throw slope::Error(slope::ErrorKind::kInvalidInput, what + " (commands: " + names + ")");
+}
+
+// CLI11's own message lists the arguments it did not expect in reverse order ("2 --m 3 --n"
+// for "--n 3 --m 2"); name the command and give them as typed.
+std::string unexpected_arguments_message(const CLI::App& app) {
+  for (const CLI::App* command : app.get_subcommands()) {  // the command that was parsed
+    const std::vector<std::string> extras = command->remaining();
+    if (extras.empty()) continue;
+    std::string joined;
+    for (const std::string& arg : extras) joined += (joined.empty() ? "" : " ") + arg;
+    return command->get_name() + ": unexpected argument(s) '" + joined + "' (slope " + command->get_name() +
+           " --help lists the options)";
+  }
+  return {};
 }
 
 // Builds the command line and runs the command it names; its errors are main's to report.
@@ -45,6 +63,10 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    const std::string message = unexpected_arguments_message(app);
+    std::cerr << "slope: error: " << (message.empty() ? std::string(e.what()) : message) << "\n";
+    return 2;
   } catch (const CLI::ParseError& e) {
     std::cerr << "slope: error: " << e.what() << "\n";
     return 2;
