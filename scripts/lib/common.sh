@@ -6,6 +6,18 @@ SLOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 log() { printf '[slope] %s\n' "$*" >&2; }
 die() { printf '[slope] error: %s\n' "$*" >&2; exit 1; }
 
+# `-h` or `--help` among a script's arguments (help_if_asked "$0" "$@"): print the comment at
+# the script's top, which says how to call it, and exit 0 before anything is built or made.
+help_if_asked() {
+  local script="$1" arg
+  shift
+  for arg in "$@"; do
+    case "$arg" in
+      -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$script"; exit 0 ;;
+    esac
+  done
+}
+
 # Python packages the scripts install (cuSPARSELt, matplotlib, and CMake where the system's
 # is too old) go into the clone, not into the system's Python: Debian 12 and Ubuntu 23.04+
 # refuse `pip install` there (PEP 668, "externally-managed-environment"), and a clone's own

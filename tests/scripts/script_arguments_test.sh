@@ -44,4 +44,17 @@ expect_refused "--gpus takes a positive whole number" bash "$source_dir/scripts/
 [ ! -e "$work/r" ] || fail "reproduce made an output folder for a bad --gpus"
 expect_refused "no such file: $work/missing.cpp" bash "$source_dir/scripts/lint" "$work/missing.cpp"
 expect_refused "unknown option '--fix'" bash "$source_dir/scripts/lint" --fix
+expect_refused "unknown option '--fast'" bash "$source_dir/scripts/gpu-check" --fast  # not taken for OUTDIR
+expect_refused "scripts/test takes no arguments" bash "$source_dir/scripts/test" --quick
+
+# --help prints the script's own comment, which names how to call it, and does nothing else:
+# exit 0, well before a build could end, no folder made.
+for script in test reproduce gpu-check gpu-experiments gpu-sanitize lint; do
+  out="$(cd "$work" && timeout 20 bash "$source_dir/scripts/$script" --help 2>&1)" ||
+    fail "scripts/$script --help exited $?: $out"
+  [[ "$out" == *"scripts/$script"* ]] || fail "scripts/$script --help did not show its usage: $out"
+  [[ "$out" != *"[slope]"* ]] || fail "scripts/$script --help started work: $out"
+done
+out="$(timeout 20 bash "$source_dir/scripts/gpu-check" --quick "$work/check" -h 2>&1)" || fail "gpu-check ... -h exited $?"
+[ ! -e "$work/check" ] || fail "gpu-check made its output folder when asked for help"
 echo "script_arguments_test: ok"
