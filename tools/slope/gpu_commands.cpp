@@ -66,7 +66,8 @@ void add_gpu_options(CLI::App& sub, GpuArgs& a, GpuOptionSet set = {}) {
   if (set.timing) {
     a.tokens_option = sub.add_option("--tokens", a.tokens, "Tokens per product (default 2048)");
     sub.add_option("--dtype", a.dtype, "fp16 or bf16 (default fp16)")->check(CLI::IsMember({"fp16", "bf16"}));
-    sub.add_option("--samples", a.samples, "Timing samples per measurement, the median reported (default " + std::to_string(a.samples) + ")");
+    sub.add_option("--samples", a.samples,
+                   "Timing samples per measurement, the median reported (default " + std::to_string(a.samples) + ")");
   }
   if (set.sparse) {
     sub.add_option("--tuning-cache", a.tuning_cache,

@@ -1,6 +1,8 @@
 // slope: SLoPe 2:4-sparse + lazy low-rank experiments. Exit codes: 0 success, 2 bad input
 // (a one-line message names the problem), 1 runtime failure.
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -11,34 +13,40 @@
 
 namespace {
 
+std::string joined(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : separator) + part;
+  return out;
+}
+
 // CLI11 answers a missing or misspelt command, or an option before any command, with "A
 // subcommand is required"; name what was given, and the commands.
 void reject_unknown_command(const CLI::App& app, int argc, char** argv) {
   const std::string first = argc < 2 ? "" : argv[1];
   if (first == "-h" || first == "--help" || first == "--version") return;
-  std::string names;
+  std::vector<std::string> names;
   for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; })) {
     if (!first.empty() && command->check_name(first)) return;
-    names += (names.empty() ? "" : ", ") + command->get_name();
+    names.push_back(command->get_name());
   }
   const std::string what = first.empty()      ? "no command given"
                            : first[0] == '-' ? "unknown option '" + first + "' before a command"
                                              : "unknown command '" + first + "'";
-  throw slope::Error(slope::ErrorKind::kInvalidInput, what + " (commands: " + names + ")");
+  throw slope::Error(slope::ErrorKind::kInvalidInput, what + " (commands: " + joined(names, ", ") + ")");
 }
 
-// CLI11's own message lists the arguments it did not expect in reverse order ("2 --m 3 --n"
-// for "--n 3 --m 2"); name the command and give them as typed.
-std::string unexpected_arguments_message(const CLI::App& app) {
-  for (const CLI::App* command : app.get_subcommands()) {  // the command that was parsed
-    const std::vector<std::string> extras = command->remaining();
-    if (extras.empty()) continue;
-    std::string joined;
-    for (const std::string& arg : extras) joined += (joined.empty() ? "" : " ") + arg;
-    return command->get_name() + ": unexpected argument(s) '" + joined + "' (slope " + command->get_name() +
-           " --help lists the options)";
+// What to say of a parse error. CLI11's own message for arguments it did not expect lists them
+// in reverse order ("2 --m 3 --n" for "--n 3 --m 2"); name the command and give them as typed.
+std::string parse_error_message(const CLI::App& app, const CLI::ParseError& error) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr) {
+    for (const CLI::App* command : app.get_subcommands()) {  // the command that was parsed
+      const std::vector<std::string> extras = command->remaining();
+      if (extras.empty()) continue;
+      return command->get_name() + ": unexpected argument(s) '" + joined(extras, " ") + "' (slope " +
+             command->get_name() + " --help lists the options)";
+    }
   }
-  return {};
+  return error.what();
 }
 
 // Builds the command line and runs the command it names; its errors are main's to report.
@@ -63,12 +71,8 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
-  } catch (const CLI::ExtrasError& e) {
-    const std::string message = unexpected_arguments_message(app);
-    std::cerr << "slope: error: " << (message.empty() ? std::string(e.what()) : message) << "\n";
-    return 2;
   } catch (const CLI::ParseError& e) {
-    std::cerr << "slope: error: " << e.what() << "\n";
+    std::cerr << "slope: error: " << parse_error_message(app, e) << "\n";
     return 2;
   }
   return 0;
