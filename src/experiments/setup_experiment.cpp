@@ -65,7 +65,7 @@ Table run_setup_experiment(const SetupOptions& o, gpu::SparseEngine& engine, gpu
       init_ms = std::min(init_ms, ms_since(start));
     }
     // A plan for a token-major output (Y, t x d), which each such weight gets on its own
-    // (see sparse_engine.hpp). The first of a shape pays for the algorithm selection (~0.2 s on
+    // (see sparselt_plan.hpp). The first of a shape pays for the algorithm selection (~0.2 s on
     // the H200); every later weight's plan is made from the same selection (best of 3).
     gpu::SparseShape token_major = shape;
     token_major.output = gpu::OutputLayout::kTokenMajor;

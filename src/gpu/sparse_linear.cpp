@@ -133,7 +133,7 @@ SparseLinear::SparseLinear(SparseEngine& engine, int64_t m, int64_t k, int64_t t
     start += rows;
   }
   plans_ = make_plans(relu, stream);
-  // A token-major output's fp16 kernels read W as its own plan compresses it (sparse_engine.hpp).
+  // A token-major output's fp16 kernels read W as its own plan compresses it (sparselt_plan.hpp).
   for (int64_t i = 0; i < tiles(); ++i)
     parts_.push_back(output == OutputLayout::kTokenMajor
                          ? std::make_unique<CompressedWeight>(*plans_[static_cast<size_t>(i)])
@@ -172,7 +172,7 @@ std::vector<const SparsePlan*> SparseLinear::make_plans(bool relu, cudaStream_t 
 
 void SparseLinear::prepare_without_relu(cudaStream_t stream) {
   // Its plans would multiply a W compressed through other plans: not yet checked on a GPU for
-  // the token-major output, whose plans serve one weight each (sparse_engine.hpp).
+  // the token-major output, whose plans serve one weight each (sparselt_plan.hpp).
   require(output_ == OutputLayout::kFeatureMajor, "forward_without_relu needs a feature-major output");
   if (relu_ && plans_without_relu_.empty()) plans_without_relu_ = make_plans(false, stream);
 }

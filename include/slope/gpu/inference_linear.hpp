@@ -1,6 +1,6 @@
 // SLoPe's inference layer: Y = act(X W^T + (X L) R + b) with W 2:4-sparse and a lazy
 // low-rank adapter (L: d_in x r, R: r x d_out). Output feature-major (Y^T, d_out x t) or
-// token-major (Y, t x d_out; sparse_engine.hpp says why it is faster on the H200, and what it
+// token-major (Y, t x d_out; sparselt_plan.hpp says why it is faster on the H200, and what it
 // costs).
 //
 // Three forms, same function:

@@ -1,4 +1,4 @@
-// SLoPe's training layer (feature-major activations, see sparse_engine.hpp):
+// SLoPe's training layer (feature-major activations, see sparselt_plan.hpp):
 //   forward        Y^T  = W^R X^T (+ b) (+ (X L R)^T)                sparse, W pruned 2:4 by rows
 //   input grad     dX^T = (W^{R,C})^T dY^T                           sparse, the double-pruned
 //                                                                    transpose stored row-wise 2:4

@@ -1,5 +1,5 @@
 // Y = X W^T with a 2:4 W held compressed, whole or in square tiles (layouts: see
-// sparse_engine.hpp; the output is feature-major, Y^T m x t row-major, or token-major, Y
+// sparselt_plan.hpp; the output is feature-major, Y^T m x t row-major, or token-major, Y
 // t x m row-major).
 //
 // Tiling (the paper's strategy for the MLP upsample matrix, W of 4d x d): W is split into
