@@ -17,10 +17,8 @@
 //     standalone descriptor (cusparseLtSpMMACompress2), the search fails (INTERNAL_ERROR);
 //   - a plan keeps reading W from the address it first multiplied (its search included) and
 //     ignores the W passed later, so every token-major weight gets a plan of its own
-//     (SparseEngine::plan_for_one_weight), never one that ran a search.
-// Such a plan's cost is its algorithm selection (~0.15-0.3 s of host work); plans made from
-// one selection each keep their own W and bias, so a selection (SparseSelection) serves all
-// the plans of one shape.
+//     (SparseEngine::plan_for_one_weight), never one that ran a search; SparseSelection, below,
+//     says why that costs host time once per shape and not per weight.
 #pragma once
 
 #include <cuda_runtime.h>
