@@ -84,6 +84,35 @@ TEST_F(CliTest, BadInputsExitTwoWithOneLine) {
   expect_bad_input("prune --n 3 --m 2", "prune: unexpected argument(s) '--n 3 --m 2'");
 }
 
+TEST_F(CliTest, AValueGivenTwiceIsRefused) {
+  expect_bad_input("memory --model OPT-13B --model OPT-66B --model OPT-13B", "--model OPT-13B is given twice");
+  // The paper's name and the zoo's are one model.
+  expect_bad_input("models --model OPT-2.6B --model OPT-2.7B", "--model OPT-2.7B is given twice");
+  expect_bad_input("memory --adapter-ratio 0.0625 --adapter-ratio 0 --adapter-ratio 0.0625",
+                   "--adapter-ratio 0.0625 is given twice");
+  write("tiny.json", R"({"model_type": "opt", "hidden_size": 512, "num_hidden_layers": 2, "ffn_dim": 2048,
+                         "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 64})");
+  expect_bad_input("models --config " + file("tiny.json") + " --config " + file("tiny.json"), "is given twice");
+  // Distinct values pass: two zoo models, and two ratios that differ only past six decimals.
+  EXPECT_EQ(run("models --model OPT-13B --model OPT-66B --format csv").code, 0);
+  EXPECT_EQ(run("memory --model GPT-2 --adapter-ratio 1e-7 --adapter-ratio 2e-7 --format csv").code, 0);
+  if (run("spmm --help").out.find("GPU experiment (this build has no CUDA)") != std::string::npos) return;
+  // The GPU commands refuse it too, before any GPU work.
+  expect_bad_input("spmm --hidden 768 --hidden 1024 --hidden 768", "--hidden 768 is given twice");
+  expect_bad_input("lowrank --rank-ratio 0.05 --rank-ratio 0.05", "--rank-ratio 0.05 is given twice");
+  expect_bad_input("layer --mode inference --adapter-ratio 0 --adapter-ratio 0", "--adapter-ratio 0 is given twice");
+  expect_bad_input("layer --mode training --token-count 2048 --token-count 2048", "--token-count 2048 is given twice");
+  expect_bad_input("layer --mode step --accumulation 4 --accumulation 4", "--accumulation 4 is given twice");
+  expect_bad_input("model --model LLaMA-3-8B --model LLaMA-3-8B", "--model LLaMA-3-8B is given twice");
+  expect_bad_input("memcheck --model GPT-2 --model GPT-2", "--model GPT-2 is given twice");
+}
+
+TEST_F(CliTest, PruneRefusesAMatrixTooLargeForTheMachine) {
+  // 4e9 x 4e9 elements would also overflow a 64-bit element count.
+  for (const std::string size : {"--rows 400000 --cols 400000", "--rows 4000000000 --cols 4000000000"})
+    expect_bad_input("prune --pattern 2:4 " + size, "GiB of host memory to prune; this machine has");
+}
+
 TEST_F(CliTest, MemoryWritesCsvAndJson) {
   const Result csv = run("memory --model OPT-66B --format csv --out " + file("m.csv"));
   ASSERT_EQ(csv.code, 0) << csv.out;

@@ -1,5 +1,6 @@
 #include "cli_common.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -59,6 +60,12 @@ std::vector<ModelConfig> named_models(const std::vector<std::string>& names, con
   std::vector<ModelConfig> models;
   models.reserve(names.size() + configs.size());
   for (const auto& name : names) models.push_back(find_model(name));
+  // The zoo's names as resolved, so that OPT-2.6B (the paper's) and OPT-2.7B are one model;
+  // two config files may share a name and differ, so only the same file twice is refused.
+  std::vector<std::string> zoo_names(models.size());
+  std::transform(models.begin(), models.end(), zoo_names.begin(), [](const ModelConfig& m) { return m.name; });
+  require_distinct(zoo_names, "--model");
+  require_distinct(configs, "--config");
   for (const auto& path : configs) models.push_back(load_hf_config(path));
   return models;
 }

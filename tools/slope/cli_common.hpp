@@ -1,11 +1,13 @@
 // Pieces every `slope` subcommand shares: output options, run metadata, error mapping.
 #pragma once
 
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "slope/core/error.hpp"
 #include "slope/core/table.hpp"
 #include "slope/model/model_config.hpp"
 
@@ -30,8 +32,22 @@ Metadata base_metadata();
 // --csv and --json copies. The table goes to stdout only when no file was asked for.
 void emit(const Table& table, const Metadata& meta, const OutputOptions& options);
 
+// A repeatable option's values, each given once: a value given twice would only measure the
+// same rows twice, so it is refused as bad input (kInvalidInput) rather than run.
+template <typename T>
+void require_distinct(const std::vector<T>& values, const std::string& option) {
+  for (size_t i = 0; i < values.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (values[j] == values[i]) {
+        std::ostringstream value;
+        value << values[i];
+        throw Error(ErrorKind::kInvalidInput, option + " " + value.str() + " is given twice");
+      }
+}
+
 // The models a command's --model (zoo names) and --config (HuggingFace config.json files)
-// options name, in that order; an unknown name or a bad file throws kInvalidInput.
+// options name, in that order; an unknown name, a bad file, a zoo model named twice (under its
+// own name and the paper's, say) or a file given twice throws kInvalidInput.
 std::vector<ModelConfig> named_models(const std::vector<std::string>& names, const std::vector<std::string>& configs);
 
 // Progress lines for long runs go to stderr so that stdout stays machine-readable.

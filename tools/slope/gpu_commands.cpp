@@ -91,6 +91,9 @@ void validate(const GpuArgs& a) {
                                                   std::to_string(a.tokens) + ")");
   require(a.samples > 0, "--samples must be positive");
   for (int64_t d : a.hidden) require(d > 0 && d % 16 == 0, "--hidden must be a positive multiple of 16 (got " + std::to_string(d) + ")");
+  require_distinct(a.hidden, "--hidden");
+  require_distinct(a.token_list, "--token-count");
+  require_distinct(a.accumulation, "--accumulation");
 }
 
 // The metadata every GPU result file carries. `timing`: how its device times were taken
@@ -244,6 +247,7 @@ void run_lowrank(const GpuArgs& a) {
   LowRankOptions o;
   fill_sweep(o, a);
   for (double r : a.ratios) require(r > 0 && r <= 1, fmt::format("--rank-ratio must be in (0, 1] (got {})", r));
+  require_distinct(a.ratios, "--rank-ratio");
   if (!a.ratios.empty()) o.ratios = a.ratios;
   gpu::require_cuda_device();
   const gpu::DeviceInfo info = gpu::query_device_info();
@@ -265,6 +269,7 @@ void run_layer(const GpuArgs& a) {
   require(a.ratios.empty() || a.mode != "training",
           "--adapter-ratio is for --mode inference and step (the training layers have no adapters)");
   for (double r : a.ratios) validate_adapter_ratio(r);
+  require_distinct(a.ratios, "--adapter-ratio");
   if (a.mode == "training") {
     LayerTrainingOptions o;
     if (!a.hidden.empty()) o.hidden = a.hidden;
@@ -351,6 +356,7 @@ void run_model(const GpuArgs& a) {
   ModelInferenceOptions o;
   o.models = models_to_time(a, a.tokens);
   for (double r : a.ratios) validate_adapter_ratio(r);
+  require_distinct(a.ratios, "--adapter-ratio");
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
   o.tokens = a.tokens;
   o.dtype = parse_dtype(a.dtype);
@@ -365,7 +371,7 @@ void run_memcheck(const GpuArgs& a) {
   MemoryCheckOptions o;
   o.layers = a.layers;
   const std::vector<std::string> names = a.models.empty() ? std::vector<std::string>{"OPT-2.7B", "LLaMA-3-8B"} : a.models;
-  for (const auto& name : names) o.models.push_back(find_model(name));
+  o.models = named_models(names, {});
   GpuSession session(a);
   const Table table = run_memory_check_experiment(o, session.engine, session.dense);
   emit(table, session.metadata("memory_measured", a, nullptr), a.output);

@@ -1,6 +1,7 @@
 // slope: SLoPe 2:4-sparse + lazy low-rank experiments. Exit codes: 0 success, 2 bad input
 // (a one-line message names the problem), 1 runtime failure.
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,9 @@ int main(int argc, char** argv) {
   } catch (const slope::Error& e) {
     std::cerr << "slope: error: " << e.what() << "\n";
     return e.kind() == slope::ErrorKind::kInvalidInput ? 2 : 1;
+  } catch (const std::bad_alloc&) {  // its what() says only "std::bad_alloc"
+    std::cerr << "slope: error: out of host memory\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "slope: error: " << e.what() << "\n";
     return 1;

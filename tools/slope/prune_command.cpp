@@ -1,7 +1,12 @@
 // slope prune: what N:M row pruning and SLoPe's double pruning keep of a random matrix.
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -48,11 +53,27 @@ double density(const Mask& mask) {
   return kept / static_cast<double>(mask.size());
 }
 
+// The run holds the matrix's values three times (the random matrix and both pruned stages)
+// and its masks twice. A size the machine cannot hold is refused before anything is allocated,
+// rather than failing part way with bad_alloc (or an overflowing element count).
+void require_fits_in_memory(int64_t rows, int64_t cols) {
+  constexpr double kBytesPerElement = 3 * sizeof(float) + 2 * sizeof(uint8_t);
+  const double need = static_cast<double>(rows) * static_cast<double>(cols) * kBytesPerElement;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return;  // unknown: leave it to the allocator
+  const double memory = static_cast<double>(pages) * static_cast<double>(page_size);
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  require(need <= memory, fmt::format("a {} x {} matrix needs {:.1f} GiB of host memory to prune; this machine has "
+                                      "{:.1f} GiB",
+                                      rows, cols, need / kGiB, memory / kGiB));
+}
+
 void run(const PruneArgs& args) {
   const NmPattern p = parse_pattern(args.pattern);
   require(args.rows > 0 && args.cols > 0, "rows and columns must be positive");
   require(args.rows % p.m == 0 && args.cols % p.m == 0,
           "rows and columns must be divisible by M=" + std::to_string(p.m));
+  require_fits_in_memory(args.rows, args.cols);
   const MatrixF w = random_matrix(args.rows, args.cols, args.seed);
   const DoublePruned d = double_prune(w, p);
   Table table({"pattern", "rows", "cols", "stage", "density", "magnitude_kept"});
