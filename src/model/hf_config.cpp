@@ -1,5 +1,6 @@
 #include "slope/model/hf_config.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -123,6 +124,12 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
 }
 
 ModelConfig load_hf_config(const std::string& path) {
+  // A directory opens as a stream on Linux and reads as empty, which would be reported as
+  // invalid JSON; a HuggingFace model's folder holds config.json, so say which file to name.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(ErrorKind::kInvalidInput,
+                "config file '" + path + "' is a directory (name the config.json inside it)");
   std::ifstream in(path);
   if (!in) throw Error(ErrorKind::kInvalidInput, "cannot read config file '" + path + "'");
   std::ostringstream text;

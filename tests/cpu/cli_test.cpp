@@ -107,6 +107,21 @@ TEST_F(CliTest, AValueGivenTwiceIsRefused) {
   expect_bad_input("memcheck --model GPT-2 --model GPT-2", "--model GPT-2 is given twice");
 }
 
+TEST_F(CliTest, OneFileNamedForTwoOutputsIsRefused) {
+  // --out would otherwise overwrite the CSV copy with the table it renders.
+  expect_bad_input("memory --model GPT-2 --csv " + file("out.csv"), "--out and --csv name the same file");
+  const std::string dot = (dir_ / "." / "m.json").string();
+  const Result r = run("memory --model GPT-2 --json " + file("m.json") + " --format json --out " + dot);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--out and --json name the same file"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(file("m.json")));
+  EXPECT_EQ(run("memory --model GPT-2 --csv " + file("m.csv") + " --json " + file("m.json")).code, 0);
+}
+
+TEST_F(CliTest, AConfigDirectoryIsNamedAsOne) {
+  expect_bad_input("memory --config " + dir_.string(), "is a directory (name the config.json inside it)");
+}
+
 TEST_F(CliTest, PruneRefusesAMatrixTooLargeForTheMachine) {
   // 4e9 x 4e9 elements would also overflow a 64-bit element count.
   for (const std::string size : {"--rows 400000 --cols 400000", "--rows 4000000000 --cols 4000000000"})

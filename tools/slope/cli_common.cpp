@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
+#include <iterator>
+#include <utility>
 
 #include "slope/core/build_info.hpp"
 #include "slope/model/hf_config.hpp"
@@ -11,7 +14,27 @@
 namespace slope::cli {
 namespace {
 std::string g_command_line;
+
+// The file a path names, ./a.csv and a.csv alike; the path as given where it cannot be resolved.
+std::filesystem::path resolved(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path file = std::filesystem::weakly_canonical(path, ec);
+  return ec ? std::filesystem::path(path) : file;
 }
+
+void require_distinct_files(const OutputOptions& options) {
+  const std::pair<const char*, const std::string*> files[] = {
+      {"--out", &options.out}, {"--csv", &options.csv}, {"--json", &options.json}};
+  for (size_t i = 0; i < std::size(files); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      const std::string& a = *files[j].second;
+      const std::string& b = *files[i].second;
+      require(a.empty() || b.empty() || resolved(a) != resolved(b),
+              std::string(files[j].first) + " and " + files[i].first + " name the same file (" + b + ")");
+    }
+}
+
+}  // namespace
 
 void set_command_line(int argc, char** argv) {
   g_command_line.clear();
@@ -33,6 +56,9 @@ void add_output_options(CLI::App& app, OutputOptions& options) {
       ->check(writable);
   app.add_option("--csv", options.csv, "Also write the table as CSV to this file")->check(writable);
   app.add_option("--json", options.json, "Also write the table and run facts as JSON to this file")->check(writable);
+  // Checked once the command line is read, before the run: one file named twice would hold
+  // only the copy written last.
+  app.parse_complete_callback([&options] { require_distinct_files(options); });
 }
 
 Metadata base_metadata() {
