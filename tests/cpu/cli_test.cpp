@@ -92,7 +92,8 @@ TEST_F(CliTest, AValueGivenTwiceIsRefused) {
                    "--adapter-ratio 0.0625 is given twice");
   write("tiny.json", R"({"model_type": "opt", "hidden_size": 512, "num_hidden_layers": 2, "ffn_dim": 2048,
                          "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 64})");
-  expect_bad_input("models --config " + file("tiny.json") + " --config " + file("tiny.json"), "is given twice");
+  expect_bad_input("models --config " + file("tiny.json") + " --config " + (dir_ / "." / "tiny.json").string(),
+                   "is given twice");
   // Distinct values pass: two zoo models, and two ratios that differ only past six decimals.
   EXPECT_EQ(run("models --model OPT-13B --model OPT-66B --format csv").code, 0);
   EXPECT_EQ(run("memory --model GPT-2 --adapter-ratio 1e-7 --adapter-ratio 2e-7 --format csv").code, 0);

@@ -91,7 +91,10 @@ std::vector<ModelConfig> named_models(const std::vector<std::string>& names, con
   std::vector<std::string> zoo_names(models.size());
   std::transform(models.begin(), models.end(), zoo_names.begin(), [](const ModelConfig& m) { return m.name; });
   require_distinct(zoo_names, "--model");
-  require_distinct(configs, "--config");
+  std::vector<std::string> config_files(configs.size());
+  std::transform(configs.begin(), configs.end(), config_files.begin(),
+                 [](const std::string& path) { return resolved(path).string(); });
+  require_distinct(config_files, "--config");
   for (const auto& path : configs) models.push_back(load_hf_config(path));
   return models;
 }
