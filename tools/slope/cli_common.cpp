@@ -5,11 +5,11 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
-#include <iterator>
 #include <utility>
 
 #include "slope/core/build_info.hpp"
 #include "slope/model/hf_config.hpp"
+#include "slope/model/memory_model.hpp"
 
 namespace slope::cli {
 namespace {
@@ -23,15 +23,13 @@ std::filesystem::path resolved(const std::string& path) {
 }
 
 void require_distinct_files(const OutputOptions& options) {
-  const std::pair<const char*, const std::string*> files[] = {
-      {"--out", &options.out}, {"--csv", &options.csv}, {"--json", &options.json}};
-  for (size_t i = 0; i < std::size(files); ++i)
-    for (size_t j = 0; j < i; ++j) {
-      const std::string& a = *files[j].second;
-      const std::string& b = *files[i].second;
-      require(a.empty() || b.empty() || resolved(a) != resolved(b),
-              std::string(files[j].first) + " and " + files[i].first + " name the same file (" + b + ")");
-    }
+  std::vector<std::pair<const char*, std::filesystem::path>> named;  // the options that name a file
+  for (const auto& [option, path] : {std::pair{"--out", &options.out}, {"--csv", &options.csv}, {"--json", &options.json}})
+    if (!path->empty()) named.emplace_back(option, resolved(*path));
+  for (size_t i = 0; i < named.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      require(named[j].second != named[i].second, std::string(named[j].first) + " and " + named[i].first +
+                                                      " name the same file (" + named[i].second.string() + ")");
 }
 
 }  // namespace
@@ -97,6 +95,11 @@ std::vector<ModelConfig> named_models(const std::vector<std::string>& names, con
   require_distinct(config_files, "--config");
   for (const auto& path : configs) models.push_back(load_hf_config(path));
   return models;
+}
+
+void require_adapter_ratios(const std::vector<double>& ratios) {
+  for (double r : ratios) validate_adapter_ratio(r);
+  require_distinct(ratios, "--adapter-ratio");
 }
 
 void progress(const std::string& line) { std::cerr << line << std::endl; }

@@ -45,6 +45,9 @@ void require_distinct(const std::vector<T>& values, const std::string& option) {
       }
 }
 
+// --adapter-ratio's values: each in [0, 1) (validate_adapter_ratio) and each given once.
+void require_adapter_ratios(const std::vector<double>& ratios);
+
 // The models a command's --model (zoo names) and --config (HuggingFace config.json files)
 // options name, in that order; an unknown name, a bad file, a zoo model named twice (under its
 // own name and the paper's, say) or a file given twice throws kInvalidInput.

@@ -268,8 +268,7 @@ void run_layer(const GpuArgs& a) {
   require(a.accumulation.empty() || a.mode == "step", "--accumulation is for --mode step only");
   require(a.ratios.empty() || a.mode != "training",
           "--adapter-ratio is for --mode inference and step (the training layers have no adapters)");
-  for (double r : a.ratios) validate_adapter_ratio(r);
-  require_distinct(a.ratios, "--adapter-ratio");
+  require_adapter_ratios(a.ratios);
   if (a.mode == "training") {
     LayerTrainingOptions o;
     if (!a.hidden.empty()) o.hidden = a.hidden;
@@ -355,8 +354,7 @@ void run_model(const GpuArgs& a) {
   require(a.accumulation.empty(), "--accumulation is for --mode training only");
   ModelInferenceOptions o;
   o.models = models_to_time(a, a.tokens);
-  for (double r : a.ratios) validate_adapter_ratio(r);
-  require_distinct(a.ratios, "--adapter-ratio");
+  require_adapter_ratios(a.ratios);
   if (!a.ratios.empty()) o.adapter_ratios = a.ratios;
   o.tokens = a.tokens;
   o.dtype = parse_dtype(a.dtype);

@@ -22,8 +22,7 @@ struct MemoryArgs {
 void run(const MemoryArgs& args) {
   MemoryOptions options;
   options.protocol = parse_protocol(args.protocol);
-  for (double r : args.ratios) validate_adapter_ratio(r);
-  require_distinct(args.ratios, "--adapter-ratio");
+  require_adapter_ratios(args.ratios);
   options.adapter_ratios = args.ratios;
   options.prune_lm_head = args.prune_lm_head;
   options.models = named_models(args.models, args.configs);
