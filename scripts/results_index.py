@@ -202,6 +202,7 @@ def plot(entries, out_path):
     import matplotlib  # only here: --check needs no plotting library
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     runs, used = headline_runs(entries)
     cols = 3
@@ -218,10 +219,11 @@ def plot(entries, out_path):
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("run (in date order)", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted, not measured
     for ax in list(axes.flat)[len(used):]:
         ax.axis("off")
     fig.suptitle("Headline figures of every committed H200 run (results/h200/INDEX.md)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # the top row's titles below the figure's title
     tmp = out_path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
