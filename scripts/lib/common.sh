@@ -58,9 +58,12 @@ as_root() {
 install_deps() {
   local want_plot="${1:-no}"
   # (PIP_ROOT_USER_ACTION: no warning about running as root, which the target folder makes
-  # harmless; pip before 22.1 ignores it.)
+  # harmless; pip before 22.1 ignores it. --no-warn-conflicts: pip checks the target's packages
+  # against every system package too, and printed "ERROR: ... botocore requires
+  # python-dateutil<3.0.0" when matplotlib brought python-dateutil 4 into the target; the
+  # scripts import no such system package, and the install itself succeeds.)
   local pip=(env PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check
-             --target "$PYTHON_DEPS")
+             --no-warn-conflicts --target "$PYTHON_DEPS")
   if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
     local missing=()
     for pkg in cmake ninja-build g++ libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev python3-pip; do
