@@ -26,7 +26,6 @@
 #include "slope/gpu/device_support.hpp"
 #include "slope/gpu/sparse_engine.hpp"
 #include "slope/model/decoder_linears.hpp"
-#include "slope/model/memory_model.hpp"
 #include "slope/model/model_config.hpp"
 
 namespace slope::cli {
