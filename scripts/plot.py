@@ -427,15 +427,17 @@ def label_models(ax, rows):
 
 def plot_model(args):
     """Per model, the decoder block's linear-layer speedup over dense at each adapter ratio
-    (bars) beside the paper's end-to-end speedup (black marks) and, given model_whole.py's CSV,
-    the whole model's estimated speedup (white diamonds); right: each adapter's overhead over
-    the r = 0 block."""
+    (bars) beside the paper's end-to-end speedup (black marks), with adapters the same speedup
+    from side-by-side ratios only (grey rings: r = 0's speedup over 1 + the adapter's overhead),
+    and, given model_whole.py's CSV, the whole model's estimated speedup (white diamonds);
+    right: each adapter's overhead over the r = 0 block."""
     rows = read_csv(args.csv)
     whole = {(r["model"], num(r["adapter_ratio"])): num(r["model_speedup"])
              for r in (read_csv(args.whole_csv) if args.whole_csv else [])}
     models = list(dict.fromkeys(r["model"] for r in rows))  # the run's order
     ratios = sorted({num(r["adapter_ratio"]) for r in rows})
     cell = {(r["model"], num(r["adapter_ratio"])): r for r in rows}
+    adapters = [v for v in ratios if v > 0]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
     for i, v in enumerate(ratios):
         xs, width = group_positions(i, len(ratios), len(models))
@@ -444,6 +446,10 @@ def plot_model(args):
         left.bar(xs, got, width * 0.95, color=f"C{i}", label=f"measured, {label}")
         paper = [num(cell[(m, v)].get("paper_speedup")) if (m, v) in cell else math.nan for m in models]
         mark_paper(left, xs, width, paper, "paper's whole model, same adapter (A100)" if i == 0 else None)
+        if v > 0 and "speedup_via_r0" in rows[0]:  # files before the column have none
+            via = [num(cell[(m, v)]["speedup_via_r0"]) if (m, v) in cell else math.nan for m in models]
+            left.scatter(xs, via, marker="o", s=16, facecolor="none", edgecolor="dimgray", zorder=4,
+                         label="r = 0's speedup / (1 + adapter overhead)" if v == min(adapters) else None)
         if whole:
             est = [whole.get((m, v), math.nan) for m in models]
             left.scatter(xs, est, marker="D", s=22, facecolor="white", edgecolor="black", zorder=4,

@@ -157,6 +157,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
   double dense_ms = NAN;
   std::vector<SparseSet> r0_sets;  // kept: every adapter form is paired with it as well
   double r0_ms = NAN;              // r = 0's time beside dense, for ratios that round to rank 0 too
+  double r0_speedup = NAN;         // dense / r = 0, both from that pairing
   for (double ratio : adapter_ratios) {
     const int64_t rank = adapter_rank(ratio, hidden);
     std::map<gpu::AdapterForm, double> form_ms, form_overhead;
@@ -176,6 +177,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
       if (rank == 0) {
         r0_sets = std::move(ssets);
         r0_ms = paired.b.median_ms;
+        r0_speedup = paired.a.median_ms / paired.b.median_ms;
       } else if (!r0_sets.empty()) {
         // The adapter's overhead from samples interleaved with the r = 0 block: two pairings
         // with dense taken minutes apart had put the same r = 0 layer 10-18% apart on the lent
@@ -198,6 +200,7 @@ std::vector<InferenceBlockRow> time_inference_block(const std::vector<BlockLinea
     row.form = rank == 0 ? "none" : gpu::to_string(fastest);
     row.form_ms = form_ms;
     row.overhead = form_overhead.count(fastest) ? form_overhead[fastest] : (rank == 0 ? 0.0 : NAN);
+    row.speedup_via_r0 = r0_speedup / (1.0 + row.overhead);  // overhead is 0 at r = 0
     rows.push_back(row);
   }
   return rows;

@@ -15,7 +15,7 @@ namespace slope {
 Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::SparseEngine& engine,
                                      gpu::DenseGemmCache& dense, Metadata& summary, const Progress& progress) {
   Table table({"hidden", "shape", "adapter_ratio", "rank", "tokens", "dense_ms", "sparse_ms", "speedup", "form",
-               "merged_ms", "preadd_ms", "folded_ms", "overhead_vs_r0"});
+               "merged_ms", "preadd_ms", "folded_ms", "overhead_vs_r0", "speedup_via_r0"});
   InferenceBlockOptions block;
   block.tokens = o.tokens;
   block.dtype = o.dtype;
@@ -32,7 +32,7 @@ Table run_layer_inference_experiment(const LayerInferenceOptions& o, gpu::Sparse
       for (const InferenceBlockRow& r : rows) {
         table.add_row({d, shape, r.ratio, r.rank, o.tokens, r.dense_ms, r.sparse_ms, r.dense_ms / r.sparse_ms, r.form,
                        r.form_time(gpu::AdapterForm::kMerged), r.form_time(gpu::AdapterForm::kPreAdd),
-                       r.form_time(gpu::AdapterForm::kFolded), r.overhead});
+                       r.form_time(gpu::AdapterForm::kFolded), r.overhead, r.speedup_via_r0});
         if (r.rank == 0 && d >= 1024) min_r0_speedup = std::min(min_r0_speedup, r.dense_ms / r.sparse_ms);
         if (r.rank > 0 && d >= 2048 && shape != "attention" && !std::isnan(r.overhead))
           overhead_factors[r.ratio].add(1.0 + r.overhead);

@@ -34,9 +34,17 @@ TEST_F(ModelInferenceTest, SmallGatedModelGetsARowPerRatio) {
   }
   for (const char* form : {"merged_ms", "folded_ms"}) EXPECT_GT(t.number(1, form), 0.0) << form;
   EXPECT_TRUE(std::isfinite(t.number(1, "overhead_vs_r0")));
-  bool has_overhead = false;
-  for (const auto& [key, value] : summary) has_overhead |= key.rfind("adapter_overhead_geomean", 0) == 0;
+  // The estimate from side-by-side ratios: r = 0's own speedup, then that over 1 + overhead.
+  const double r0_speedup = t.number(0, "dense_ms") / t.number(0, "sparse_ms");
+  EXPECT_NEAR(t.number(0, "speedup_via_r0"), r0_speedup, 1e-9 * r0_speedup);
+  EXPECT_NEAR(t.number(1, "speedup_via_r0"), r0_speedup / (1.0 + t.number(1, "overhead_vs_r0")), 1e-9 * r0_speedup);
+  bool has_overhead = false, has_via_r0 = false;
+  for (const auto& [key, value] : summary) {
+    has_overhead |= key.rfind("adapter_overhead_geomean", 0) == 0;
+    has_via_r0 |= key == "speedup_via_r0_geomean_ratio_0.0625";
+  }
   EXPECT_TRUE(has_overhead);
+  EXPECT_TRUE(has_via_r0);
 }
 
 }  // namespace

@@ -45,6 +45,11 @@ struct InferenceBlockRow {
   std::string form;  // "none" at r = 0
   std::map<gpu::AdapterForm, double> form_ms;
   double overhead = 0;  // nan where no r = 0 block was measured before this ratio
+  // r = 0's speedup over dense divided by 1 + overhead: both factors are ratios of samples
+  // taken side by side, so this estimate does not mix dense's time from one pairing with the
+  // adapter's from another, minutes later (dense_ms / sparse_ms does, at r > 0). At r = 0,
+  // dense_ms / sparse_ms when the ratios start at 0; nan where overhead is, or before r = 0.
+  double speedup_via_r0 = NAN;
   // A form's time beside dense, nan for a form not run.
   double form_time(gpu::AdapterForm form) const {
     const auto it = form_ms.find(form);
