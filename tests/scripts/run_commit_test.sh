@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# run_commit (scripts/lib/common.sh), the commit that scripts/gpu-check's results name, on a
+# scratch git repository holding a copy of scripts/: HEAD for a clean tree, "-dirty" where the
+# tracked files differ, SLOPE_COMMIT taken as named where the .git lacks it, and the stale-.git
+# case (an older commit named while the files are newer) marked "-dirty".
+# Usage: run_commit_test.sh SOURCE_DIR
+set -uo pipefail
+source_dir="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export GIT_CEILING_DIRECTORIES="$work"  # no repository above the scratch one is found
+fail() { echo "run_commit_test: $*" >&2; exit 1; }
+command -v git >/dev/null || { echo "run_commit_test: git not found, skipped"; exit 77; }
+
+repo="$work/repo"
+mkdir -p "$repo"
+cp -r "$source_dir/scripts" "$repo/"
+# run_commit [NAME]: what it prints with SLOPE_COMMIT=NAME (unset without NAME).
+run_commit_with() {
+  if [ $# -gt 0 ]; then
+    SLOPE_COMMIT="$1" bash -c 'source "$1/scripts/lib/common.sh"; run_commit' _ "$repo" 2>/dev/null
+  else
+    env -u SLOPE_COMMIT bash -c 'source "$1/scripts/lib/common.sh"; run_commit' _ "$repo" 2>/dev/null
+  fi
+}
+expect() {
+  local want="$1" got
+  shift
+  got="$(run_commit_with "$@")" || fail "run_commit failed ($*)"
+  [ "$got" = "$want" ] || fail "SLOPE_COMMIT=${1:-(unset)}: got '$got', want '$want'"
+}
+
+# No .git at all: the caller's name, or "unknown".
+expect unknown
+expect 1234abc 1234abc
+
+git_in() { git -C "$repo" -c user.name=test -c user.email=test@example.com "$@" >/dev/null; }
+git_in init -q
+echo one > "$repo/file.txt"
+git_in add -A && git_in commit -q -m one
+first="$(git -C "$repo" rev-parse HEAD)"
+expect "$first"                 # clean tree, HEAD
+expect "$first" "$first"        # the same, named
+echo changed > "$repo/file.txt"
+expect "$first-dirty"           # a tracked file changed
+expect "$first-dirty" "$first"
+echo two > "$repo/file.txt"
+git_in commit -q -am two
+second="$(git -C "$repo" rev-parse HEAD)"
+expect "$second"
+expect "$first-dirty" "$first"  # an older commit named: the files are not its
+echo untracked > "$repo/new.txt"
+expect "$second" "$second"      # untracked files are not the code's
+expect "$(printf 'f%.0s' {1..40})" "$(printf 'f%.0s' {1..40})"  # not in this .git: as named
+expect stand-in stand-in
+expect "$second-dirty" "$second-dirty"  # already marked: left as it is
+echo "run_commit_test: ok"
