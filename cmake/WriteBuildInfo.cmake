@@ -12,10 +12,19 @@ elseif(GIT)
                   RESULT_VARIABLE rc ERROR_QUIET)
   if(NOT rc EQUAL 0)
     set(commit "unknown")
-  else()
-    execute_process(COMMAND "${GIT}" -C "${SOURCE_DIR}" status --porcelain --untracked-files=no
-                    OUTPUT_VARIABLE status OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-    if(NOT status STREQUAL "")
+  endif()
+endif()
+# "-dirty" where this tree's .git holds the commit and the tracked files differ from it: HEAD
+# with uncommitted changes, and also a stale .git's HEAD passed on as SLOPE_COMMIT
+# (`SLOPE_COMMIT=$(git rev-parse HEAD)` on such a copy), whose results would otherwise name an
+# older commit than the code's. A commit the .git lacks is taken as named.
+if(GIT AND NOT commit STREQUAL "unknown" AND NOT commit MATCHES "-dirty$")
+  execute_process(COMMAND "${GIT}" -C "${SOURCE_DIR}" cat-file -e "${commit}^{commit}"
+                  RESULT_VARIABLE held OUTPUT_QUIET ERROR_QUIET)
+  if(held EQUAL 0)
+    execute_process(COMMAND "${GIT}" -C "${SOURCE_DIR}" diff --quiet "${commit}" --
+                    RESULT_VARIABLE differs OUTPUT_QUIET ERROR_QUIET)
+    if(NOT differs EQUAL 0)
       set(dirty "-dirty")
     endif()
   endif()

@@ -133,24 +133,6 @@ build_slope() {
   cmake --build "$dir" --parallel "$(nproc)"
 }
 
-# The commit a run's results name, printed. The caller's SLOPE_COMMIT wins over git's HEAD (a
-# copied tree, like the GPU machine's, may carry no .git or a stale one). Where this tree's
-# .git holds that commit and the tracked files differ from it, the name gets "-dirty": that
-# catches a stale .git's HEAD passed on as SLOPE_COMMIT (`SLOPE_COMMIT=$(git rev-parse HEAD)`
-# run on such a copy), whose results would otherwise name an older commit than the code's.
-run_commit() {
-  local commit="${SLOPE_COMMIT:-}"
-  if [ -z "$commit" ]; then
-    commit="$(git -C "$SLOPE_ROOT" rev-parse HEAD 2>/dev/null)" || { echo unknown; return 0; }
-  fi
-  if [[ "$commit" != *-dirty ]] && git -C "$SLOPE_ROOT" cat-file -e "$commit^{commit}" 2>/dev/null \
-     && ! git -C "$SLOPE_ROOT" diff --quiet "$commit" -- 2>/dev/null; then
-    log "the tracked files differ from commit $commit: the results name it $commit-dirty"
-    commit="$commit-dirty"
-  fi
-  echo "$commit"
-}
-
 # True when a CUDA GPU is visible.
 have_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
 

@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
     mkdir -p "$2/tools/slope"
     cat > "$2/tools/slope/slope" <<'SLOPE'
 #!/usr/bin/env bash
+[ "$1" != --version ] || { echo "slope stand-in"; exit 0; }
 [ "$1" != setup ] || exec sleep 60
 while [ $# -gt 0 ]; do
   case "$1" in --csv|--json) echo "stand-in $1" > "$2"; shift ;; esac
@@ -92,4 +93,5 @@ check "$work/ended" 30 --only spmm
 [ -f "$work/ended/unpacked/gpu-check/results/spmm.csv" ] || fail "spmm's results are not in the bundle"
 ! grep -q "stopped by" "$work/ended/summary.txt" || fail "a run that ended says it was stopped"
 grep -q "geomean_speedup = 1.5" "$work/ended/summary.txt" || fail "the summary lost the experiment's lines"
+grep -q "^slope stand-in$" "$work/ended/summary.txt" || fail "the summary does not name the build (slope --version)"
 echo "gpu_check_stopped_test: ok"

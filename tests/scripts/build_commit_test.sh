@@ -1,32 +1,33 @@
 #!/usr/bin/env bash
-# run_commit (scripts/lib/common.sh), the commit that scripts/gpu-check's results name, on a
-# scratch git repository holding a copy of scripts/: HEAD for a clean tree, "-dirty" where the
-# tracked files differ, SLOPE_COMMIT taken as named where the .git lacks it, and the stale-.git
-# case (an older commit named while the files are newer) marked "-dirty".
-# Usage: run_commit_test.sh SOURCE_DIR
+# cmake/WriteBuildInfo.cmake, the commit every build records (and every result's JSON meta
+# names), on a scratch git repository: HEAD for a clean tree, "-dirty" where the tracked files
+# differ, SLOPE_COMMIT taken as named where the .git lacks it, and the stale-.git case (an
+# older commit named while the files are newer) marked "-dirty".
+# Usage: build_commit_test.sh SOURCE_DIR CMAKE_COMMAND
 set -uo pipefail
 source_dir="$1"
+cmake_command="$2"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export GIT_CEILING_DIRECTORIES="$work"  # no repository above the scratch one is found
-fail() { echo "run_commit_test: $*" >&2; exit 1; }
-command -v git >/dev/null || { echo "run_commit_test: git not found, skipped"; exit 77; }
+fail() { echo "build_commit_test: $*" >&2; exit 1; }
+command -v git >/dev/null || { echo "build_commit_test: git not found, skipped"; exit 77; }
 
 repo="$work/repo"
 mkdir -p "$repo"
-cp -r "$source_dir/scripts" "$repo/"
-# run_commit [NAME]: what it prints with SLOPE_COMMIT=NAME (unset without NAME).
-run_commit_with() {
-  if [ $# -gt 0 ]; then
-    SLOPE_COMMIT="$1" bash -c 'source "$1/scripts/lib/common.sh"; run_commit' _ "$repo" 2>/dev/null
-  else
-    env -u SLOPE_COMMIT bash -c 'source "$1/scripts/lib/common.sh"; run_commit' _ "$repo" 2>/dev/null
-  fi
+# recorded [NAME]: the commit a build of $repo records with SLOPE_COMMIT=NAME (unset without).
+recorded() {
+  local out="$work/build_info.cpp" env_args=(-u SLOPE_COMMIT)
+  [ $# -eq 0 ] || env_args=(SLOPE_COMMIT="$1")
+  rm -f "$out"
+  env "${env_args[@]}" "$cmake_command" -DSOURCE_DIR="$repo" -DOUTPUT="$out" -DBUILD_TYPE=Release \
+    -P "$source_dir/cmake/WriteBuildInfo.cmake" > /dev/null 2>&1 || return 1
+  sed -n 's/.*build_commit() { return "\([^"]*\)"; }.*/\1/p' "$out"
 }
 expect() {
   local want="$1" got
   shift
-  got="$(run_commit_with "$@")" || fail "run_commit failed ($*)"
+  got="$(recorded "$@")" || fail "WriteBuildInfo.cmake failed ($*)"
   [ "$got" = "$want" ] || fail "SLOPE_COMMIT=${1:-(unset)}: got '$got', want '$want'"
 }
 
@@ -54,4 +55,4 @@ expect "$second" "$second"      # untracked files are not the code's
 expect "$(printf 'f%.0s' {1..40})" "$(printf 'f%.0s' {1..40})"  # not in this .git: as named
 expect stand-in stand-in
 expect "$second-dirty" "$second-dirty"  # already marked: left as it is
-echo "run_commit_test: ok"
+echo "build_commit_test: ok"
