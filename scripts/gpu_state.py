@@ -8,11 +8,13 @@ and limit reasons let a reader see which of the two a result's spread came from.
 
     gpu_state.py summarize FILE    one line: clocks, power, and how often a limit was active
 
-FILE is the output of
+FILE (or FILE.gz: gpu_state_stop compresses it, since these logs are most of the bytes
+that results/ would otherwise carry) is the output of
     nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,
                clocks_throttle_reasons.active --format=csv,nounits -lms 100
 """
 import csv
+import gzip
 import statistics
 import sys
 
@@ -44,7 +46,8 @@ def number(text):
 
 def read_samples(path):
     """(sm_mhz, power_w, reasons) per sample line; lines that do not parse are skipped."""
-    with open(path, newline="") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
         raise ValueError(f"{path} is empty")

@@ -165,7 +165,9 @@ gpu_state_start() {
   trap '[ -z "${GPU_STATE_PID:-}" ] || kill "$GPU_STATE_PID" 2>/dev/null || true' EXIT
 }
 
-# Stops gpu_state_start's sampler and logs one line summarizing FILE.
+# Stops gpu_state_start's sampler, logs one line summarizing FILE and compresses it to
+# FILE.gz: the samples are several times the size of the results beside them, and the files
+# committed under results/ travel with every GPU run.
 gpu_state_stop() {
   [ -n "${GPU_STATE_PID:-}" ] || return 0
   kill "$GPU_STATE_PID" 2>/dev/null || true
@@ -173,4 +175,5 @@ gpu_state_stop() {
   GPU_STATE_PID=""
   local line
   if line="$(python3 "$SLOPE_ROOT/scripts/gpu_state.py" summarize "$1")"; then log "$line"; fi
+  gzip -9nf "$1"
 }

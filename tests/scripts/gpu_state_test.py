@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Tests of scripts/gpu_state.py on small sample files written here."""
+import gzip
 import os
 import sys
 import tempfile
@@ -47,6 +48,17 @@ class GpuStateTest(unittest.TestCase):
         self.assertIn("SM clock median 1755 MHz", line)
         self.assertNotIn("power median", line)
         self.assertIn("power cap active in 0%", line)
+
+    def test_a_compressed_file_reads_the_same(self):
+        text = HEADER + "t, 1600 MHz, 3201 MHz, 690.00 W, 53, 0x0000000000000004\n"
+        plain = write(text)
+        packed = plain + ".gz"
+        with gzip.open(packed, "wt") as f:
+            f.write(text)
+        self.assertEqual(gpu_state.read_samples(packed), gpu_state.read_samples(plain))
+        self.assertIn("power cap active in 100%", gpu_state.summarize(gpu_state.read_samples(packed)))
+        os.unlink(plain)
+        os.unlink(packed)
 
     def test_an_idle_gpu_says_so(self):
         path = write(HEADER + "t, 345 MHz, 3201 MHz, 80 W, 31, 0x0000000000000001\n")
