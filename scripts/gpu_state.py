@@ -8,8 +8,7 @@ and limit reasons let a reader see which of the two a result's spread came from.
 
     gpu_state.py summarize FILE    one line: clocks, power, and how often a limit was active
 
-FILE (or FILE.gz: gpu_state_stop compresses it, since these logs are most of the bytes
-that results/ would otherwise carry) is the output of
+FILE (or FILE.gz, as gpu_state_stop leaves it) is the output of
     nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,
                clocks_throttle_reasons.active --format=csv,nounits -lms 100
 """
