@@ -103,8 +103,9 @@ def plot_memory(args):
     axes[0].set_ylabel("memory / dense memory")
     # Headroom above the tallest bar (FST's, about 1.2) so that the legend's rows sit over
     # the data rather than on it. A row without a ratio (NaN) draws no bar, so it must not
-    # set the limit either: matplotlib refuses a NaN limit.
-    tallest = max(v for v in (num(r["ratio"]) for r in paper + exact) if not math.isnan(v))
+    # set the limit either: matplotlib refuses a NaN limit. With no ratio at all there is no bar
+    # to clear, and the axes keep a limit of their own.
+    tallest = max((v for v in (num(r["ratio"]) for r in paper + exact) if not math.isnan(v)), default=1.0)
     axes[0].set_ylim(0, tallest * 1.3)
     axes[0].legend(fontsize=8, loc="upper left", ncol=3)
     save(fig, args.out)

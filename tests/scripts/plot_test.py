@@ -64,6 +64,40 @@ class PlotTest(unittest.TestCase):
             self.assertEqual(len(done.stderr.strip().splitlines()), 1)
             self.assertFalse(os.path.exists(out))
 
+    def test_memory_rows_without_a_ratio_draw_no_bar_and_do_not_stop_the_plot(self):
+        # A NaN ratio must not become the y limit (matplotlib refuses one): one such row, then
+        # every row.
+        with open(FIGURES["memory"][1]) as f:
+            lines = f.read().splitlines()
+        ratio = lines[0].split(",").index("ratio")
+
+        def without_ratio(line):
+            cells = line.split(",")
+            cells[ratio] = "nan"
+            return ",".join(cells)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, body in (("one", [without_ratio(lines[1]), *lines[2:]]),
+                               ("all", [without_ratio(line) for line in lines[1:]])):
+                with self.subTest(rows=name):
+                    exact = os.path.join(tmp, f"{name}.csv")
+                    with open(exact, "w") as f:
+                        f.write("\n".join([lines[0], *body]) + "\n")
+                    args = list(FIGURES["memory"])
+                    args[1] = exact
+                    if name == "all":
+                        paper = os.path.join(tmp, "paper_all.csv")
+                        with open(FIGURES["memory"][3]) as f:
+                            paper_lines = f.read().splitlines()
+                        with open(paper, "w") as f:
+                            f.write("\n".join([paper_lines[0], *map(without_ratio, paper_lines[1:])]) + "\n")
+                        args[3] = paper
+                    out = os.path.join(tmp, f"{name}.png")
+                    done = plot("memory", args, out)
+                    self.assertEqual(done.returncode, 0, done.stderr)
+                    with open(out, "rb") as f:
+                        self.assertTrue(f.read().startswith(b"\x89PNG"))
+
     def test_decode_refuses_an_spmm_file_of_several_token_counts(self):
         with tempfile.TemporaryDirectory() as tmp:
             mixed = os.path.join(tmp, "mixed.csv")
