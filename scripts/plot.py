@@ -31,6 +31,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from figure_file import save_figure  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_FIGURES = os.path.join(ROOT, "data", "paper", "figures_read_off.csv")
 
@@ -62,9 +64,7 @@ def num(value):
 
 def save(fig, path):
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=130)
-    os.replace(tmp, path)  # never leave a half-written figure behind
+    save_figure(fig, path, dpi=130)  # a palette PNG, never half-written
     plt.close(fig)
 
 

@@ -203,6 +203,7 @@ def plot(entries, out_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+    from figure_file import save_figure
 
     runs, used = headline_runs(entries)
     cols = 3
@@ -224,10 +225,8 @@ def plot(entries, out_path):
         ax.axis("off")
     fig.suptitle("Headline figures of every committed H200 run (results/h200/INDEX.md)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.98))  # the top row's titles below the figure's title
-    tmp = out_path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
+    save_figure(fig, out_path, dpi=110)
     plt.close(fig)
-    os.replace(tmp, out_path)
 
 
 def main(argv):
