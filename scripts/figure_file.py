@@ -21,15 +21,20 @@ def palette_png(image):
                                          dither=Image.Dither.NONE)
 
 
+def write_palette_png(image, path):
+    """image written to path as a palette PNG; a reader never sees a half-written file."""
+    tmp = path + ".tmp.png"
+    palette_png(image).save(tmp, optimize=True)
+    os.replace(tmp, path)
+
+
 def save_figure(fig, path, dpi):
-    """fig at dpi written to path as a palette PNG; a reader never sees a half-written file."""
+    """fig rendered at dpi and written to path as a palette PNG."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     buffer.seek(0)
-    tmp = path + ".tmp.png"
     with Image.open(buffer) as rendered:
-        palette_png(rendered).save(tmp, optimize=True)
-    os.replace(tmp, path)
+        write_palette_png(rendered, path)
 
 
 def main(paths):
@@ -40,14 +45,10 @@ def main(paths):
     for path in paths:
         try:
             with Image.open(path) as image:
-                image.load()
-                palette = palette_png(image)
+                write_palette_png(image, path)
         except OSError as e:
-            print(f"figure_file.py: {path}: not a readable image ({e})", file=sys.stderr)
+            print(f"figure_file.py: {path}: not converted ({e})", file=sys.stderr)
             return 2
-        tmp = path + ".tmp.png"
-        palette.save(tmp, optimize=True)
-        os.replace(tmp, path)
     return 0
 
 
