@@ -5,11 +5,24 @@ import math
 import os
 
 
-def write_atomically(path, text):
+def replace_atomically(path, write):
+    """Calls write(tmp) to fill a temporary file beside path, then renames it over path; a
+    write that fails leaves path as it was and no temporary file behind."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_atomically(path, text):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    replace_atomically(path, write)
 
 
 def json_safe(value):

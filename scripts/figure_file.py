@@ -9,10 +9,11 @@ as a 256-colour palette (no dithering) it looks the same and takes about a third
 bytes of matplotlib's RGBA file (a layer plot: 298 -> 93 kB).
 """
 import io
-import os
 import sys
 
 from PIL import Image  # matplotlib's own dependency: present wherever matplotlib is
+
+from atomic_file import replace_atomically
 
 
 def palette_png(image):
@@ -23,9 +24,8 @@ def palette_png(image):
 
 def write_palette_png(image, path):
     """image written to path as a palette PNG; a reader never sees a half-written file."""
-    tmp = path + ".tmp.png"
-    palette_png(image).save(tmp, optimize=True)
-    os.replace(tmp, path)
+    palette = palette_png(image)
+    replace_atomically(path, lambda tmp: palette.save(tmp, format="PNG", optimize=True))
 
 
 def save_figure(fig, path, dpi):
