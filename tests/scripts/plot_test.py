@@ -68,21 +68,21 @@ class PlotTest(unittest.TestCase):
         # A NaN ratio must not become the y limit (matplotlib refuses one): one such row, then
         # every row.
         def copy_without_ratio(source, target, rows):
-            """source's CSV written to target with the ratio of its first `rows` rows NaN."""
+            """source's CSV written to target with the ratio of its first `rows` rows NaN (all
+            of them where rows is None)."""
             with open(source) as f:
                 header, *lines = f.read().splitlines()
             ratio = header.split(",").index("ratio")
-            for i in range(min(rows, len(lines))):
-                cells = lines[i].split(",")
+            for i, line in enumerate(lines[:rows]):
+                cells = line.split(",")
                 cells[ratio] = "nan"
                 lines[i] = ",".join(cells)
             with open(target, "w") as f:
                 f.write("\n".join([header, *lines]) + "\n")
             return target
 
-        everything = 10**6
         with tempfile.TemporaryDirectory() as tmp:
-            for name, rows in (("one", 1), ("all", everything)):
+            for name, rows in (("one", 1), ("all", None)):
                 with self.subTest(rows=name):
                     args = list(FIGURES["memory"])
                     args[1] = copy_without_ratio(args[1], os.path.join(tmp, f"{name}_exact.csv"), rows)
