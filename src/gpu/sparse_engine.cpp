@@ -368,17 +368,13 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
     }
     // The rivals' selections are made without a bias vector; a biased shape, searched only
     // where the epilogue refused its shape's pick (biased_selection), keeps its search's pick.
-    // Both outputs are re-timed: the feature-major scan times each configuration in turn, and
-    // a pick that won its turn has run 10% slower under the layers' sustained load.
-    if (event.searched && !shape.bias) {
+    if (event.searched && shape.output == OutputLayout::kTokenMajor && !shape.bias) {
       event.search_pick = event.entry.config_id;
       try {
         Retimed retimed = retime_against_rivals(shape, operands, event.entry, trial->config_count(), stream);
         event.entry = retimed.entry;
         event.retimed = retimed.candidates;
-        // Only a token-major selection is worth keeping (keep_searched_selection).
-        if (retimed.selection && keep_selection && shape.output == OutputLayout::kTokenMajor &&
-            !selections_.count(key)) {
+        if (retimed.selection && keep_selection && !selections_.count(key)) {
           selections_[key] = std::move(retimed.selection);
           event.selection_kept = true;
         }

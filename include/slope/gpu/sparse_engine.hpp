@@ -35,8 +35,9 @@ struct PlanEvent {
   std::string search_error;  // non-empty when the search failed and the default was kept
   bool selection_kept = false;  // the search's algorithm selection serves the shape's plans
   bool selection_prepared = false;  // the search ran on a selection prepare_selections made
-  // The configurations re-timed against the search's pick under sustained load (the pick
-  // included; 0: none were), and the pick, which `entry` replaces when another ran faster.
+  // Token-major outputs: the configurations re-timed against the search's pick under sustained
+  // load (the pick included; 0: none were), and the pick, which `entry` replaces when another
+  // ran faster.
   int retimed = 0;
   int search_pick = -1;
   // cuSPARSELt refused the configuration the tuning cache held for this key (an entry written
@@ -140,7 +141,7 @@ class SparseEngine {
   // handle of its own (kept in thread_contexts_ for later calls); returns the threads used.
   // A job that throws is left undone: making selections ahead only saves time.
   int on_host_threads(size_t jobs, const std::function<void(const SparseLtContext&, size_t)>& make);
-  // The kernel configurations a search's pick is timed against, `pick` left out.
+  // The kernel configurations a token-major search's pick is timed against, `pick` left out.
   // A product of at most one wave of output tiles (no more 128 x 128 tiles than the GPU has
   // SMs) gets all `config_count` of them: a probe that re-timed every shape so lost only on
   // larger products, and the small ones are where no other shape may have voted yet (the
@@ -149,11 +150,10 @@ class SparseEngine {
   // GPU, cuSPARSELt, dtype and layouts): there, a wider list let kernels that win short
   // rounds but lose under sustained load replace good picks (docs/gpu-engine.md).
   std::vector<int> rival_configurations(const SparseShape& shape, int pick, int config_count) const;
-  // A shape's search pick timed against its rivals under sustained load over rotated
-  // operands: cuSPARSELt's search (token-major outputs) times each configuration in a short
-  // burst on operands that stay in the L2, and the scan (feature-major) times each in a turn
-  // of its own, at whatever clock the power cap allowed then. Returns the faster entry and,
-  // where a rival won, the rival's selection for the shape's plans to share.
+  // A token-major shape's search pick timed against its rivals under sustained load over
+  // rotated operands (cuSPARSELt's search times each configuration in a short burst on
+  // operands that stay in the L2). Returns the faster entry and, where a rival won, the
+  // rival's selection for the shape's plans to share.
   struct Retimed {
     TuningEntry entry;
     std::unique_ptr<SparseSelection> selection;
