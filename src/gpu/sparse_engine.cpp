@@ -368,6 +368,8 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
     }
     // The rivals' selections are made without a bias vector; a biased shape, searched only
     // where the epilogue refused its shape's pick (biased_selection), keeps its search's pick.
+    // A feature-major scan's pick is kept as it is: re-timed the same way it gained nothing
+    // (reverted in d00a1d8; docs/gpu-engine.md, "Feature-major outputs").
     if (event.searched && shape.output == OutputLayout::kTokenMajor && !shape.bias) {
       event.search_pick = event.entry.config_id;
       try {
