@@ -68,6 +68,9 @@ double time_plan(const SparsePlan& plan, const SearchOperands& ops, cudaStream_t
 
 WeightPerSet::WeightPerSet(const SparsePlan& plan, const SearchOperands& operands, cudaStream_t stream)
     : plan_(plan) {
+  // A feature-major plan reads any W compressed for its shape: all of them time the sets' own
+  // (SearchOperands::w), as the scan does.
+  if (plan.shape().output != OutputLayout::kTokenMajor) return;
   for (int set = 0; set < operands.count(); ++set) {
     if (set > 0) more_.push_back(std::make_unique<SparsePlan>(plan.selection()));
     w_.push_back(std::make_unique<CompressedWeight>(plan_of(set)));
@@ -77,7 +80,10 @@ WeightPerSet::WeightPerSet(const SparsePlan& plan, const SearchOperands& operand
 
 double WeightPerSet::time(const SearchOperands& operands, cudaStream_t stream, int samples, int warmup) const {
   return time_over_sets(operands, stream, samples, warmup, [&](int set) {
-    plan_of(set).matmul(w_[static_cast<size_t>(set)]->data(), operands.x(set), operands.y(set), stream);
+    if (w_.empty())
+      plan_.matmul(operands.w(set), operands.x(set), operands.y(set), stream);
+    else
+      plan_of(set).matmul(w_[static_cast<size_t>(set)]->data(), operands.x(set), operands.y(set), stream);
   });
 }
 

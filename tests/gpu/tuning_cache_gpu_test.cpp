@@ -44,14 +44,14 @@ class TuningCacheGpu : public GpuTest {
   std::string path_;
 };
 
-// A token-major layer built on a fresh engine over the cache file: its search is the engine's
-// one event.
-struct SearchedTokenMajorLayer {
-  SearchedTokenMajorLayer(const std::string& path, int64_t m, int64_t k, int64_t t, cudaStream_t stream)
+// A layer built on a fresh engine over the cache file: its search is the engine's one event.
+struct SearchedLayer {
+  SearchedLayer(const std::string& path, int64_t m, int64_t k, int64_t t, cudaStream_t stream,
+                gpu::OutputLayout output = gpu::OutputLayout::kTokenMajor)
       : cache(path),
         engine(&cache),
         layer(engine, m, k, t, DType::kF16, gpu::Tiling::kNone, stream, nullptr, gpu::InputLayout::kTokenMajor, false,
-              gpu::OutputLayout::kTokenMajor) {}
+              output) {}
   const gpu::PlanEvent& event() const { return engine.events().at(0); }
   TuningCache cache;
   gpu::SparseEngine engine;
@@ -68,6 +68,18 @@ void expect_token_major_product(gpu::SparseLinear& layer, int64_t t, int64_t m, 
   layer.set_weight(dw.get(), stream);
   layer.forward(dx.get(), y.get(), stream);
   expect_close(gpu::download(y.get(), t, m, DType::kF16, stream), matmul_nt(x, w), DType::kF16);
+}
+
+// The same for a feature-major output, Y^T.
+void expect_feature_major_product(gpu::SparseLinear& layer, int64_t t, int64_t m, int64_t k, uint64_t seed,
+                                  cudaStream_t stream) {
+  const MatrixF x = random_matrix(t, k, seed, DType::kF16);
+  const MatrixF w = prune(random_matrix(m, k, seed + 1, DType::kF16), {2, 4}, PruneAxis::kRows);
+  gpu::DeviceBuffer dw = gpu::upload(w, DType::kF16, stream), dx = gpu::upload(x, DType::kF16, stream), y(t * m * 2);
+  gpu::poison(y.get(), t * m, stream);
+  layer.set_weight(dw.get(), stream);
+  layer.forward(dx.get(), y.get(), stream);
+  expect_close(transpose(gpu::download(y.get(), m, t, DType::kF16, stream)), matmul_nt(x, w), DType::kF16);
 }
 
 TEST_F(TuningCacheGpu, SecondRunReusesTheSearchWithoutSearching) {
@@ -181,7 +193,7 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
     cache.put(keys.tuning_key(other), foreign);
     cache.save();
   }
-  SearchedTokenMajorLayer s(path_, m, k, t, stream_);
+  SearchedLayer s(path_, m, k, t, stream_);
   ASSERT_EQ(s.engine.events().size(), 1u);
   const gpu::PlanEvent& e = s.event();
   ASSERT_TRUE(e.searched) << e.search_error;
@@ -195,12 +207,60 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
   expect_token_major_product(s.layer, t, m, k, 3, stream_);
 }
 
+// A feature-major output's scan pick for a product of more than one wave is re-timed the same
+// way, against the configurations chosen for other feature-major shapes (planted: two real
+// ones and one no shape can take), and the configuration kept computes the product.
+TEST_F(TuningCacheGpu, FeatureMajorScanRetimesItsPickAgainstTheRivalsInTheCache) {
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  const int64_t t = 1024, k = 256;
+  const int64_t m = 128 * (sms / 8 + 1);  // 8 token tiles: one row of tiles more than the SMs
+  ASSERT_GT(m / 128 * (t / 128), sms);
+  const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false,
+                               gpu::OutputLayout::kFeatureMajor};
+  {
+    TuningCache cache(path_);
+    gpu::SparseEngine keys(nullptr);
+    gpu::SparseShape other = shape;
+    const std::vector<int> planted = {7, 25, 25, 4000};  // 25 twice: the most chosen rival
+    for (size_t i = 0; i < planted.size(); ++i) {
+      other.m = 512 + 16 * static_cast<int64_t>(i);
+      TuningEntry e;
+      e.config_id = planted[i];
+      cache.put(keys.tuning_key(other), e);
+    }
+    cache.save();
+  }
+  SearchedLayer s(path_, m, k, t, stream_, gpu::OutputLayout::kFeatureMajor);
+  ASSERT_EQ(s.engine.events().size(), 1u);
+  const gpu::PlanEvent& e = s.event();
+  ASSERT_TRUE(e.searched) << e.search_error;
+  // The pick and at least one real rival; never configuration 4000, which gets no selection.
+  const int rivals = (e.search_pick != 7) + (e.search_pick != 25);
+  EXPECT_GE(e.retimed, 2);
+  EXPECT_LE(e.retimed, 1 + rivals);
+  const int kept = e.entry.config_id;
+  EXPECT_TRUE(kept == e.search_pick || kept == 7 || kept == 25) << kept;
+  EXPECT_EQ(TuningCache(path_).find(s.engine.tuning_key(shape))->config_id, kept);
+  EXPECT_EQ(s.layer.part_config_id(0), kept);
+  expect_feature_major_product(s.layer, t, m, k, 9, stream_);
+}
+
+// The margin a rival must win the re-timing's rounds by (no GPU needed).
+TEST(RetimingMargin, FeatureMajorRivalsMustWinByThreePercentTokenMajorByOne) {
+  EXPECT_TRUE(gpu::rival_replaces_pick(gpu::OutputLayout::kTokenMajor, 1.0, 0.985));
+  EXPECT_FALSE(gpu::rival_replaces_pick(gpu::OutputLayout::kTokenMajor, 1.0, 0.995));
+  EXPECT_FALSE(gpu::rival_replaces_pick(gpu::OutputLayout::kFeatureMajor, 1.0, 0.985));
+  EXPECT_TRUE(gpu::rival_replaces_pick(gpu::OutputLayout::kFeatureMajor, 1.0, 0.96));
+  EXPECT_FALSE(gpu::rival_replaces_pick(gpu::OutputLayout::kFeatureMajor, 1.0, 1.01));
+}
+
 // A product of at most one wave of output tiles is timed against every configuration, also
 // as the first shape of an empty cache, where no other shape offers a rival; the one kept
 // computes the product.
 TEST_F(TuningCacheGpu, OneWaveTokenMajorSearchRetimesItsPickAgainstEveryConfiguration) {
   const int64_t t = 256, m = 272, k = 208;  // 3 x 2 tiles, the last row of tiles partial
-  SearchedTokenMajorLayer s(path_, m, k, t, stream_);
+  SearchedLayer s(path_, m, k, t, stream_);
   ASSERT_EQ(s.engine.events().size(), 1u);
   const gpu::PlanEvent& e = s.event();
   ASSERT_TRUE(e.searched) << e.search_error;

@@ -38,7 +38,8 @@ class SearchOperands {
 // so every operand set gets a plan of the fresh plan's selection (0.01-0.2 ms each) and a W
 // compressed through that plan. With one W left in the L2, d = 768 attention had run 0.7 us
 // faster than with W read from HBM, the time that separated its kernels in `spmm`
-// (docs/gpu-engine.md).
+// (docs/gpu-engine.md). A feature-major plan reads any W compressed for its shape, so it
+// times the operands' own compressed W of each set instead, and makes nothing.
 class WeightPerSet {
  public:
   // `plan` must not have multiplied yet, and must outlive this.
@@ -52,7 +53,7 @@ class WeightPerSet {
   const SparsePlan& plan_of(int set) const { return set == 0 ? plan_ : *more_[static_cast<size_t>(set - 1)]; }
   const SparsePlan& plan_;                            // set 0's
   std::vector<std::unique_ptr<SparsePlan>> more_;     // plans of its selection: sets 1, 2, ...
-  std::vector<std::unique_ptr<CompressedWeight>> w_;  // one per set; destroyed before the plans
+  std::vector<std::unique_ptr<CompressedWeight>> w_;  // one per set (token-major); destroyed before the plans
 };
 
 // The fastest configuration for `plan`'s shape: cuSPARSELt's search (on set 0), then every

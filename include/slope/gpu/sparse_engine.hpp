@@ -35,17 +35,27 @@ struct PlanEvent {
   std::string search_error;  // non-empty when the search failed and the default was kept
   bool selection_kept = false;  // the search's algorithm selection serves the shape's plans
   bool selection_prepared = false;  // the search ran on a selection prepare_selections made
-  // Token-major outputs: the configurations re-timed against the search's pick under sustained
-  // load (the pick included; 0: none were), and the pick, which `entry` replaces when another
-  // ran faster.
+  // The configurations re-timed against the search's pick under sustained load (the pick
+  // included; 0: none were), and the pick, which `entry` replaces when another ran faster by
+  // the re-timing's margin.
   int retimed = 0;
   int search_pick = -1;
+  // The re-timing's medians: the pick's, and the fastest rival's where one beat the pick (it
+  // replaces the pick only by a margin: SparseEngine::retime_against_rivals).
+  double retime_pick_ms = 0.0;
+  int retime_fastest_rival = -1;
+  double retime_fastest_rival_ms = 0.0;
   // cuSPARSELt refused the configuration the tuning cache held for this key (an entry written
   // by another build, or edited): the entry was set aside and the shape searched again.
   bool cache_entry_refused = false;
   TuningEntry entry;
   bool replaced_by_retiming() const { return retimed > 0 && entry.config_id != search_pick; }
 };
+
+// Whether a rival whose median over the re-timing's rounds is `rival_ms` replaces a pick
+// timed at `pick_ms`: only when faster by a margin, 1% for a token-major output and 3% for a
+// feature-major one.
+bool rival_replaces_pick(OutputLayout output, double pick_ms, double rival_ms);
 
 enum class SearchPolicy {
   kSearch,   // search shapes missing from the tuning cache
@@ -141,7 +151,7 @@ class SparseEngine {
   // handle of its own (kept in thread_contexts_ for later calls); returns the threads used.
   // A job that throws is left undone: making selections ahead only saves time.
   int on_host_threads(size_t jobs, const std::function<void(const SparseLtContext&, size_t)>& make);
-  // The kernel configurations a token-major search's pick is timed against, `pick` left out.
+  // The kernel configurations a search's pick is timed against, `pick` left out.
   // A product of at most one wave of output tiles (no more 128 x 128 tiles than the GPU has
   // SMs) gets all `config_count` of them: a probe that re-timed every shape so lost only on
   // larger products, and the small ones are where no other shape may have voted yet (the
@@ -150,14 +160,18 @@ class SparseEngine {
   // GPU, cuSPARSELt, dtype and layouts): there, a wider list let kernels that win short
   // rounds but lose under sustained load replace good picks (docs/gpu-engine.md).
   std::vector<int> rival_configurations(const SparseShape& shape, int pick, int config_count) const;
-  // A token-major shape's search pick timed against its rivals under sustained load over
-  // rotated operands (cuSPARSELt's search times each configuration in a short burst on
-  // operands that stay in the L2). Returns the faster entry and, where a rival won, the
-  // rival's selection for the shape's plans to share.
+  // A shape's search pick timed against its rivals under sustained load over rotated
+  // operands: cuSPARSELt's search (token-major outputs) times each configuration in a short
+  // burst on operands that stay in the L2, and the scan (feature-major) times each in a turn
+  // of its own, at whatever clock the power cap allowed then. Returns the faster entry and,
+  // where a rival won, the rival's selection for the shape's plans to share.
   struct Retimed {
     TuningEntry entry;
     std::unique_ptr<SparseSelection> selection;
     int candidates = 0;
+    double pick_ms = 0.0;                   // the pick's median over the rounds
+    int fastest_rival = -1;                 // the rival with the lowest median, if faster
+    double fastest_rival_ms = 0.0;          // than the pick; its median
   };
   Retimed retime_against_rivals(const SparseShape& shape, const SearchOperands& operands, const TuningEntry& pick,
                                 int config_count, cudaStream_t stream);
