@@ -82,6 +82,26 @@ void expect_feature_major_product(gpu::SparseLinear& layer, int64_t t, int64_t m
   expect_close(transpose(gpu::download(y.get(), m, t, DType::kF16, stream)), matmul_nt(x, w), DType::kF16);
 }
 
+// Rows that, at 1024 tokens (8 rows of 128 x 128 tiles), make one row of tiles more than the
+// GPU has SMs: a product of more than one wave. 0 when the GPU cannot be asked.
+int64_t rows_past_one_wave() {
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) return 0;
+  return 128 * (sms / 8 + 1);
+}
+
+// Puts `planted` into `cache` as the configurations chosen for other shapes of `shape`'s kind
+// (m = 512, 528, ...): the rivals a search of `shape` is re-timed against.
+void plant_rivals(TuningCache& cache, const gpu::SparseEngine& keys, gpu::SparseShape shape,
+                  const std::vector<int>& planted) {
+  for (size_t i = 0; i < planted.size(); ++i) {
+    shape.m = 512 + 16 * static_cast<int64_t>(i);
+    TuningEntry e;
+    e.config_id = planted[i];
+    cache.put(keys.tuning_key(shape), e);
+  }
+}
+
 TEST_F(TuningCacheGpu, SecondRunReusesTheSearchWithoutSearching) {
   bool searched = false, cached = false;
   const MatrixF first = run_once(&searched, &cached);
@@ -169,24 +189,15 @@ TEST_F(TuningCacheGpu, ACachedConfigurationCuSparseLtRefusesIsSearchedAgain) {
 // the cache: two real ones and one no shape can take), and the configuration kept is one of
 // those candidates and computes the product.
 TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache) {
-  int sms = 0;
-  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
-  const int64_t t = 1024, k = 128;
-  const int64_t m = 128 * (sms / 8 + 1);  // 8 token tiles: one row of tiles more than the SMs
-  ASSERT_GT(m / 128 * (t / 128), sms);
+  const int64_t t = 1024, k = 128, m = rows_past_one_wave();
+  ASSERT_GT(m, 0);
   const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false,
                                gpu::OutputLayout::kTokenMajor};
   {
     TuningCache cache(path_);
     gpu::SparseEngine keys(nullptr);
+    plant_rivals(cache, keys, shape, {40, 42, 42, 4000});  // 42 twice: the most chosen rival
     gpu::SparseShape other = shape;
-    const std::vector<int> planted = {40, 42, 42, 4000};  // 42 twice: the most chosen rival
-    for (size_t i = 0; i < planted.size(); ++i) {
-      other.m = 512 + 16 * static_cast<int64_t>(i);
-      TuningEntry e;
-      e.config_id = planted[i];
-      cache.put(keys.tuning_key(other), e);
-    }
     other.output = gpu::OutputLayout::kFeatureMajor;  // another kind: not a rival
     TuningEntry foreign;
     foreign.config_id = 7;
@@ -211,24 +222,14 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
 // way, against the configurations chosen for other feature-major shapes (planted: two real
 // ones and one no shape can take), and the configuration kept computes the product.
 TEST_F(TuningCacheGpu, FeatureMajorScanRetimesItsPickAgainstTheRivalsInTheCache) {
-  int sms = 0;
-  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
-  const int64_t t = 1024, k = 256;
-  const int64_t m = 128 * (sms / 8 + 1);  // 8 token tiles: one row of tiles more than the SMs
-  ASSERT_GT(m / 128 * (t / 128), sms);
+  const int64_t t = 1024, k = 256, m = rows_past_one_wave();
+  ASSERT_GT(m, 0);
   const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false,
                                gpu::OutputLayout::kFeatureMajor};
   {
     TuningCache cache(path_);
     gpu::SparseEngine keys(nullptr);
-    gpu::SparseShape other = shape;
-    const std::vector<int> planted = {7, 25, 25, 4000};  // 25 twice: the most chosen rival
-    for (size_t i = 0; i < planted.size(); ++i) {
-      other.m = 512 + 16 * static_cast<int64_t>(i);
-      TuningEntry e;
-      e.config_id = planted[i];
-      cache.put(keys.tuning_key(other), e);
-    }
+    plant_rivals(cache, keys, shape, {7, 25, 25, 4000});  // 25 twice: the most chosen rival
     cache.save();
   }
   SearchedLayer s(path_, m, k, t, stream_, gpu::OutputLayout::kFeatureMajor);
