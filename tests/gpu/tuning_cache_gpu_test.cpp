@@ -4,6 +4,7 @@
 #include "gpu_test.hpp"
 #include "slope/core/nm_prune.hpp"
 #include "slope/core/random.hpp"
+#include "slope/gpu/device_info.hpp"
 #include "slope/gpu/kernels.hpp"
 #include "slope/gpu/sparse_linear.hpp"
 
@@ -82,13 +83,9 @@ void expect_feature_major_product(gpu::SparseLinear& layer, int64_t t, int64_t m
   expect_close(transpose(gpu::download(y.get(), m, t, DType::kF16, stream)), matmul_nt(x, w), DType::kF16);
 }
 
-// Rows that, at 1024 tokens (8 rows of 128 x 128 tiles), make one row of tiles more than the
-// GPU has SMs: a product of more than one wave. 0 when the GPU cannot be asked.
-int64_t rows_past_one_wave() {
-  int sms = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) return 0;
-  return 128 * (sms / 8 + 1);
-}
+// Rows that, at 1024 tokens (8 rows of 128 x 128 tiles), make one row of tiles more than a
+// GPU of `sms` SMs has: a product of more than one wave.
+int64_t rows_past_one_wave(int sms) { return 128 * (sms / 8 + 1); }
 
 // Puts `planted` into `cache` as the configurations chosen for other shapes of `shape`'s kind
 // (m = 512, 528, ...): the rivals a search of `shape` is re-timed against.
@@ -189,8 +186,10 @@ TEST_F(TuningCacheGpu, ACachedConfigurationCuSparseLtRefusesIsSearchedAgain) {
 // the cache: two real ones and one no shape can take), and the configuration kept is one of
 // those candidates and computes the product.
 TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache) {
-  const int64_t t = 1024, k = 128, m = rows_past_one_wave();
-  ASSERT_GT(m, 0);
+  const int sms = gpu::query_device_info().sm_count;
+  ASSERT_GT(sms, 0);
+  const int64_t t = 1024, k = 128, m = rows_past_one_wave(sms);
+  ASSERT_GT(m / 128 * (t / 128), sms);
   const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false,
                                gpu::OutputLayout::kTokenMajor};
   {
@@ -222,8 +221,10 @@ TEST_F(TuningCacheGpu, TokenMajorSearchRetimesItsPickAgainstTheRivalsInTheCache)
 // way, against the configurations chosen for other feature-major shapes (planted: two real
 // ones and one no shape can take), and the configuration kept computes the product.
 TEST_F(TuningCacheGpu, FeatureMajorScanRetimesItsPickAgainstTheRivalsInTheCache) {
-  const int64_t t = 1024, k = 256, m = rows_past_one_wave();
-  ASSERT_GT(m, 0);
+  const int sms = gpu::query_device_info().sm_count;
+  ASSERT_GT(sms, 0);
+  const int64_t t = 1024, k = 256, m = rows_past_one_wave(sms);
+  ASSERT_GT(m / 128 * (t / 128), sms);
   const gpu::SparseShape shape{m, k, t, DType::kF16, false, gpu::InputLayout::kTokenMajor, false,
                                gpu::OutputLayout::kFeatureMajor};
   {
