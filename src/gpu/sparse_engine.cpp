@@ -283,19 +283,19 @@ SparseEngine::Retimed SparseEngine::retime_against_rivals(const SparseShape& sha
   size_t best = 0;
   for (size_t i = 1; i < candidates.size(); ++i)
     if (median(candidates[i]) < median(candidates[best])) best = i;
+  const double pick_ms = median(candidates[0]);
   result.candidates = static_cast<int>(candidates.size());
-  result.entry.search_ms = median(candidates[0]);
-  result.pick_ms = median(candidates[0]);
-  if (best != 0) {
-    result.fastest_rival = entries[candidates[best].entry].config_id;
-    result.fastest_rival_ms = median(candidates[best]);
-  }
-  if (best != 0 && rival_replaces_pick(shape.output, median(candidates[0]), median(candidates[best]))) {
-    result.entry = entries[candidates[best].entry];
-    result.entry.search_ms = median(candidates[best]);
-    candidates[best].sets.reset();  // only the selection's own plan may remain
-    result.selection = SparsePlan::release_selection(std::move(candidates[best].plan));
-  }
+  result.entry.search_ms = pick_ms;
+  result.medians.pick_ms = pick_ms;
+  if (best == 0) return result;
+  const double rival_ms = median(candidates[best]);
+  result.medians.fastest_rival = entries[candidates[best].entry].config_id;
+  result.medians.fastest_rival_ms = rival_ms;
+  if (!rival_replaces_pick(shape.output, pick_ms, rival_ms)) return result;
+  result.entry = entries[candidates[best].entry];
+  result.entry.search_ms = rival_ms;
+  candidates[best].sets.reset();  // only the selection's own plan may remain
+  result.selection = SparsePlan::release_selection(std::move(candidates[best].plan));
   return result;
 }
 
@@ -389,9 +389,7 @@ const TuningEntry* SparseEngine::configuration(const SparseShape& shape, cudaStr
         Retimed retimed = retime_against_rivals(shape, operands, event.entry, trial->config_count(), stream);
         event.entry = retimed.entry;
         event.retimed = retimed.candidates;
-        event.retime_pick_ms = retimed.pick_ms;
-        event.retime_fastest_rival = retimed.fastest_rival;
-        event.retime_fastest_rival_ms = retimed.fastest_rival_ms;
+        event.retime_medians = retimed.medians;
         // Only a token-major selection is worth keeping (keep_searched_selection).
         if (retimed.selection && keep_selection && shape.output == OutputLayout::kTokenMajor &&
             !selections_.count(key)) {

@@ -170,14 +170,15 @@ struct GpuSession {
                          c.searched == 0 ? " - no search ran" : "", engine.selection_count(), c.selections_kept,
                          engine.prepared_selection_count(), engine.prepare_threads(), engine.prepare_ms() / 1000));
     for (const auto& e : engine.events()) {
+      const gpu::RetimingMedians& m = e.retime_medians;
       if (e.replaced_by_retiming())
         progress(fmt::format("re-timed {}: configuration {} (the search's pick, {:.4f} ms) -> {} ({:.4f} ms)", e.key,
-                             e.search_pick, e.retime_pick_ms, e.entry.config_id, e.retime_fastest_rival_ms));
-      else if (e.retime_fastest_rival >= 0)  // a rival won the rounds, by less than the margin
+                             e.search_pick, m.pick_ms, e.entry.config_id, m.fastest_rival_ms));
+      else if (m.fastest_rival >= 0)  // a rival won the rounds, by less than the margin
         progress(fmt::format("re-timed {}: configuration {} kept ({:.4f} ms; {} took {:.4f} ms, {:.1f}% less, "
                              "under the margin)",
-                             e.key, e.search_pick, e.retime_pick_ms, e.retime_fastest_rival, e.retime_fastest_rival_ms,
-                             100.0 * (1.0 - e.retime_fastest_rival_ms / e.retime_pick_ms)));
+                             e.key, e.search_pick, m.pick_ms, m.fastest_rival, m.fastest_rival_ms,
+                             100.0 * (1.0 - m.fastest_rival_ms / m.pick_ms)));
     }
   }
 

@@ -26,6 +26,14 @@
 
 namespace slope::gpu {
 
+// The re-timing's medians over its rounds: the pick's, and the fastest rival's where one beat
+// the pick (it replaces the pick only by a margin: rival_replaces_pick).
+struct RetimingMedians {
+  double pick_ms = 0.0;
+  int fastest_rival = -1;
+  double fastest_rival_ms = 0.0;
+};
+
 // What happened when a plan was made: searched, or taken from the tuning cache.
 struct PlanEvent {
   std::string key;
@@ -40,11 +48,7 @@ struct PlanEvent {
   // the re-timing's margin.
   int retimed = 0;
   int search_pick = -1;
-  // The re-timing's medians: the pick's, and the fastest rival's where one beat the pick (it
-  // replaces the pick only by a margin: SparseEngine::retime_against_rivals).
-  double retime_pick_ms = 0.0;
-  int retime_fastest_rival = -1;
-  double retime_fastest_rival_ms = 0.0;
+  RetimingMedians retime_medians;
   // cuSPARSELt refused the configuration the tuning cache held for this key (an entry written
   // by another build, or edited): the entry was set aside and the shape searched again.
   bool cache_entry_refused = false;
@@ -169,9 +173,7 @@ class SparseEngine {
     TuningEntry entry;
     std::unique_ptr<SparseSelection> selection;
     int candidates = 0;
-    double pick_ms = 0.0;                   // the pick's median over the rounds
-    int fastest_rival = -1;                 // the rival with the lowest median, if faster
-    double fastest_rival_ms = 0.0;          // than the pick; its median
+    RetimingMedians medians;
   };
   Retimed retime_against_rivals(const SparseShape& shape, const SearchOperands& operands, const TuningEntry& pick,
                                 int config_count, cudaStream_t stream);
