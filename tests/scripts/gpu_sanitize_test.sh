@@ -17,7 +17,8 @@ FAKE
 # The stand-in sanitizer: FAKE_<TOOL>=exit,output picks how a tool's run ends; "tests" prints
 # a failed test with gtest's count, "brief" two failed tests named as --gtest_brief=1 names
 # them (no count), "errors" a tool error (exit 9 as --error-exitcode asks), "crash" the tool's
-# own failure on a hardware exception, "mute" a run that ends before printing anything.
+# own failure on a hardware exception, "mute" a run that ends before printing anything, "slow"
+# a run that finishes one test, reports one error and then outlasts the timeout.
 cat > "$work/bin/compute-sanitizer" <<'FAKE'
 #!/usr/bin/env bash
 tool=memcheck
@@ -32,6 +33,9 @@ case "${!var:-clean}" in
          echo "[  PASSED  ] 2 tests."; echo "========= ERROR SUMMARY: 0 errors"; exit 1 ;;
   errors) echo "[  PASSED  ] 3 tests."; echo "========= ERROR SUMMARY: 2 errors"; exit 9 ;;
   mute) exit 3 ;;
+  slow) echo "========= COMPUTE-SANITIZER"; echo "[       OK ] Suite.Fast (3 ms)"
+        echo "========= Invalid __global__ read of size 4 bytes"; echo "=========     at kernel+0x10"
+        exec sleep 5 ;;
   crash) echo "========= Internal Sanitizer Error: The Sanitizer failed to handle a hardware exception."
          echo "[  FAILED  ] 3 tests, listed below:"; echo "========= ERROR SUMMARY: 1 error"; exit 9 ;;
 esac
@@ -39,10 +43,13 @@ FAKE
 printf '#!/usr/bin/env bash\n' > "$work/slope_gpu_tests"
 chmod +x "$work/bin/"* "$work/slope_gpu_tests"
 
-# run EXPECTED_EXIT ENV...: runs the script with the stand-ins; its output lands in $out.
+# run EXPECTED_EXIT ENV...: runs the script with the stand-ins and the options in $options;
+# its output lands in $out.
+options=(--shards 2 --timeout 20)
 run() {
   local expected="$1"; shift
-  out="$(env PATH="$work/bin:$PATH" "$@" bash "$source_dir/scripts/gpu-sanitize" --shards 2 --timeout 20 \
+  rm -rf "$work/logs"
+  out="$(env PATH="$work/bin:$PATH" "$@" bash "$source_dir/scripts/gpu-sanitize" "${options[@]}" \
     "$work/slope_gpu_tests" "$work/logs" 2>&1)"
   local rc=$?
   [ "$rc" -eq "$expected" ] || fail "with $* the script exited $rc, expected $expected: $out"
@@ -72,4 +79,24 @@ expect_line "racecheck: FAILED; no test tally; no summary (exit 3)"
 expect_line "initcheck: ok"
 run 1 FAKE_SYNCCHECK=crash
 expect_line "synccheck: FAILED; \[  FAILED  \] 3 tests.*the tool could not handle a kernel"
+
+# A run stopped by the timeout says how far it got and what its tool had found by then.
+options=(--shards 2 --timeout 1)
+run 1 FAKE_MEMCHECK=slow
+expect_line "memcheck_shard0: FAILED; no test tally; timed out after 1 s, 1 tests finished, 1 errors reported by then"
+expect_line "racecheck: ok"
+
+# --shard-range runs only the shards it names; a range outside them is refused.
+options=(--shards 4 --shard-range 2-3 --timeout 20)
+run 0
+expect_line "memcheck_shard2: ok"
+expect_line "memcheck_shard3: ok"
+! grep -q "^memcheck_shard[01]" <<< "$out" || fail "--shard-range 2-3 ran other shards: $out"
+[ ! -e "$work/logs/memcheck_shard0.log" ] || fail "--shard-range 2-3 wrote shard 0's log"
+options=(--shards 4 --shard-range 3-4 --timeout 20)
+run 1
+expect_line "\[slope\] error: --shard-range 3-4 is not within the 4 shards (0-3)"
+options=(--shards 4 --shard-range 2 --timeout 20)
+run 1
+expect_line "\[slope\] error: --shard-range takes FIRST-LAST"
 echo "gpu_sanitize_test: ok"
