@@ -187,7 +187,9 @@ Table run_spmm_experiment(const SpmmOptions& o, gpu::SparseEngine& engine, gpu::
     summary.emplace_back("output_layout", o.output == gpu::OutputLayout::kTokenMajor ? "token-major" : "feature-major");
   }
   summary.emplace_back("hbm_copy_gbps", fmt::format("{:.0f}", hbm_gbps));
-  summary.emplace_back("sparse_hbm_fraction_max", fmt::format("{:.3f}", best_sparse_hbm_fraction));
+  // Significant digits, not decimals: instrumented (compute-sanitizer) or at a few tokens the
+  // fraction can be far below 0.001, and a rounded 0 would say no bandwidth at all.
+  summary.emplace_back("sparse_hbm_fraction_max", fmt::format("{:.3g}", best_sparse_hbm_fraction));
   return table;
 }
 
